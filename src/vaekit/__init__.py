@@ -1,3 +1,14 @@
-"""vaekit: autoencoders and variational autoencoders, and what to do with what they learn."""
+"""vaekit: autoencoders and variational autoencoders, and what to do with what they learn.
+
+>>> from vaekit import VAE, load
+>>> vae = VAE(latent_dim=16, random_state=0).fit(X_train)   # doctest: +SKIP
+>>> Z = vae.transform(X_test)                                # μ(x), shape (n, 16)  # doctest: +SKIP
+"""
 
 __version__ = "0.1.0"
+
+from .errors import VaekitError  # noqa: E402
+from .estimator import VAE, Autoencoder  # noqa: E402
+from .persistence import load_model as load  # noqa: E402
+
+__all__ = ["VAE", "Autoencoder", "VaekitError", "__version__", "load"]

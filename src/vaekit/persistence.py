@@ -1,0 +1,229 @@
+"""Save and load fitted models: safetensors weights + JSON metadata. Nothing is ever unpickled.
+
+A model directory holds:
+
+- ``model.safetensors``: the module's tensors, plus the data scaling (``scaling.mean``,
+  ``scaling.scale``) so that it round-trips bit for bit;
+- ``config.json``: format version, class, constructor parameters, fitted metadata (input shape,
+  architecture, likelihood), library versions and the SHA-256 of the weights file, which is how
+  a tampered or truncated weights file is detected;
+- ``history.json``: the per-epoch training history.
+
+Every file is written to a temporary name and renamed into place, so an interrupted save never
+leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors
+import sklearn
+import torch
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as dump_tensors
+
+from . import __version__
+from .errors import ModelFileError
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE, CONFIG_FILE, HISTORY_FILE = "model.safetensors", "config.json", "history.json"
+_SCALING_KEYS = ("scaling.mean", "scaling.scale")
+_FITTED_ATTRS = ("input_shape_", "n_features_in_", "architecture_", "likelihood_", "n_epochs_")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=True) + "\n").encode())
+
+
+def library_versions() -> dict[str, str]:
+    return {
+        "vaekit": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "safetensors": safetensors.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, np.random.RandomState):
+            value = None  # a RandomState object is not JSON; the fitted weights do not need it
+        elif isinstance(value, torch.device):
+            value = str(value)
+        out[key] = value
+    return out
+
+
+def save_model(model: Any, path: str | os.PathLike) -> Path:
+    """Write a fitted :class:`~vaekit.VAE` or :class:`~vaekit.Autoencoder` to directory ``path``.
+
+    Parameters
+    ----------
+    model : VAE or Autoencoder
+        A fitted estimator.
+    path : str or PathLike
+        Directory, created if needed; existing model files in it are replaced.
+
+    Returns
+    -------
+    Path
+        The directory.
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(model, "module_")
+    directory = Path(path)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelFileError(
+            f"Cannot create the model directory {directory}: {exc.strerror}."
+        ) from None
+    tensors = {
+        key: value.detach().cpu().contiguous() for key, value in model.module_.state_dict().items()
+    }
+    tensors[_SCALING_KEYS[0]] = torch.from_numpy(np.ascontiguousarray(model.mean_))
+    tensors[_SCALING_KEYS[1]] = torch.from_numpy(np.ascontiguousarray(model.scale_))
+    weights = dump_tensors(tensors)
+    config = {
+        "format_version": FORMAT_VERSION,
+        "class": type(model).__name__,
+        "params": _jsonable_params(model.get_params()),
+        "fitted": {name: getattr(model, name) for name in _FITTED_ATTRS},
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        "versions": library_versions(),
+    }
+    try:
+        atomic_write_bytes(directory / WEIGHTS_FILE, weights)
+        atomic_write_json(directory / HISTORY_FILE, model.history_)
+        # config.json last: a directory with a config always has the weights it describes.
+        atomic_write_json(directory / CONFIG_FILE, config)
+    except OSError as exc:
+        raise ModelFileError(f"Cannot write the model to {directory}: {exc.strerror}.") from None
+    return directory
+
+
+def _read_config(directory: Path) -> dict[str, Any]:
+    config_path = directory / CONFIG_FILE
+    if not directory.is_dir():
+        raise ModelFileError(
+            f"{directory} is not a model directory (it does not exist or is a file)."
+        )
+    if not config_path.is_file():
+        raise ModelFileError(f"{directory} has no {CONFIG_FILE}; it is not a saved vaekit model.")
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(
+            f"{config_path} is not valid JSON ({exc}); re-save the model."
+        ) from None
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{config_path} does not hold a vaekit model config.")
+    version = config.get("format_version")
+    if not isinstance(version, int):
+        raise ModelFileError(f"{config_path} has no format_version; it was not written by vaekit.")
+    if version > FORMAT_VERSION:
+        saved_by = config.get("versions", {}).get("vaekit", "a newer vaekit")
+        raise ModelFileError(
+            f"{directory} was saved by vaekit {saved_by} in model format {version}, but this vaekit "
+            f"({__version__}) reads format {FORMAT_VERSION} at most; upgrade vaekit to load it."
+        )
+    for key in ("class", "params", "fitted", "weights_sha256"):
+        if key not in config:
+            raise ModelFileError(f"{config_path} lacks the '{key}' entry; re-save the model.")
+    return config
+
+
+def load_model(path: str | os.PathLike, device: str | None = None) -> Any:
+    """Load a model saved by :meth:`VAE.save` / :func:`save_model`.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The model directory.
+    device : str, optional
+        Where to put the weights ("cpu", "cuda", "auto"); default: the saved ``device`` param.
+
+    Returns
+    -------
+    VAE or Autoencoder
+        Fitted, with the saved weights, scaling and history.
+    """
+    from .estimator import VAE, Autoencoder, resolve_device
+
+    directory = Path(path)
+    config = _read_config(directory)
+    classes = {"VAE": VAE, "Autoencoder": Autoencoder}
+    if config["class"] not in classes:
+        raise ModelFileError(f"{directory} holds an unknown model class {config['class']!r}.")
+    weights_path = directory / WEIGHTS_FILE
+    try:
+        weights = weights_path.read_bytes()
+    except OSError:
+        raise ModelFileError(
+            f"{directory} has no readable {WEIGHTS_FILE}; the model is incomplete."
+        ) from None
+    if hashlib.sha256(weights).hexdigest() != config["weights_sha256"]:
+        raise ModelFileError(
+            f"{weights_path} does not match the checksum in {CONFIG_FILE}: the file is truncated, "
+            "corrupted or was modified after saving; re-save or re-download the model."
+        )
+
+    try:
+        params = dict(config["params"])
+        for key in ("hidden_dims", "conv_channels"):
+            params[key] = tuple(params[key])
+        if device is not None:
+            params["device"] = device
+        model = classes[config["class"]](**params)
+        model._check_params()
+        fitted = config["fitted"]
+        for name in _FITTED_ATTRS:
+            setattr(model, name, fitted[name])
+        model.input_shape_ = tuple(model.input_shape_)
+        tensors = load_tensors(weights)
+        model.mean_ = tensors.pop(_SCALING_KEYS[0]).numpy()
+        model.scale_ = tensors.pop(_SCALING_KEYS[1]).numpy()
+        model.device_ = resolve_device(model.device)
+        module = model._build_module()
+        module.load_state_dict(tensors, strict=True)
+    except (KeyError, TypeError, ValueError, RuntimeError, safetensors.SafetensorError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelFileError(
+            f"{directory} could not be rebuilt from its files ({reason}); it may come from an "
+            "incompatible vaekit version."
+        ) from None
+    model.module_ = module.to(model.device_).eval()
+    history_path = directory / HISTORY_FILE
+    try:
+        model.history_ = json.loads(history_path.read_text()) if history_path.is_file() else []
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ModelFileError(f"{history_path} is not valid JSON; re-save the model.") from None
+    return model

@@ -1,0 +1,278 @@
+"""The one training loop, and the objective it minimizes.
+
+Read top to bottom: :class:`Objective` turns a batch into per-sample loss terms; :func:`train`
+slices shuffled batches out of in-memory tensors, steps Adam, evaluates on the validation split,
+stops early, and recovers from non-finite losses. Tensors in, a per-epoch history out.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .errors import TrainingError
+from .losses import free_bits_kl, gaussian_kl, reconstruction_nll
+from .nn import AutoencoderModule, reparameterize
+from .schedules import kl_weight
+
+
+@dataclass
+class LossTerms:
+    """Per-sample terms of one batch; ``objective`` is the scalar that is differentiated."""
+
+    objective: torch.Tensor  # () mean over the batch of recon + β·KL (free bits applied)
+    recon: torch.Tensor  # (n,) -log p(x|z)
+    kl_per_dim: torch.Tensor | None  # (n, k) KL(q(z|x) || p(z)) per dimension; None for an AE
+
+    @property
+    def kl(self) -> torch.Tensor | None:
+        return None if self.kl_per_dim is None else self.kl_per_dim.sum(1)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Negative ELBO = reconstruction NLL + β·KL per sample (β-VAE: Higgins et al. 2017).
+
+    For a plain autoencoder (``stochastic=False``) the KL term is absent and the decoder sees μ.
+    """
+
+    likelihood: str
+    stochastic: bool
+    free_bits: float = 0.0
+
+    def __call__(self, module: AutoencoderModule, x: torch.Tensor, beta: float) -> LossTerms:
+        mu, logvar = module.encode(x)
+        if not self.stochastic:
+            recon = reconstruction_nll(
+                self.likelihood, x, module.decode(mu), module.output_logvar()
+            )
+            return LossTerms(recon.mean(), recon, None)
+        z = reparameterize(mu, logvar)
+        recon = reconstruction_nll(self.likelihood, x, module.decode(z), module.output_logvar())
+        kl_per_dim = gaussian_kl(mu, logvar)  # (n, k)
+        objective = (recon + beta * free_bits_kl(kl_per_dim, self.free_bits)).mean()
+        return LossTerms(objective, recon, kl_per_dim)
+
+
+@dataclass
+class TrainConfig:
+    """Everything :func:`train` needs besides the data; the estimator fills it from its params."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    beta: float = 1.0
+    kl_schedule: str = "linear"
+    kl_warmup_epochs: float = 0.0
+    patience: int | None = 10  # epochs without validation improvement before stopping
+    max_grad_norm: float | None = 100.0
+    max_nonfinite_restarts: int = 5
+    eval_batch_size: int = 4096
+    verbose: bool = False
+
+
+def _make_optimizer(module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+    # The fused Adam step is one kernel over all parameters: measured 1.9x faster per step than
+    # the default foreach implementation for the 784-400-20 MLP on 2 CPU cores (batch 128).
+    params = [p for p in module.parameters() if p.requires_grad]
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):  # devices/dtypes without a fused kernel
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
+@torch.no_grad()
+def evaluate(
+    module: AutoencoderModule,
+    objective: Objective,
+    X: torch.Tensor,
+    beta: float,
+    batch_size: int,
+) -> dict[str, float | list[float]]:
+    """Mean loss terms over ``X`` (n, ...) in eval mode, batched; KL per dimension for a VAE."""
+    module.eval()
+    recon_sum, kl_sum, n = 0.0, None, X.shape[0]
+    for start in range(0, n, batch_size):
+        terms = objective(module, X[start : start + batch_size], beta)
+        recon_sum += float(terms.recon.sum())
+        if terms.kl_per_dim is not None:
+            batch_kl = terms.kl_per_dim.sum(0)
+            kl_sum = batch_kl if kl_sum is None else kl_sum + batch_kl
+    module.train()
+    recon = recon_sum / n
+    if kl_sum is None:
+        return {"loss": recon, "recon": recon}
+    kl_per_dim = (kl_sum / n).tolist()
+    kl = sum(kl_per_dim)
+    return {"loss": recon + beta * kl, "recon": recon, "kl": kl, "kl_per_dim": kl_per_dim}
+
+
+def _progress(verbose: bool, epochs: int):
+    """A rich progress bar over epochs (a do-nothing stand-in when not verbose)."""
+    if not verbose:
+        return None
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]training"),
+        BarColumn(),
+        TextColumn("epoch {task.completed}/{task.total}"),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+
+
+def train(
+    module: AutoencoderModule,
+    objective: Objective,
+    X_train: torch.Tensor,
+    X_val: torch.Tensor | None,
+    config: TrainConfig,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+    history: list[dict] | None = None,
+) -> list[dict]:
+    """Fit ``module`` in place with Adam on mini-batches; return the per-epoch history.
+
+    Parameters
+    ----------
+    module : AutoencoderModule
+        Trained in place; on return it holds the best weights seen on the validation split (or
+        the last weights when there is none).
+    objective : Objective
+    X_train : Tensor, shape (n, ...)
+        Whole training set, already on the module's device: batches are index slices of it, so
+        there is no per-sample Python work (no Dataset / DataLoader).
+    X_val : Tensor, shape (m, ...) or None
+        Validation split for early stopping; its loss uses the final β so epochs compare fairly.
+    config : TrainConfig
+    on_epoch_end : callable, optional
+        ``on_epoch_end(epoch, record)`` after each epoch (checkpoints, logging).
+    history : list of dict, optional
+        Records of epochs already run; training continues after them (appended in place).
+
+    Returns
+    -------
+    list of dict
+        One record per epoch: train/val loss, reconstruction, KL, β, learning rate, seconds.
+    """
+    optimizer = _make_optimizer(module, config.learning_rate)
+    n, bs = X_train.shape[0], config.batch_size
+    steps_per_epoch = math.ceil(n / bs)
+    history = [] if history is None else history
+    # "Last good" state to fall back on after a non-finite loss, and the best state for early
+    # stopping. Copies of the weights (a few MB) once per epoch cost nothing next to an epoch.
+    last_good = _snapshot(module, optimizer)
+    best_val, best_state, stale, restarts = math.inf, None, 0, 0
+    progress = _progress(config.verbose, config.epochs)
+    task = progress.add_task("train", total=config.epochs, stats="") if progress else None
+    if progress:
+        progress.start()
+    module.train()
+    try:
+        epoch = len(history)
+        while epoch < config.epochs:
+            tic = time.perf_counter()
+            perm = torch.randperm(n, device=X_train.device)
+            # Sums stay on the device: one host sync per epoch, not one per step.
+            obj_sum = torch.zeros((), device=X_train.device)
+            recon_sum = torch.zeros((), device=X_train.device)
+            kl_sum = torch.zeros((), device=X_train.device)
+            for step in range(steps_per_epoch):
+                x = X_train[perm[step * bs : (step + 1) * bs]]
+                beta = kl_weight(
+                    config.kl_schedule,
+                    config.beta,
+                    epoch + step / steps_per_epoch,
+                    config.kl_warmup_epochs,
+                )
+                terms = objective(module, x, beta)
+                optimizer.zero_grad(set_to_none=True)
+                terms.objective.backward()
+                if config.max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(
+                        module.parameters(), config.max_grad_norm, foreach=True
+                    )
+                optimizer.step()
+                with torch.no_grad():
+                    obj_sum += terms.objective.detach() * x.shape[0]
+                    recon_sum += terms.recon.detach().sum()
+                    if terms.kl is not None:
+                        kl_sum += terms.kl.detach().sum()
+            if not bool(torch.isfinite(obj_sum)):
+                restarts += 1
+                if restarts > config.max_nonfinite_restarts:
+                    raise TrainingError(
+                        f"Training produced a non-finite loss {restarts} times even after halving "
+                        "the learning rate each time; check the data for extreme values or lower "
+                        "learning_rate."
+                    )
+                # Roll back to the end of the last good epoch and retry it more gently.
+                _restore(module, optimizer, last_good)
+                for group in optimizer.param_groups:
+                    group["lr"] *= 0.5
+                continue
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": float(obj_sum) / n,
+                "train_recon": float(recon_sum) / n,
+                "beta": beta,
+                "lr": optimizer.param_groups[0]["lr"],
+            }
+            if objective.stochastic:
+                record["train_kl"] = float(kl_sum) / n
+            if X_val is not None and X_val.shape[0] > 0:
+                val = evaluate(module, objective, X_val, config.beta, config.eval_batch_size)
+                record.update({f"val_{key}": value for key, value in val.items()})
+            record["seconds"] = time.perf_counter() - tic
+            history.append(record)
+            last_good = _snapshot(module, optimizer)
+            epoch += 1
+            if progress:
+                shown = f"loss {record['train_loss']:.4g}"
+                if "val_loss" in record:
+                    shown += f"  val {record['val_loss']:.4g}"
+                progress.update(task, completed=epoch, stats=shown)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, record)
+            # Early stopping on the validation loss; keep the best weights.
+            if "val_loss" in record and math.isfinite(record["val_loss"]):
+                if record["val_loss"] < best_val:
+                    best_val, best_state, stale = record["val_loss"], last_good["module"], 0
+                else:
+                    stale += 1
+                    if config.patience is not None and stale >= config.patience:
+                        break
+    finally:
+        if progress:
+            progress.stop()
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    return history
+
+
+def _snapshot(module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    return {
+        "module": {k: v.detach().clone() for k, v in module.state_dict().items()},
+        "optimizer": copy.deepcopy(optimizer.state_dict()),
+    }
+
+
+def _restore(module: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
+    module.load_state_dict(state["module"])
+    lr = optimizer.param_groups[0]["lr"]
+    optimizer.load_state_dict(state["optimizer"])
+    for group in optimizer.param_groups:  # keep the (possibly halved) current learning rate
+        group["lr"] = lr
