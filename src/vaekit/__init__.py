@@ -7,8 +7,8 @@
 
 __version__ = "0.1.0"
 
-from .errors import VaekitError  # noqa: E402
-from .estimator import VAE, Autoencoder  # noqa: E402
-from .persistence import load_model as load  # noqa: E402
+from .errors import VaekitError
+from .estimator import VAE, Autoencoder
+from .persistence import load_model as load
 
 __all__ = ["VAE", "Autoencoder", "VaekitError", "__version__", "load"]

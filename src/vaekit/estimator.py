@@ -97,7 +97,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             or (_is_real(self.output_variance) and self.output_variance > 0)
         ):
             raise ConfigError(
-                f"output_variance must be 'learned' or a positive number, got {self.output_variance!r}."
+                "output_variance must be 'learned' or a positive number, "
+                f"got {self.output_variance!r}."
             )
         if not (_is_real(self.learning_rate) and self.learning_rate > 0):
             raise ConfigError(
@@ -152,8 +153,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             self.n_features_in_ = int(math.prod(X.shape[1:]))
         elif tuple(X.shape[1:]) != tuple(self.input_shape_):
             raise DataError(
-                f"X has samples of shape {tuple(X.shape[1:])}, but {type(self).__name__} was fitted "
-                f"on samples of shape {tuple(self.input_shape_)}."
+                f"X has samples of shape {tuple(X.shape[1:])}, but {type(self).__name__} was "
+                f"fitted on samples of shape {tuple(self.input_shape_)}."
             )
         return X
 
@@ -239,7 +240,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def _split(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Shuffled train / validation row indices; no validation split when it would be empty."""
         order = np.random.default_rng(seed).permutation(n)
-        n_val = int(round(n * self.validation_fraction))
+        n_val = round(n * self.validation_fraction)
         if n_val < 1 or n - n_val < 1:
             return np.sort(order), order[:0]
         return np.sort(order[n_val:]), np.sort(order[:n_val])
@@ -304,7 +305,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             raise DataError(str(exc)) from None
         if Z.shape[1] != self.latent_dim:
             raise DataError(
-                f"Z has {Z.shape[1]} columns, but the latent space has {self.latent_dim} dimensions."
+                f"Z has {Z.shape[1]} columns, but the latent space has {self.latent_dim} "
+                "dimensions."
             )
         for start in range(0, Z.shape[0], _PREDICT_BATCH):
             yield torch.from_numpy(np.ascontiguousarray(Z[start : start + _PREDICT_BATCH])).to(

@@ -8,6 +8,7 @@ Shapes: ``n`` samples, ``d`` input features (MLP) or ``(c, h, w)`` images (conv)
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -36,7 +37,7 @@ def conv_downsamplings(height: int, width: int, max_layers: int) -> int:
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
     """Linear + ReLU for each consecutive pair of ``sizes`` (ReLU after every layer)."""
     layers: list[nn.Module] = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+    for fan_in, fan_out in itertools.pairwise(sizes):
         layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
     return nn.Sequential(*layers)
 

@@ -152,8 +152,9 @@ def _read_config(directory: Path) -> dict[str, Any]:
     if version > FORMAT_VERSION:
         saved_by = config.get("versions", {}).get("vaekit", "a newer vaekit")
         raise ModelFileError(
-            f"{directory} was saved by vaekit {saved_by} in model format {version}, but this vaekit "
-            f"({__version__}) reads format {FORMAT_VERSION} at most; upgrade vaekit to load it."
+            f"{directory} was saved by vaekit {saved_by} in model format {version}, but this "
+            f"vaekit ({__version__}) reads format {FORMAT_VERSION} at most; upgrade vaekit to load "
+            "it."
         )
     for key in ("class", "params", "fitted", "weights_sha256"):
         if key not in config:
