@@ -134,8 +134,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray:
         """Check X and return it as a float32 array of shape (n, *input_shape_)."""
-        is_images = np.ndim(X) > 2 if not hasattr(X, "ndim") else X.ndim > 2
-        if not is_images:
+        if not hasattr(X, "shape"):  # lists and other array-likes: convert once, here
+            X = np.asarray(X)
+        if len(X.shape) <= 2:
             # scikit-learn's own checks and messages (NaN, sparse, 1-D, feature-count mismatch).
             try:
                 return validate_data(self, X, reset=reset, dtype=np.float32)
@@ -600,7 +601,10 @@ class VAE(_BaseAutoencoder):
         """Per-sample evidence lower bound log p(x) ≥ E_q[log p(x|z)] - KL, in nats.
 
         Higher means more typical. The expectation is a Monte Carlo mean over ``n_mc_samples``
-        draws of z, seeded from ``random_state`` so repeated calls agree; the KL is exact.
+        draws of z; the KL is exact. The draws use common random numbers: the same
+        ε_1..ε_S ~ N(0, I), seeded from ``random_state``, for every row (z = μ + σ·ε_s), so a
+        row's score does not depend on which other rows are scored with it or in what order,
+        and differences between rows are not blurred by independent noise.
         For Gaussian data the value is a density of the original (unstandardized) data.
 
         Parameters
@@ -614,19 +618,19 @@ class VAE(_BaseAutoencoder):
         """
         check_is_fitted(self, "module_")
         X = self._validate_X(X, reset=False)
-        generator = torch.Generator(device=self.device_).manual_seed(_torch_seed(self.random_state))
+        generator = torch.Generator().manual_seed(_torch_seed(self.random_state))
+        eps = torch.randn(n_mc_samples, self.latent_dim, generator=generator).to(self.device_)
         logvar_out = self.module_.output_logvar()
         self.module_.eval()
         scores = []
         with torch.inference_mode():
             for x in self._batches(X):
                 mu, logvar = self.module_.encode(x)
+                std = torch.exp(0.5 * logvar)
                 recon = torch.zeros(x.shape[0], device=self.device_)
-                for _ in range(n_mc_samples):
-                    z = reparameterize(mu, logvar, generator)
-                    recon += reconstruction_nll(
-                        self.likelihood_, x, self.module_.decode(z), logvar_out
-                    )
+                for e in eps:
+                    loc = self.module_.decode(mu + std * e)
+                    recon += reconstruction_nll(self.likelihood_, x, loc, logvar_out)
                 elbo = -(recon / n_mc_samples) - gaussian_kl(mu, logvar).sum(1)
                 scores.append(elbo.double().cpu().numpy())
         return np.concatenate(scores) - self._log_scale_jacobian()

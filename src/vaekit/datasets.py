@@ -1,0 +1,776 @@
+"""Named datasets and data files -> :class:`Dataset` (float32 arrays plus optional labels).
+
+One scaling rule everywhere: uint8 arrays with 3 or more dimensions are images and are divided by
+255 into [0, 1]; every other numeric array is cast to float32 unchanged. Tables (CSV, Parquet) are
+2-D float32 with missing cells as NaN, which the estimator rejects with its own message.
+
+Every problem a user can cause (a missing or corrupt file, a text column, an unknown name) raises
+:class:`~vaekit.errors.DataError` with one sentence; no numpy, pyarrow or Pillow traceback escapes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import struct
+import tokenize
+import zipfile
+import zlib
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vaekit.errors import DataError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["DATASET_NAMES", "Dataset", "load_dataset", "read_idx", "resolve_data_dir"]
+
+DATASET_NAMES: tuple[str, ...] = ("digits", "mnist", "fashion-mnist", "olivetti")
+SPLITS: tuple[str, ...] = ("train", "test")
+
+# The four official IDX files of MNIST and Fashion-MNIST, per split: (images, labels).
+IDX_FILES: dict[str, tuple[str, str]] = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+OLIVETTI_FILE = "olivetti_faces.npz"
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
+
+_FEATURE_KEYS = ("X", "x", "data", "images", "arr_0")
+_LABEL_KEYS = ("y", "labels", "label", "target", "targets", "arr_1")
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
+_GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+# Third byte of an IDX magic number -> big-endian dtype (http://yann.lecun.com/exdb/mnist/).
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_MAX_DIMS = 32  # numpy refuses more; no real IDX file comes close
+# What numpy raises on damaged .npy headers and data (the header is parsed as a Python literal).
+_NPY_ERRORS = (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError, MemoryError)
+# ... plus what zipfile / zlib raise on a damaged archive.
+_NPZ_ERRORS = (
+    *_NPY_ERRORS, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError
+)  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: field-wise == on arrays is ambiguous
+class Dataset:
+    """Samples as float32 plus optional labels.
+
+    Attributes
+    ----------
+    X : ndarray of float32
+        Tabular ``(n, d)``; images ``(n, h, w)`` grayscale or ``(n, c, h, w)`` colour in [0, 1].
+    y : ndarray of shape (n,) or None
+        int64 class codes, float64 continuous targets, or None when unlabelled.
+    name : str
+        ``"digits"``, ``"mnist:train"``, or the file / folder name.
+    feature_names : list of str or None
+        Column names of a table, else None.
+    image_shape : tuple of int or None
+        Per-sample image shape when samples are images, e.g. ``(8, 8)`` for digits even though
+        ``X`` is ``(n, 64)``; None for tables.
+    classes : list of str or None
+        Class names indexed by the codes in ``y`` (text labels, class folders, named datasets).
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None
+    name: str
+    feature_names: list[str] | None = None
+    image_shape: tuple[int, ...] | None = None
+    classes: list[str] | None = None
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """Return the data directory: ``data_dir`` if given, else ``$VAEKIT_DATA``.
+
+    Raises
+    ------
+    DataError
+        When neither is set. The folder itself is not checked here; loaders name what is missing.
+    """
+    if data_dir is None or str(data_dir) == "":
+        data_dir = os.environ.get("VAEKIT_DATA", "").strip()
+        if not data_dir:
+            raise DataError(
+                "No data directory is set; pass --data-dir DIR (data_dir=...) "
+                "or set the VAEKIT_DATA environment variable."
+            )
+    return Path(data_dir).expanduser()
+
+
+def load_dataset(
+    spec: str | os.PathLike,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    label_column: str | None = None,
+) -> Dataset:
+    """Load a named dataset or a data file / image folder.
+
+    Parameters
+    ----------
+    spec : str or path-like
+        A name from :data:`DATASET_NAMES` with optional ``:train`` / ``:test`` (case does not
+        matter; a ``str`` name means the dataset even beside a file of that name: write
+        ``./digits`` for the file), or a path to a .npy, .npz, .csv, .csv.gz, .parquet or IDX
+        file (``.gz`` or a name containing ``idx``), or a folder of images.
+
+        - ``digits``: scikit-learn's embedded 8x8 digits, X ``(1797, 64)`` = pixel / 16.
+          ``digits:train`` / ``digits:test`` are ``train_test_split(X, y, test_size=0.25,
+          stratify=y, random_state=0)`` (1347 / 450 samples, in that function's order).
+        - ``mnist``, ``fashion-mnist``: the official IDX files in ``<data_dir>/<name>/``,
+          X ``(n, 28, 28)``; ``:train`` is the official 60,000, ``:test`` the official 10,000,
+          no suffix both (train first).
+        - ``olivetti``: ``<data_dir>/olivetti/olivetti_faces.npz``, X ``(400, 64, 64)``, y the
+          subject id 0..39; ``:train`` / ``:test`` are ``train_test_split(X, y, test_size=120,
+          stratify=y, random_state=0)``: 7 / 3 images of every subject.
+        - An IDX images file picks up its labels from the matching ``*labels-idx1*`` file
+          beside it (MNIST naming), when there is one.
+        - A CSV whose header row is all numbers is read as having no header (``numpy.savetxt``
+          output), with columns named ``f0, f1, ...``.
+        - An image folder with subfolders gives one class per subfolder (sorted names).
+    data_dir : path-like, optional
+        Root holding ``mnist/``, ``fashion-mnist/``, ``olivetti/``; defaults to ``$VAEKIT_DATA``.
+    label_column : str, optional
+        For CSV / Parquet: the column holding labels (text labels become int64 codes in sorted
+        order, with the names in ``Dataset.classes``).
+
+    Returns
+    -------
+    Dataset
+        ``X`` float32 (writable, never shared with a cache), ``y`` of shape ``(n,)`` or None.
+
+    Raises
+    ------
+    DataError
+        For an unknown name, a missing or unreadable file, or contents that are not numeric samples.
+    """
+    named = _parse_name(spec)
+    if named is not None:
+        if label_column is not None:
+            raise DataError(
+                "label_column applies only to CSV and Parquet files, not named datasets."
+            )
+        name, split = named
+        if name == "digits":
+            return _load_digits(split)
+        root = resolve_data_dir(data_dir)
+        if name == "olivetti":
+            return _load_olivetti(root, split)
+        return _load_idx_dataset(name, root, split)
+    return _load_path(Path(spec).expanduser(), label_column)
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (gzipped or raw), validating magic number, type code, dims and length.
+
+    Parameters
+    ----------
+    path : path-like
+        The file; gzip is detected from its first bytes, not its name.
+
+    Returns
+    -------
+    ndarray
+        Shape as stored (e.g. ``(60000, 28, 28)`` images, ``(60000,)`` labels), with the stored
+        dtype (uint8, int8, int16, int32, float32 or float64) in native byte order; writable.
+    """
+    view = _read_idx_view(Path(path))
+    return view.astype(view.dtype.newbyteorder("="))  # always a copy: the view is read-only
+
+
+# --- named datasets ---------------------------------------------------------------------------
+
+
+def _parse_name(spec: str | os.PathLike) -> tuple[str, str | None] | None:
+    """``"mnist:train"`` -> ``("mnist", "train")``; None when ``spec`` is not a dataset name."""
+    if not isinstance(spec, str):  # a path object names a dataset only if no such file exists
+        spec = os.fspath(spec)
+        if not isinstance(spec, str) or Path(spec).exists():
+            return None
+    base, sep, split = spec.strip().lower().partition(":")
+    if base not in DATASET_NAMES:
+        return None
+    if sep and split not in SPLITS:
+        raise DataError(
+            f"Unknown split '{split}' for {base}; use {base}, {base}:train or {base}:test."
+        )
+    return base, (split if sep else None)
+
+
+def _load_digits(split: str | None) -> Dataset:
+    from sklearn.datasets import load_digits  # lazy: scikit-learn is slow to import
+
+    bunch = load_digits()
+    X = (bunch.data / 16.0).astype(np.float32)  # pixel counts 0..16 -> [0, 1]
+    full = Dataset(
+        X, bunch.target.astype(np.int64), "digits", image_shape=(8, 8), classes=list(DIGIT_CLASSES)
+    )
+    return full if split is None else _stratified_split(full, 0.25, split)
+
+
+def _load_olivetti(root: Path, split: str | None) -> Dataset:
+    path = root / "olivetti" / OLIVETTI_FILE
+    if not path.is_file():
+        raise DataError(
+            f"Olivetti faces are not at {path}; vaekit cannot download them, so place "
+            f"{OLIVETTI_FILE} there by hand (see shared/data/README.md) or pass another --data-dir."
+        )
+    ds = _load_npz(path)
+    if ds.X.shape[1:] != (64, 64) or ds.y is None:
+        raise DataError(f"{path} does not hold 64x64 'images' with a 'target'; replace the file.")
+    full = replace(ds, name="olivetti")
+    if split is None:
+        return full
+    n_subjects = len(np.unique(full.y))
+    return _stratified_split(full, 3 * n_subjects, split)  # 3 test images per subject
+
+
+def _stratified_split(ds: Dataset, test_size: float | int, split: str) -> Dataset:
+    """The deterministic stratified split documented in :func:`load_dataset`."""
+    from sklearn.model_selection import train_test_split
+
+    train, test = train_test_split(
+        np.arange(len(ds.X)), test_size=test_size, stratify=ds.y, random_state=0
+    )
+    idx = train if split == "train" else test
+    return replace(ds, X=ds.X[idx], y=ds.y[idx], name=f"{ds.name}:{split}")
+
+
+def _load_idx_dataset(name: str, root: Path, split: str | None) -> Dataset:
+    """MNIST-format dataset from ``root/name``: X ``(n, 28, 28)`` in [0, 1], y int64."""
+    folder = root / name
+    splits = SPLITS if split is None else (split,)
+    missing = [f for s in splits for f in IDX_FILES[s] if not (folder / f).is_file()]
+    if missing:
+        raise DataError(
+            f"{name} files are missing from {folder} ({', '.join(missing)}); run "
+            f"`vaekit datasets download {name} --data-dir {root}` or copy the official files there."
+        )
+    parts = [_idx_pair(folder, s) for s in splits]
+    X = _scale_uint8(np.concatenate([images for images, _ in parts]))
+    y = np.concatenate([labels for _, labels in parts]).astype(np.int64)
+    classes = FASHION_CLASSES if name == "fashion-mnist" else DIGIT_CLASSES
+    label = name if split is None else f"{name}:{split}"
+    return Dataset(X, y, label, image_shape=X.shape[1:], classes=list(classes))
+
+
+def _idx_pair(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Cached read-only (images uint8 (n, h, w), labels (n,)) of one split; callers copy."""
+    image_file, label_file = IDX_FILES[split]
+    images, labels = _cached_idx(folder / image_file), _cached_idx(folder / label_file)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise DataError(f"{folder / image_file} does not hold uint8 images; download it again.")
+    if labels.shape != images.shape[:1]:
+        raise DataError(
+            f"{folder / label_file} holds {labels.shape} labels for {len(images)} images in "
+            f"{image_file}; download both files again."
+        )
+    return images, labels
+
+
+def _cached_idx(path: Path) -> np.ndarray:
+    st = path.stat()
+    return _cached_idx_view(str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=8)
+def _cached_idx_view(path: str, mtime_ns: int, size: int) -> np.ndarray:
+    # mtime and size are in the key so a replaced file is read again. The array is a read-only
+    # view over the gunzipped bytes; loaders build new float32 arrays from it, never hand it out.
+    return _read_idx_view(Path(path))
+
+
+# --- IDX --------------------------------------------------------------------------------------
+
+
+def _read_idx_view(path: Path) -> np.ndarray:
+    """Read-only big-endian view of an IDX file's data, after validation."""
+    raw = _read_bytes(path)
+    if raw[:2] == b"\x1f\x8b":  # gzip magic; the name alone is not trusted
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(
+                f"{path.name} is not a valid gzip file ({exc}); download or compress it again."
+            ) from None
+    return _parse_idx(raw, path.name)
+
+
+def _parse_idx(raw: bytes, source: str) -> np.ndarray:
+    # Magic: two zero bytes, a type code, the number of dimensions; then one big-endian uint32
+    # per dimension; then the data, exactly prod(dims) items.
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _IDX_DTYPES or raw[3] == 0:
+        raise DataError(
+            f"{source} is not an IDX file (bad magic number); pass an IDX file such as "
+            "train-images-idx3-ubyte.gz."
+        )
+    ndim = raw[3]
+    if ndim > _IDX_MAX_DIMS:
+        raise DataError(f"{source} declares {ndim} dimensions, more than an IDX file can use.")
+    start = 4 + 4 * ndim
+    if len(raw) < start:
+        raise DataError(f"{source} is truncated inside its IDX header; download it again.")
+    dims = struct.unpack(f">{ndim}I", raw[4:start])
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    count = math.prod(dims)  # Python int: no overflow, checked before anything is allocated
+    expected, actual = count * dtype.itemsize, len(raw) - start
+    if actual != expected:
+        what = "truncated" if actual < expected else "longer than its header says"
+        raise DataError(
+            f"{source} is {what}: its header declares shape {dims} ({expected} data bytes) "
+            f"but it holds {actual}; download it again."
+        )
+    return np.frombuffer(raw, dtype=dtype, count=count, offset=start).reshape(dims)
+
+
+# --- files ------------------------------------------------------------------------------------
+
+
+def _load_path(path: Path, label_column: str | None) -> Dataset:
+    if not path.exists():
+        _raise_missing(path)
+    if path.is_dir():
+        _refuse_label_column(label_column, path)
+        return _load_image_folder(path)
+    kind = _file_kind(path)
+    if kind is None:
+        hint = " (pass the folder that holds your images)" if _is_image_name(path) else ""
+        raise DataError(
+            f"{path.name} has an unsupported file type{hint}; use .npy, .npz, .csv, .parquet, "
+            "an IDX file (.gz or a name containing idx) or a folder of images."
+        )
+    if path.stat().st_size == 0:
+        raise DataError(f"{path.name} is empty; pass a file that holds data.")
+    if kind in ("csv", "parquet"):
+        table = _read_csv(path) if kind == "csv" else _read_parquet(path)
+        return _table_dataset(table, path.name, label_column)
+    _refuse_label_column(label_column, path)
+    if kind == "npy":
+        return _load_npy(path)
+    if kind == "npz":
+        return _load_npz(path)
+    return _load_idx_file(path)
+
+
+def _raise_missing(path: Path) -> None:
+    text = str(path)
+    if "/" not in text and os.sep not in text and not path.suffix:  # looks like a dataset name
+        raise DataError(
+            f"Unknown dataset '{text}'; known names are {', '.join(DATASET_NAMES)} (each with "
+            "optional :train or :test), and a path to a data file or image folder also works."
+        )
+    raise DataError(
+        f"{text} does not exist; check the path (or use a dataset name such as digits)."
+    )
+
+
+def _refuse_label_column(label_column: str | None, path: Path) -> None:
+    if label_column is not None:
+        raise DataError(
+            f"label_column applies only to CSV and Parquet files, not {path.name}; leave it unset."
+        )
+
+
+def _file_kind(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith((".csv", ".csv.gz")):
+        return "csv"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith(".npy"):
+        return "npy"
+    if name.endswith(".npz"):
+        return "npz"
+    if name.endswith(".gz") or "idx" in name:
+        return "idx"
+    return None
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path} does not exist; check the path.") from None
+    except OSError as exc:
+        raise DataError(f"{path} could not be read ({exc.strerror or exc}); check it.") from None
+
+
+def _has_magic(path: Path, magic: bytes) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(magic)) == magic
+    except OSError as exc:
+        raise DataError(f"{path} could not be read ({exc.strerror or exc}); check it.") from None
+
+
+def _array_dataset(
+    arr: np.ndarray, name: str, y: np.ndarray | None = None, classes: list[str] | None = None
+) -> Dataset:
+    """Validate a numeric array of samples and apply the scaling rule (uint8 images / 255)."""
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{name} holds {arr.dtype} values, not numbers; save a numeric array.")
+    if arr.ndim < 2 or arr.ndim > 4:
+        raise DataError(
+            f"{name} holds a {arr.ndim}-D array of shape {arr.shape}, but samples must be "
+            "(n, d), (n, h, w) or (n, c, h, w); reshape it (a 1-D array of n values is (n, 1))."
+        )
+    if arr.size == 0:
+        raise DataError(f"{name} holds no data (shape {arr.shape}); pass a non-empty array.")
+    if y is not None and len(y) != len(arr):
+        raise DataError(f"{name} has {len(y)} labels for {len(arr)} samples; pass one per sample.")
+    if arr.ndim >= 3 and arr.dtype == np.uint8:
+        X = _scale_uint8(arr)
+    else:
+        with np.errstate(over="ignore"):  # values beyond float32 become inf; the estimator says so
+            X = arr.astype(np.float32, copy=False)
+    image_shape = tuple(int(s) for s in X.shape[1:]) if X.ndim >= 3 else None
+    return Dataset(X, y, name, image_shape=image_shape, classes=classes)
+
+
+def _scale_uint8(images: np.ndarray) -> np.ndarray:
+    """uint8 pixels -> float32 in [0, 1], divided in float32 so 255 maps to exactly 1.0."""
+    return np.divide(images, np.float32(255.0), dtype=np.float32)
+
+
+def _labels(values: np.ndarray, source: str) -> tuple[np.ndarray, list[str] | None]:
+    """Labels -> (y, classes): ints int64, floats float64, text int64 codes in sorted order."""
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise DataError(f"Labels in {source} have shape {values.shape}; pass one label per sample.")
+    kind = values.dtype.kind
+    if kind in "biu":
+        return values.astype(np.int64), None
+    if kind == "f":
+        if np.isnan(values).any():
+            raise DataError(
+                f"Labels in {source} have missing (NaN) values; fill or drop those rows."
+            )
+        return values.astype(np.float64), None
+    if kind in "US":
+        names, codes = np.unique(values, return_inverse=True)
+        classes = [n.decode(errors="replace") if isinstance(n, bytes) else str(n) for n in names]
+        return codes.reshape(-1).astype(np.int64), classes
+    raise DataError(f"Labels in {source} are {values.dtype}, not numbers or text; convert them.")
+
+
+def _load_npy(path: Path) -> Dataset:
+    # The header is checked first: np.load reports object arrays only as 'allow_pickle', and
+    # would try to allocate whatever shape a damaged header declares.
+    shape, dtype, data_start = _npy_header(path)
+    if dtype.hasobject:
+        raise DataError(
+            f"{path.name} holds Python objects (dtype object), which vaekit does not unpickle "
+            "for safety; save a numeric array instead."
+        )
+    if path.stat().st_size - data_start < math.prod(shape) * dtype.itemsize:
+        raise DataError(f"{path.name} is truncated (shorter than its header says); save it again.")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except _NPY_ERRORS as exc:
+        raise DataError(f"{path.name} is a corrupt .npy file ({exc}); save it again.") from None
+    return _array_dataset(arr, path.name)
+
+
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, offset of the data) from a .npy header, via numpy's public readers."""
+    fmt = np.lib.format
+    try:
+        with open(path, "rb") as f:
+            version = fmt.read_magic(f)
+            read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, _, dtype = read(f)
+            return shape, dtype, f.tell()
+    except _NPY_ERRORS:
+        raise DataError(
+            f"{path.name} is not a .npy file (bad header); save arrays with numpy.save."
+        ) from None
+
+
+def _load_npz(path: Path) -> Dataset:
+    if not _has_magic(path, b"PK"):
+        raise DataError(f"{path.name} is not an .npz (zip) file; save arrays with numpy.savez.")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except _NPZ_ERRORS as exc:
+        raise DataError(f"{path.name} is a corrupt .npz file ({exc}); save it again.") from None
+    with archive:
+        keys = list(archive.files)
+        feature_key = _first_key(keys, _FEATURE_KEYS) or (keys[0] if len(keys) == 1 else None)
+        if feature_key is None:
+            raise DataError(
+                f"{path.name} has no features array; name it one of {', '.join(_FEATURE_KEYS)} "
+                f"(it holds {', '.join(keys) or 'no arrays'})."
+            )
+        label_key = _first_key([k for k in keys if k != feature_key], _LABEL_KEYS)
+        try:
+            arr = archive[feature_key]
+            labels = None if label_key is None else archive[label_key]
+        except _NPZ_ERRORS as exc:
+            raise DataError(
+                f"{path.name} could not be read as numeric arrays ({exc}); save numeric arrays "
+                "with numpy.savez."
+            ) from None
+    y, classes = (None, None) if labels is None else _labels(labels, f"{path.name}[{label_key}]")
+    return _array_dataset(arr, path.name, y, classes)
+
+
+def _first_key(keys: list[str], preferred: tuple[str, ...]) -> str | None:
+    return next((k for k in preferred if k in keys), None)
+
+
+def _load_idx_file(path: Path) -> Dataset:
+    arr = read_idx(path)
+    if arr.ndim == 1:
+        raise DataError(
+            f"{path.name} is a 1-D IDX file ({len(arr)} labels), not samples; pass the matching "
+            "images file (e.g. train-images-idx3-ubyte.gz)."
+        )
+    return _array_dataset(arr, path.name, _idx_sibling_labels(path, len(arr)))
+
+
+def _idx_sibling_labels(path: Path, n: int) -> np.ndarray | None:
+    """Labels from ``*labels-idx1*`` beside ``*images-idx3*`` (MNIST naming), if present."""
+    sibling = path.with_name(path.name.replace("images", "labels").replace("idx3", "idx1"))
+    if sibling == path or not sibling.is_file():
+        return None
+    labels = read_idx(sibling)
+    if labels.shape != (n,):
+        raise DataError(
+            f"{sibling.name} holds {labels.shape} labels for the {n} samples of {path.name}; "
+            "fix or remove the labels file."
+        )
+    return _labels(labels, sibling.name)[0]
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _read_csv(path: Path) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    convert = pcsv.ConvertOptions(strings_can_be_null=True)  # an empty label cell is missing
+    try:
+        table = pcsv.read_csv(str(path), convert_options=convert)  # str: .csv.gz -> gunzip
+        if table.num_columns and all(_is_number(c) for c in table.column_names):
+            # No header row (numpy.savetxt writes none): the first row became the column names.
+            options = pcsv.ReadOptions(autogenerate_column_names=True)
+            table = pcsv.read_csv(str(path), read_options=options, convert_options=convert)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DataError(
+            f"{path.name} could not be parsed as CSV ({_first_line(exc)}); check that it is "
+            "comma-separated with one header row."
+        ) from None
+    return table
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_parquet(path: Path) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+        table.column_names  # noqa: B018 - decodes the names now, so bad UTF-8 is caught here
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DataError(
+            f"{path.name} is not a readable Parquet file ({_first_line(exc)}); write it again."
+        ) from None
+    return table
+
+
+def _table_dataset(table: pa.Table, name: str, label_column: str | None) -> Dataset:
+    """Numeric columns -> X (n, d) float32 (nulls as NaN); ``label_column`` -> y."""
+    names = list(table.column_names)
+    label_index = None
+    if label_column is not None:
+        if label_column not in names:
+            raise DataError(
+                f"Label column '{label_column}' is not in {name}; its columns are "
+                f"{_shorten(names)}."
+            )
+        label_index = names.index(label_column)
+    if table.num_rows == 0:
+        raise DataError(f"{name} has no data rows; pass a table with at least one row.")
+    keep = [j for j in range(len(names)) if j != label_index]
+    if not keep:
+        besides = f" besides the label column '{label_column}'" if label_column else ""
+        raise DataError(f"{name} has no feature columns{besides}; add numeric columns.")
+    X = np.empty((table.num_rows, len(keep)), dtype=np.float32)
+    with np.errstate(over="ignore"):  # beyond float32 becomes inf, as in _array_dataset
+        for out, j in enumerate(keep):  # by index: column names may repeat
+            X[:, out] = _numeric_column(table.column(j), names[j], name)
+    y = classes = None
+    if label_index is not None:
+        y, classes = _table_labels(table.column(label_index), label_column, name)
+    return Dataset(X, y, name, feature_names=[names[j] for j in keep], classes=classes)
+
+
+def _numeric_column(column: pa.ChunkedArray, column_name: str, source: str) -> np.ndarray:
+    import pyarrow as pa
+
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    numeric = (
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_decimal(kind)
+        or pa.types.is_null(kind)  # an all-empty column: NaN everywhere
+    )
+    if not numeric:
+        raise DataError(
+            f"Column '{column_name}' of {source} is not numeric ({kind}); drop it or pass it "
+            "as the label column (--label-column)."
+        )
+    try:
+        return column.cast(pa.float64()).to_numpy(zero_copy_only=False)  # nulls -> NaN
+    except (pa.ArrowException, ValueError) as exc:
+        raise DataError(
+            f"Column '{column_name}' of {source} cannot be read as numbers ({_first_line(exc)})."
+        ) from None
+
+
+def _table_labels(
+    column: pa.ChunkedArray, column_name: str, source: str
+) -> tuple[np.ndarray, list[str] | None]:
+    import pyarrow as pa
+
+    where = f"column '{column_name}' of {source}"
+    if column.null_count:
+        raise DataError(
+            f"Label {where} has {column.null_count} missing values; fill or drop those rows."
+        )
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column, kind = column.cast(kind.value_type), kind.value_type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+        return _labels(column.to_numpy(zero_copy_only=False), where)
+    try:  # anything else (text, dates) is a class name
+        text = column.cast(pa.string()).to_numpy(zero_copy_only=False).astype(str)
+    except (pa.ArrowException, ValueError) as exc:
+        raise DataError(f"Label {where} cannot be used as labels ({_first_line(exc)}).") from None
+    return _labels(text, where)
+
+
+def _shorten(names: list[str], limit: int = 20) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+# --- image folders ----------------------------------------------------------------------------
+
+
+def _is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in _IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if _is_image_name(p) and p.is_file())
+
+
+def _load_image_folder(folder: Path) -> Dataset:
+    """Images, optionally one class per subfolder -> X (n, h, w) or (n, 3, h, w) in [0, 1]."""
+    try:
+        subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and p.name[:1] != ".")
+        loose = _image_files(folder)
+        classes = [(d, files) for d in subfolders if (files := _image_files(d))]
+    except OSError as exc:
+        raise DataError(f"{folder} could not be listed ({exc.strerror or exc}).") from None
+    if classes and loose:
+        raise DataError(
+            f"{folder} mixes loose images ({loose[0].name}) with class subfolders "
+            f"({classes[0][0].name}/); move the loose images into a subfolder."
+        )
+    if classes:
+        files = [f for _, fs in classes for f in fs]
+        y = np.repeat(np.arange(len(classes), dtype=np.int64), [len(fs) for _, fs in classes])
+        names = [d.name for d, _ in classes]
+    else:
+        files, y, names = loose, None, None
+    if not files:
+        raise DataError(
+            f"{folder} holds no images ({', '.join(_IMAGE_SUFFIXES)}), directly or in class "
+            "subfolders; pass a folder of images."
+        )
+    X = _scale_uint8(_read_images(files, folder))
+    return Dataset(X, y, folder.name, image_shape=X.shape[1:], classes=names)
+
+
+def _read_images(files: list[Path], folder: Path) -> np.ndarray:
+    """uint8 (n, h, w) when every image is grayscale, else (n, 3, h, w) RGB."""
+    probes = [_probe_image(f, folder) for f in files]  # headers only: sizes and modes
+    size = probes[0][0]
+    for f, (other, _) in zip(files, probes, strict=True):
+        if other != size:
+            raise DataError(
+                f"Images differ in size: {files[0].relative_to(folder)} is {size[0]}x{size[1]} "
+                f"but {f.relative_to(folder)} is {other[0]}x{other[1]}; resize them to one size."
+            )
+    colour = not all(gray for _, gray in probes)
+    width, height = size
+    shape = (len(files), 3, height, width) if colour else (len(files), height, width)
+    out = np.empty(shape, dtype=np.uint8)
+    for i, f in enumerate(files):
+        pixels = _decode_image(f, folder, "RGB" if colour else "L")
+        out[i] = pixels.transpose(2, 0, 1) if colour else pixels  # channels first, as torch wants
+    return out
+
+
+def _probe_image(path: Path, folder: Path) -> tuple[tuple[int, int], bool]:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return img.size, _is_gray(img)
+    except Exception as exc:  # decoders raise many types on bad files; report any as bad data
+        raise _bad_image(path, folder, exc) from None
+
+
+def _decode_image(path: Path, folder: Path, mode: str) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert(mode))
+    except Exception as exc:  # as in _probe_image
+        raise _bad_image(path, folder, exc) from None
+
+
+def _is_gray(img) -> bool:
+    if img.mode in _GRAY_MODES:
+        return True
+    if img.mode == "P":  # palette images (GIF) are gray when every entry has r == g == b
+        palette = np.asarray(img.getpalette() or [], dtype=np.uint8).reshape(-1, 3)
+        return bool((palette == palette[:, :1]).all())
+    return False
+
+
+def _bad_image(path: Path, folder: Path, exc: Exception) -> DataError:
+    return DataError(
+        f"{path.relative_to(folder)} in {folder} could not be read as an image "
+        f"({_first_line(exc)}); remove or replace it."
+    )

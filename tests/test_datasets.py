@@ -1,0 +1,553 @@
+"""vaekit.datasets: named datasets from the real offline files, file formats, bad inputs."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from PIL import Image
+from sklearn.model_selection import train_test_split
+
+from vaekit.datasets import DATASET_NAMES, Dataset, load_dataset, read_idx, resolve_data_dir
+from vaekit.errors import DataError
+
+IDX_CODES = {  # numpy dtype -> IDX type code (third magic byte)
+    np.dtype(np.uint8): 0x08,
+    np.dtype(np.int8): 0x09,
+    np.dtype(np.int16): 0x0B,
+    np.dtype(np.int32): 0x0C,
+    np.dtype(np.float32): 0x0D,
+    np.dtype(np.float64): 0x0E,
+}
+
+
+def shared_data_dir() -> Path:
+    """$VAEKIT_DATA, else ../shared/data beside the repository (as in CI)."""
+    env = os.environ.get("VAEKIT_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def need(name: str) -> Path:
+    """The shared data directory, or skip when ``name``'s folder is not there."""
+    root = shared_data_dir()
+    if not (root / name).is_dir():
+        pytest.skip(f"offline dataset {name!r} not found under {root}; set VAEKIT_DATA")
+    return root
+
+
+def idx_bytes(arr: np.ndarray) -> bytes:
+    """Serialize ``arr`` as an IDX file: magic, big-endian uint32 dims, big-endian data."""
+    header = bytes([0, 0, IDX_CODES[arr.dtype], arr.ndim]) + struct.pack(
+        f">{arr.ndim}I", *arr.shape
+    )
+    return header + arr.astype(arr.dtype.newbyteorder(">")).tobytes()
+
+
+def as_uint8(X: np.ndarray) -> np.ndarray:
+    """Undo the /255 scaling (exact: every k/255 in float32 rounds back to k)."""
+    return np.rint(X * 255).astype(np.uint8)
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+# --- named datasets ---------------------------------------------------------------------------
+
+
+def test_digits_full():
+    ds = load_dataset("digits")
+    assert ds.X.shape == (1797, 64) and ds.X.dtype == np.float32
+    assert ds.y.shape == (1797,) and ds.y.dtype == np.int64
+    assert ds.X.min() == 0.0 and ds.X.max() == 1.0
+    assert ds.image_shape == (8, 8) and ds.name == "digits"
+    np.testing.assert_array_equal(
+        np.bincount(ds.y), [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    )
+    assert set(np.unique(ds.X * 16)) <= set(range(17))  # pixel counts / 16
+
+
+def test_digits_split_sizes_stratified_deterministic():
+    full = load_dataset("digits")
+    train, test = load_dataset("digits:train"), load_dataset("Digits:TEST")
+    assert (len(train.X), len(test.X)) == (1347, 450)
+    assert (train.name, test.name) == ("digits:train", "digits:test")
+    assert train.image_shape == (8, 8) and train.classes == [str(d) for d in range(10)]
+    # The documented split, exactly, in train_test_split's order.
+    X_tr, _, _, y_te = train_test_split(
+        full.X, full.y, test_size=0.25, stratify=full.y, random_state=0
+    )
+    np.testing.assert_array_equal(train.X, X_tr)
+    np.testing.assert_array_equal(test.y, y_te)
+    # Stratified: each class's test share is within one sample of 25%.
+    counts = np.bincount(full.y)
+    assert np.all(np.abs(np.bincount(test.y, minlength=10) - counts * 0.25) <= 1)
+    np.testing.assert_array_equal(np.bincount(train.y) + np.bincount(test.y), counts)
+    again = load_dataset("digits:train")
+    np.testing.assert_array_equal(again.X, train.X)
+    np.testing.assert_array_equal(again.y, train.y)
+
+
+def test_digits_needs_no_data_dir(monkeypatch):
+    monkeypatch.delenv("VAEKIT_DATA", raising=False)
+    assert load_dataset("digits:test").X.shape == (450, 64)
+    assert load_dataset(Path("digits")).name == "digits"  # no such file: the name is meant
+
+
+def test_mnist_train_and_test():
+    root = need("mnist")
+    train = load_dataset("mnist:train", data_dir=root)
+    assert train.X.shape == (60000, 28, 28) and train.X.dtype == np.float32
+    assert train.y.dtype == np.int64 and train.y[0] == 5
+    assert train.X.min() == 0.0 and train.X.max() == 1.0
+    assert train.image_shape == (28, 28) and train.name == "mnist:train"
+    np.testing.assert_array_equal(
+        np.bincount(train.y), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    )
+    test = load_dataset("mnist:test", data_dir=root)
+    assert test.X.shape == (10000, 28, 28) and test.y[0] == 7
+    assert np.bincount(test.y).sum() == 10000
+
+
+def test_mnist_full_is_train_then_test_and_cache_is_safe():
+    root = need("mnist")
+    full = load_dataset("mnist", data_dir=root)
+    test = load_dataset("mnist:test", data_dir=root)
+    assert full.X.shape == (70000, 28, 28) and full.name == "mnist"
+    np.testing.assert_array_equal(full.X[60000:], test.X)
+    np.testing.assert_array_equal(full.y[60000:], test.y)
+    # Returned arrays are the caller's: mutating them must not reach a cache.
+    assert test.X.flags.writeable and test.y.flags.writeable
+    test.X[:] = 7.0
+    test.y[:] = -1
+    fresh = load_dataset("mnist:test", data_dir=root)
+    np.testing.assert_array_equal(fresh.X, full.X[60000:])
+    assert fresh.y[0] == 7
+
+
+def test_mnist_from_env(monkeypatch):
+    monkeypatch.setenv("VAEKIT_DATA", str(need("mnist")))
+    assert load_dataset("mnist:test").X.shape == (10000, 28, 28)
+
+
+def test_fashion_mnist():
+    root = need("fashion-mnist")
+    train = load_dataset("fashion-mnist:train", data_dir=root)
+    assert train.X.shape == (60000, 28, 28) and train.y[0] == 9
+    np.testing.assert_array_equal(np.bincount(train.y), [6000] * 10)
+    assert train.classes[9] == "Ankle boot"
+    # Raw-pixel md5 from shared/data/README.md: proves the bytes and the order.
+    assert md5(as_uint8(train.X).tobytes()) == "f209073e486d5113ebe2cc431d4df862"
+    test = load_dataset("fashion-mnist:test", data_dir=root)
+    np.testing.assert_array_equal(np.bincount(test.y), [1000] * 10)
+    assert md5(as_uint8(test.X).tobytes()) == "b7656a891b218fc13e45205c48a92cae"
+
+
+def test_olivetti_and_split():
+    root = need("olivetti")
+    ds = load_dataset("olivetti", data_dir=root)
+    assert ds.X.shape == (400, 64, 64) and ds.X.dtype == np.float32
+    assert ds.X.max() == np.float32(242) / np.float32(255) and ds.X.min() == 0.0
+    np.testing.assert_array_equal(np.bincount(ds.y), [10] * 40)
+    assert md5(as_uint8(ds.X).tobytes()) == "fdb1ed558795305585a78fe74924e0aa"
+    train = load_dataset("olivetti:train", data_dir=root)
+    test = load_dataset("olivetti:test", data_dir=root)
+    np.testing.assert_array_equal(np.bincount(test.y), [3] * 40)
+    np.testing.assert_array_equal(np.bincount(train.y), [7] * 40)
+    # Disjoint and complete: every image lands in exactly one side.
+    rows = {x.tobytes() for x in np.concatenate([train.X, test.X])}
+    assert rows == {x.tobytes() for x in ds.X} and len(rows) == 400
+    np.testing.assert_array_equal(load_dataset("olivetti:test", data_dir=root).X, test.X)
+
+
+def test_resolve_data_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("VAEKIT_DATA", str(tmp_path / "env"))
+    assert resolve_data_dir(tmp_path) == tmp_path
+    assert resolve_data_dir() == tmp_path / "env"
+    monkeypatch.delenv("VAEKIT_DATA")
+    with pytest.raises(DataError, match="VAEKIT_DATA"):
+        resolve_data_dir()
+
+
+# --- file formats -----------------------------------------------------------------------------
+
+
+def test_npy_tabular_and_images(tmp_path):
+    table = np.arange(12, dtype=np.float64).reshape(4, 3) / 7
+    np.save(tmp_path / "t.npy", table)
+    ds = load_dataset(tmp_path / "t.npy")
+    assert ds.X.dtype == np.float32 and ds.y is None and ds.image_shape is None
+    np.testing.assert_array_equal(ds.X, table.astype(np.float32))
+    assert ds.name == "t.npy"
+
+    raw = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4) * 10
+    np.save(tmp_path / "gray.npy", raw)
+    gray = load_dataset(str(tmp_path / "gray.npy"))
+    np.testing.assert_array_equal(gray.X, raw.astype(np.float32) / np.float32(255))
+    assert gray.image_shape == (3, 4)
+
+    np.save(tmp_path / "rgb.npy", np.full((2, 3, 5, 5), 255, np.uint8))
+    rgb = load_dataset(tmp_path / "rgb.npy")
+    assert rgb.X.shape == (2, 3, 5, 5) and rgb.image_shape == (3, 5, 5) and rgb.X.max() == 1.0
+
+    np.save(tmp_path / "u8table.npy", np.full((2, 3), 200, np.uint8))  # 2-D uint8: not images
+    assert load_dataset(tmp_path / "u8table.npy").X.max() == 200.0
+
+
+def test_npz_keys_and_labels(tmp_path):
+    X = np.random.default_rng(0).random((5, 2))
+    np.savez(tmp_path / "a.npz", X=X, y=np.array([0, 1, 0, 1, 1], np.int32))
+    ds = load_dataset(tmp_path / "a.npz")
+    np.testing.assert_array_equal(ds.X, X.astype(np.float32))
+    assert ds.y.dtype == np.int64 and ds.y.tolist() == [0, 1, 0, 1, 1]
+
+    np.savez(tmp_path / "b.npz", images=np.zeros((3, 4, 4), np.uint8), labels=["b", "a", "b"])
+    ds = load_dataset(tmp_path / "b.npz")
+    assert ds.X.shape == (3, 4, 4) and ds.classes == ["a", "b"] and ds.y.tolist() == [1, 0, 1]
+
+    np.savez(tmp_path / "c.npz", X, np.array([1.5, 2.5, 0, 0, 1]))  # arr_0, arr_1
+    ds = load_dataset(tmp_path / "c.npz")
+    assert ds.y.dtype == np.float64 and ds.y[0] == 1.5
+
+    np.savez(tmp_path / "d.npz", whatever=X)  # a single array under any name
+    assert load_dataset(tmp_path / "d.npz").y is None
+
+
+def test_csv_with_header_string_labels_and_missing_values(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("a,species,b\n1.5,cat,2\n,dog,3\n0.25,cat,\n")
+    ds = load_dataset(path, label_column="species")
+    assert ds.feature_names == ["a", "b"] and ds.name == "data.csv"
+    assert ds.classes == ["cat", "dog"] and ds.y.tolist() == [0, 1, 0]
+    assert ds.X.dtype == np.float32 and ds.X.shape == (3, 2)
+    np.testing.assert_array_equal(ds.X, [[1.5, 2], [np.nan, 3], [0.25, np.nan]])
+
+    no_label = tmp_path / "n.csv"
+    no_label.write_text("x,label\n1,3\n2,4\n")
+    ds = load_dataset(no_label, label_column="label")
+    assert ds.y.dtype == np.int64 and ds.y.tolist() == [3, 4] and ds.classes is None
+    assert load_dataset(no_label).X.shape == (2, 2)
+
+
+def test_csv_without_header_keeps_first_row(tmp_path):
+    X = np.array([[0.5, 1.0], [2.0, 3.5], [4.0, 5.0]])
+    np.savetxt(tmp_path / "plain.csv", X, delimiter=",")
+    ds = load_dataset(tmp_path / "plain.csv")
+    np.testing.assert_array_equal(ds.X, X.astype(np.float32))
+    assert ds.feature_names == ["f0", "f1"]
+
+
+def test_csv_gz(tmp_path):
+    (tmp_path / "d.csv.gz").write_bytes(gzip.compress(b"a,b\n1,2\n3,4\n"))
+    np.testing.assert_array_equal(load_dataset(tmp_path / "d.csv.gz").X, [[1, 2], [3, 4]])
+
+
+def test_parquet(tmp_path):
+    table = pa.table(
+        {
+            "f": pa.array([0.5, None, 2.0], pa.float64()),
+            "i": pa.array([1, 2, 3], pa.int16()),
+            "flag": [True, False, True],
+            "kind": pa.array(["z", "y", "z"]).dictionary_encode(),
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    ds = load_dataset(tmp_path / "t.parquet", label_column="kind")
+    assert ds.feature_names == ["f", "i", "flag"]
+    np.testing.assert_array_equal(ds.X, [[0.5, 1, 1], [np.nan, 2, 0], [2, 3, 1]])
+    assert ds.classes == ["y", "z"] and ds.y.tolist() == [1, 0, 1]
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_images_with_sibling_labels(tmp_path, gz):
+    images = np.random.default_rng(1).integers(0, 256, (6, 5, 4), dtype=np.uint8)
+    labels = np.array([3, 1, 4, 1, 5, 9], np.uint8)
+    suffix = ".gz" if gz else ""
+    pack = gzip.compress if gz else bytes
+    (tmp_path / f"train-images-idx3-ubyte{suffix}").write_bytes(pack(idx_bytes(images)))
+    (tmp_path / f"train-labels-idx1-ubyte{suffix}").write_bytes(pack(idx_bytes(labels)))
+    ds = load_dataset(tmp_path / f"train-images-idx3-ubyte{suffix}")
+    np.testing.assert_array_equal(ds.X, images / np.float32(255))
+    assert ds.X.dtype == np.float32 and ds.image_shape == (5, 4)
+    assert ds.y.dtype == np.int64 and ds.y.tolist() == labels.tolist()
+    np.testing.assert_array_equal(read_idx(tmp_path / f"train-labels-idx1-ubyte{suffix}"), labels)
+
+
+def test_idx_other_dtypes_and_2d(tmp_path):
+    arr = np.array([[1.5, -2.0], [3.0, 4.25]], np.float32)
+    (tmp_path / "table.idx").write_bytes(idx_bytes(arr))
+    out = read_idx(tmp_path / "table.idx")
+    assert out.dtype == np.float32 and out.dtype.isnative and out.flags.writeable
+    np.testing.assert_array_equal(out, arr)
+    ds = load_dataset(tmp_path / "table.idx")
+    assert ds.image_shape is None and ds.y is None
+    np.testing.assert_array_equal(ds.X, arr)
+    shorts = np.array([[[-300, 2]]], np.int16)
+    (tmp_path / "s.idx").write_bytes(idx_bytes(shorts))
+    np.testing.assert_array_equal(read_idx(tmp_path / "s.idx"), shorts)
+
+
+def save_png(path: Path, pixels: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+
+
+def test_image_folder_with_classes_grayscale(tmp_path):
+    rng = np.random.default_rng(2)
+    imgs = {
+        f"{c}/{i}.png": rng.integers(0, 256, (6, 5), dtype=np.uint8) for c in "ba" for i in (1, 0)
+    }
+    for name, pixels in imgs.items():
+        save_png(tmp_path / "faces" / name, pixels)
+    (tmp_path / "faces" / "a" / "notes.txt").write_text("ignored")
+    ds = load_dataset(tmp_path / "faces")
+    assert ds.X.shape == (4, 6, 5) and ds.image_shape == (6, 5) and ds.name == "faces"
+    assert ds.classes == ["a", "b"] and ds.y.tolist() == [0, 0, 1, 1]
+    order = ["a/0.png", "a/1.png", "b/0.png", "b/1.png"]  # sorted classes, sorted files
+    np.testing.assert_array_equal(as_uint8(ds.X), np.stack([imgs[k] for k in order]))
+
+
+def test_image_folder_rgb_and_flat(tmp_path):
+    gray = np.full((3, 4), 51, np.uint8)
+    rgb = np.zeros((3, 4, 3), np.uint8)
+    rgb[..., 0], rgb[..., 2] = 255, 102
+    save_png(tmp_path / "mix" / "a.png", gray)
+    save_png(tmp_path / "mix" / "b.png", rgb)
+    Image.fromarray(gray).save(tmp_path / "mix" / "c.gif")  # palette GIF, gray entries
+    ds = load_dataset(tmp_path / "mix")
+    assert ds.y is None and ds.classes is None
+    assert ds.X.shape == (3, 3, 3, 4) and ds.image_shape == (3, 3, 4)
+    np.testing.assert_allclose(ds.X[0], 0.2)  # gray converted to RGB: every channel 51
+    np.testing.assert_allclose(ds.X[1, :, 0, 0], [1.0, 0.0, 0.4])  # channels first
+    gray_only = tmp_path / "gray"
+    save_png(gray_only / "x.png", gray)
+    Image.fromarray(gray).save(gray_only / "y.gif")
+    assert load_dataset(gray_only).X.shape == (2, 3, 4)
+
+
+# --- bad inputs -------------------------------------------------------------------------------
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+def bad_object_npy(path: Path) -> Path:
+    np.save(path, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    return path
+
+
+def bad_mixed_sizes(folder: Path) -> Path:
+    save_png(folder / "one.png", np.zeros((4, 4), np.uint8))
+    save_png(folder / "two.png", np.zeros((5, 4), np.uint8))
+    return folder
+
+
+def bad_truncated_idx(path: Path) -> Path:
+    data = idx_bytes(np.zeros((10, 4, 4), np.uint8))
+    return write(path, gzip.compress(data[:-5]))
+
+
+BAD_FILES = {
+    "nonexistent path": (lambda d: d / "missing" / "data.csv", "does not exist"),
+    "empty file": (lambda d: write(d / "x.npy", b""), "is empty"),
+    "zero-row csv": (lambda d: write(d / "z.csv", "a,b\n"), "no data rows"),
+    "non-numeric column": (
+        lambda d: write(d / "data.csv", "name,x\nann,1\nbob,2\n"),
+        "Column 'name' of data.csv is not numeric",
+    ),
+    "object npy": (lambda d: bad_object_npy(d / "o.npy"), "dtype object"),
+    "1-D npy": (lambda d: np.save(d / "v.npy", np.arange(3.0)) or d / "v.npy", "1-D"),
+    "gz not idx": (lambda d: write(d / "x.gz", gzip.compress(b"hello world")), "bad magic number"),
+    "truncated idx": (lambda d: bad_truncated_idx(d / "t-idx3-ubyte.gz"), "truncated"),
+    "idx labels as samples": (
+        lambda d: write(d / "l-idx1-ubyte", idx_bytes(np.arange(4, dtype=np.uint8))),
+        "1-D IDX",
+    ),
+    "mixed image sizes": (
+        lambda d: bad_mixed_sizes(d / "imgs"),
+        "one.png is 4x4 but two.png is 4x5",
+    ),
+    "no images": (lambda d: write(d / "empty" / "readme.txt", "hi").parent, "holds no images"),
+    "unknown extension": (lambda d: write(d / "data.xlsx", "x"), "unsupported file type"),
+    "single image": (lambda d: write(d / "a.png", "x"), "folder that holds your images"),
+    "not a npy": (lambda d: write(d / "x.npy", "just text"), "not a .npy file"),
+    "truncated npy": (lambda d: write(d / "x.npy", np_bytes(np.ones((50, 50)))[:300]), "truncated"),
+    "not a npz": (lambda d: write(d / "x.npz", "just text"), "not an .npz"),
+    "npz without features": (lambda d: np_savez(d / "k.npz", a=1, b=2), "no features array"),
+    "npz wrong label count": (
+        lambda d: np_savez(d / "w.npz", X=np.ones((3, 2)), y=[1]),
+        "1 labels",
+    ),
+    "ragged csv": (lambda d: write(d / "r.csv", "a,b\n1,2\n3\n"), "could not be parsed as CSV"),
+    "corrupt parquet": (lambda d: write(d / "p.parquet", "PAR1 nope"), "not a readable Parquet"),
+    "corrupt png": (lambda d: write(d / "im" / "a.png", "not a png").parent, "could not be read"),
+    "images beside classes": (lambda d: bad_loose_and_classes(d / "lc"), "mixes loose images"),
+}
+
+
+def np_bytes(arr: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
+def np_savez(path: Path, **arrays) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+def bad_loose_and_classes(folder: Path) -> Path:
+    save_png(folder / "loose.png", np.zeros((2, 2), np.uint8))
+    save_png(folder / "cls" / "a.png", np.zeros((2, 2), np.uint8))
+    return folder
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_files_raise_data_error(tmp_path, case):
+    make, message = BAD_FILES[case]
+    path = make(tmp_path)
+    with pytest.raises(DataError, match=message.replace(".", r"\.")):
+        load_dataset(path)
+
+
+def test_label_column_errors(tmp_path):
+    path = write(tmp_path / "data.csv", "a,b\n1,2\n")
+    with pytest.raises(
+        DataError, match=r"Label column 'y' is not in data\.csv; its columns are 'a', 'b'"
+    ):
+        load_dataset(path, label_column="y")
+    with pytest.raises(DataError, match="no feature columns"):
+        load_dataset(write(tmp_path / "one.csv", "y\n1\n"), label_column="y")
+    with pytest.raises(DataError, match="2 missing values"):
+        load_dataset(write(tmp_path / "m.csv", "a,y\n1,\n2,\n3,x\n"), label_column="y")
+    np.save(tmp_path / "a.npy", np.ones((2, 2)))
+    with pytest.raises(DataError, match="only to CSV and Parquet"):
+        load_dataset(tmp_path / "a.npy", label_column="y")
+    with pytest.raises(DataError, match="only to CSV and Parquet"):
+        load_dataset("digits", label_column="y")
+
+
+def test_unknown_names_and_splits():
+    with pytest.raises(DataError, match=r"Unknown dataset 'cifar10'.*digits, mnist, fashion-mnist"):
+        load_dataset("cifar10")
+    with pytest.raises(DataError, match="file or image folder also works"):
+        load_dataset("mnsit:train")
+    with pytest.raises(DataError, match="Unknown split 'val' for digits"):
+        load_dataset("digits:val")
+    assert DATASET_NAMES == ("digits", "mnist", "fashion-mnist", "olivetti")
+
+
+def test_missing_data_dir_and_files(monkeypatch, tmp_path):
+    monkeypatch.delenv("VAEKIT_DATA", raising=False)
+    with pytest.raises(DataError, match=r"pass --data-dir DIR .* VAEKIT_DATA"):
+        load_dataset("mnist")
+    with pytest.raises(DataError, match="vaekit datasets download fashion-mnist --data-dir"):
+        load_dataset("fashion-mnist:test", data_dir=tmp_path)
+    with pytest.raises(DataError, match=r"olivetti_faces\.npz there by hand"):
+        load_dataset("olivetti", data_dir=tmp_path)
+
+
+def test_named_dataset_with_bad_file(tmp_path):
+    folder = tmp_path / "mnist"
+    write(
+        folder / "t10k-images-idx3-ubyte.gz",
+        gzip.compress(idx_bytes(np.zeros((3, 2, 2), np.uint8))),
+    )
+    write(folder / "t10k-labels-idx1-ubyte.gz", gzip.compress(idx_bytes(np.zeros(2, np.uint8))))
+    with pytest.raises(DataError, match="labels for 3 images"):
+        load_dataset("mnist:test", data_dir=tmp_path)
+    write(folder / "t10k-labels-idx1-ubyte.gz", b"\x1f\x8b broken gzip")
+    with pytest.raises(DataError, match="not a valid gzip file"):
+        load_dataset("mnist:test", data_dir=tmp_path)
+
+
+# --- properties -------------------------------------------------------------------------------
+
+FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+tables = hnp.arrays(
+    np.float32, hnp.array_shapes(min_dims=2, max_dims=2, max_side=6), elements=finite32
+)
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("props")  # module-scoped: hypothesis reuses it across examples
+
+
+@FAST
+@given(X=tables)
+def test_tables_round_trip(scratch, X):
+    np.save(scratch / "p.npy", X)
+    np.testing.assert_array_equal(load_dataset(scratch / "p.npy").X, X)
+    np.savez(scratch / "p.npz", X=X, y=np.arange(len(X)))
+    ds = load_dataset(scratch / "p.npz")
+    np.testing.assert_array_equal(ds.X, X)
+    np.testing.assert_array_equal(ds.y, np.arange(len(X)))
+    names = [f"c{j}" for j in range(X.shape[1])]
+    pq.write_table(pa.table(dict(zip(names, X.T, strict=True))), scratch / "p.parquet")
+    np.testing.assert_array_equal(load_dataset(scratch / "p.parquet").X, X)
+    # repr() of the float64 widening is exact, and float64 -> float32 gives the value back.
+    rows = "\n".join(",".join(repr(float(v)) for v in row) for row in X)
+    (scratch / "p.csv").write_text(",".join(names) + "\n" + rows + "\n")
+    ds = load_dataset(scratch / "p.csv")
+    np.testing.assert_allclose(ds.X, X, rtol=1e-7, atol=0)
+    assert ds.feature_names == names
+
+
+idx_arrays = st.sampled_from(list(IDX_CODES)).flatmap(
+    lambda dt: hnp.arrays(
+        dt,
+        hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=5),
+        elements=finite32 if dt.kind == "f" else None,
+    )
+)
+
+
+@FAST
+@given(arr=idx_arrays, gz=st.booleans())
+def test_idx_round_trip(scratch, arr, gz):
+    data = idx_bytes(arr)
+    (scratch / "r.idx").write_bytes(gzip.compress(data) if gz else data)
+    out = read_idx(scratch / "r.idx")
+    assert out.dtype == arr.dtype and out.shape == arr.shape
+    np.testing.assert_array_equal(out, arr)
+
+
+garbage = st.one_of(
+    st.binary(max_size=64),
+    st.binary(max_size=64).map(lambda b: b"\x00\x00\x08\x03" + b),  # valid magic, random rest
+    st.binary(max_size=64).map(lambda b: b"\x00\x00" + b),
+    st.binary(max_size=64).map(gzip.compress),
+    st.binary(max_size=64).map(lambda b: gzip.compress(b"\x00\x00\x0d\x02" + b)),
+    st.binary(max_size=64).map(lambda b: gzip.compress(b)[: max(1, len(b) // 2)]),
+    st.binary(max_size=64).map(lambda b: b"\x93NUMPY" + b),
+    st.binary(max_size=64).map(lambda b: b"PK\x03\x04" + b),
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=garbage, name=st.sampled_from(["g.gz", "g-idx3-ubyte", "g.npy", "g.npz", "g.csv"]))
+def test_garbage_loads_or_raises_data_error(scratch, data, name):
+    path = scratch / name
+    path.write_bytes(data)
+    try:
+        ds = load_dataset(path)
+    except DataError:
+        return
+    assert isinstance(ds, Dataset) and ds.X.dtype == np.float32 and len(ds.X) > 0

@@ -1,0 +1,206 @@
+"""Behaviour of the VAE and Autoencoder estimators: what they learn and what they promise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from vaekit import VAE, Autoencoder
+from vaekit.errors import ConfigError, DataError
+
+QUICK = {"hidden_dims": (64,), "epochs": 4, "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+
+
+def _logreg_accuracy(Z_train, y_train, Z_test, y_test) -> float:
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
+    return clf.fit(Z_train, y_train).score(Z_test, y_test)
+
+
+def test_default_vae_features_match_or_beat_pca_on_digits(digits):
+    """Acceptance: digits, 75/25 stratified split, seed 0, latent 8, default settings."""
+    X_train, X_test, y_train, y_test = digits
+    pca = PCA(8, random_state=0).fit(X_train)
+    pca_acc = _logreg_accuracy(pca.transform(X_train), y_train, pca.transform(X_test), y_test)
+    vae = VAE(latent_dim=8, random_state=0).fit(X_train)
+    vae_acc = _logreg_accuracy(vae.transform(X_train), y_train, vae.transform(X_test), y_test)
+    assert pca_acc == pytest.approx(0.9, abs=0.01)
+    assert vae_acc >= pca_acc, f"VAE μ(x) {vae_acc:.3f} < PCA(8) {pca_acc:.3f}"
+
+
+def test_transform_is_deterministic_and_bitwise_repeatable(digits):
+    X_train, X_test, *_ = digits
+    vae = VAE(latent_dim=4, **QUICK).fit(X_train)
+    first, second = vae.transform(X_test), vae.transform(X_test)
+    assert first.dtype == np.float32 and first.shape == (len(X_test), 4)
+    assert np.array_equal(first, second)
+    mu, logvar = vae.encode(X_test)
+    assert np.array_equal(mu, first) and logvar.shape == mu.shape
+
+
+def test_same_seed_same_model_and_global_rng_untouched(digits):
+    X_train, X_test, *_ = digits
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = VAE(latent_dim=3, **QUICK).fit(X_train).transform(X_test)
+    assert torch.equal(torch.get_rng_state(), before)
+    b = VAE(latent_dim=3, **QUICK).fit(X_train).transform(X_test)
+    c = VAE(latent_dim=3, **{**QUICK, "random_state": 1}).fit(X_train).transform(X_test)
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_auto_likelihood_and_standardization():
+    rng = np.random.default_rng(0)
+    X = rng.normal(50.0, 10.0, size=(200, 5))
+    X[:, 2] = 7.0  # a constant column must not produce NaN
+    vae = VAE(latent_dim=2, **QUICK).fit(X)
+    assert vae.likelihood_ == "gaussian"
+    np.testing.assert_allclose(vae.mean_, X.mean(0), rtol=1e-5)
+    assert vae.scale_[2] == 1.0
+    recon = vae.reconstruct(X)
+    assert np.isfinite(recon).all() and np.isfinite(vae.score_samples(X)).all()
+    # The decoder works in standardized units; outputs come back in data units.
+    assert abs(recon[:, 0].mean() - 50.0) < 5.0
+    assert np.abs(recon[:, 2] - 7.0).max() < 1.0
+
+    unit = VAE(latent_dim=2, **QUICK).fit(rng.uniform(size=(100, 4)))
+    assert unit.likelihood_ == "bernoulli"
+    assert np.all(unit.reconstruct(rng.uniform(size=(3, 4))) >= 0) and unit.scale_.max() == 1.0
+
+
+def test_bernoulli_requires_unit_interval():
+    with pytest.raises(DataError, match=r"\[0, 1\]"):
+        VAE(likelihood="bernoulli", **QUICK).fit(np.arange(20.0).reshape(10, 2))
+
+
+def test_fixed_output_variance_is_used_and_stored():
+    X = np.random.default_rng(0).normal(size=(100, 3))
+    vae = VAE(latent_dim=2, output_variance=0.5, **QUICK).fit(X)
+    assert not any(p is vae.module_.decoder_logvar for p in vae.module_.parameters())
+    assert vae.module_.output_logvar().item() == pytest.approx(np.log(0.5))
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (28, 28), (64, 64), (3, 16, 16), (1, 25, 19)])
+def test_conv_architecture_is_chosen_for_images_of_any_size(shape):
+    X = np.random.default_rng(0).uniform(size=(16, *shape)).astype(np.float32)
+    vae = VAE(latent_dim=3, epochs=1, hidden_dims=(32,), conv_channels=(8, 16, 16, 16)).fit(X)
+    assert vae.architecture_ == "conv"
+    assert vae.transform(X).shape == (16, 3)
+    assert vae.reconstruct(X).shape == X.shape
+    assert vae.sample(5, random_state=0).shape == (5, *shape)
+
+
+def test_architecture_can_be_forced():
+    images = np.random.default_rng(0).uniform(size=(20, 8, 8))
+    assert VAE(architecture="mlp", **QUICK).fit(images).architecture_ == "mlp"
+    with pytest.raises(ConfigError, match="needs images"):
+        VAE(architecture="conv", **QUICK).fit(images.reshape(20, 64))
+
+
+def test_autoencoder_has_no_stochastic_layer_and_scores_by_reconstruction(digits):
+    X_train, X_test, *_ = digits
+    ae = Autoencoder(latent_dim=4, **QUICK).fit(X_train)
+    assert ae.module_.encoder.head.logvar is None
+    assert "train_kl" not in ae.history_[0]
+    noise = np.random.default_rng(0).uniform(0, 16, size=X_test.shape)
+    assert ae.score_samples(X_test).mean() > ae.score_samples(noise).mean()
+
+
+def test_vae_scores_real_digits_above_noise_and_repeats_its_scores(digits):
+    X_train, X_test, *_ = digits
+    vae = VAE(latent_dim=4, **QUICK).fit(X_train)
+    noise = np.random.default_rng(0).uniform(0, 16, size=X_test.shape)
+    scores = vae.score_samples(X_test)
+    assert scores.shape == (len(X_test),)
+    assert scores.mean() > vae.score_samples(noise).mean()
+    np.testing.assert_array_equal(scores, vae.score_samples(X_test))
+    assert vae.score(X_test) == pytest.approx(scores.mean())
+
+
+def test_sampling_and_encoding_are_seeded(digits):
+    X_train, X_test, *_ = digits
+    vae = VAE(latent_dim=4, **QUICK).fit(X_train)
+    a, b = vae.sample(6, random_state=3), vae.sample(6, random_state=3)
+    assert a.shape == (6, 64) and np.array_equal(a, b)
+    assert not np.array_equal(a, vae.sample(6, random_state=4))
+    z1 = vae.encode(X_test[:5], sample=True, random_state=0)
+    z2 = vae.encode(X_test[:5], sample=True, random_state=0)
+    assert z1.shape == (5, 4) and np.array_equal(z1, z2)
+    assert not np.array_equal(z1, vae.transform(X_test[:5]))
+
+
+def test_inverse_transform_checks_latent_width(digits):
+    vae = VAE(latent_dim=4, **QUICK).fit(digits[0])
+    assert vae.inverse_transform(np.zeros((2, 4))).shape == (2, 64)
+    with pytest.raises(DataError, match="latent space has 4"):
+        vae.inverse_transform(np.zeros((2, 3)))
+
+
+def test_history_records_every_epoch(digits):
+    vae = VAE(latent_dim=3, kl_warmup_epochs=2, patience=None, **QUICK).fit(digits[0])
+    assert vae.n_epochs_ == len(vae.history_) == 4
+    first = vae.history_[0]
+    for key in ("train_loss", "train_recon", "train_kl", "beta", "val_loss", "val_kl_per_dim"):
+        assert key in first
+    assert len(first["val_kl_per_dim"]) == 3
+    betas = [h["beta"] for h in vae.history_]
+    assert betas[0] < betas[1] <= 1.0 and betas[-1] == 1.0
+
+
+def test_wrong_shape_at_transform_time_is_a_clear_error(digits):
+    vae = VAE(latent_dim=2, **QUICK).fit(digits[0])
+    with pytest.raises(DataError, match="features"):
+        vae.transform(np.zeros((3, 10)))
+    conv = VAE(latent_dim=2, epochs=1).fit(np.random.default_rng(0).uniform(size=(8, 8, 8)))
+    with pytest.raises(DataError, match="shape"):
+        conv.transform(np.zeros((2, 9, 9)))
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"latent_dim": 0}, "latent_dim must be a positive integer"),
+        ({"epochs": -1}, "epochs must be a positive integer"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"beta": -1.0}, "beta must be a non-negative"),
+        ({"hidden_dims": ()}, "hidden_dims must be a non-empty"),
+        ({"architecture": "rnn"}, "architecture must be one of"),
+        ({"likelihood": "poisson"}, "likelihood must be one of"),
+        ({"learning_rate": 0}, "learning_rate must be a positive"),
+        ({"validation_fraction": 1.0}, r"validation_fraction must be in \[0, 1\)"),
+        ({"kl_schedule": "cosine"}, "kl_schedule must be one of"),
+        ({"free_bits": -0.1}, "free_bits must be >= 0"),
+        ({"device": "quantum"}, "not a torch device"),
+    ],
+)
+def test_invalid_parameters_raise_one_clear_sentence(params, message):
+    with pytest.raises(ConfigError, match=message):
+        VAE(**params).fit(np.zeros((10, 3)))
+
+
+@pytest.mark.parametrize(
+    ("X", "message"),
+    [
+        (np.array([[1.0, np.nan], [0.0, 1.0]]), "NaN"),
+        (np.array([[1.0, np.inf], [0.0, 1.0]]), "infinity"),
+        (np.zeros((1, 3)), "at least 2 samples"),
+        (np.zeros((0, 3)), "0 sample"),
+        (np.zeros(5), "2D array"),
+    ],
+)
+def test_bad_training_data_raises_data_error(X, message):
+    with pytest.raises(DataError, match=message):
+        VAE(**QUICK).fit(X)

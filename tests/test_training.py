@@ -1,0 +1,93 @@
+"""The training loop: early stopping, recovery from non-finite losses, batching."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from vaekit.errors import TrainingError
+from vaekit.nn import build_module
+from vaekit.training import LossTerms, Objective, TrainConfig, evaluate, train
+
+
+def _setup(seed: int = 0, n: int = 256):
+    torch.manual_seed(seed)
+    X = torch.rand(n, 6)
+    module = build_module((6,), 2, (16,), (8,), "mlp", stochastic=True, decoder_variance=None)
+    return module, Objective("bernoulli", stochastic=True), X
+
+
+class PoisonedObjective:
+    """Returns a NaN objective for the first ``bad_calls`` batches, then the real objective."""
+
+    def __init__(self, objective: Objective, bad_calls: int) -> None:
+        self.objective, self.bad_calls, self.calls = objective, bad_calls, 0
+        self.stochastic = objective.stochastic
+
+    def __call__(self, module, x, beta) -> LossTerms:
+        terms = self.objective(module, x, beta)
+        self.calls += 1
+        if self.calls <= self.bad_calls:
+            return LossTerms(terms.objective * math.nan, terms.recon, terms.kl_per_dim)
+        return terms
+
+
+def test_loss_decreases():
+    module, objective, X = _setup()
+    history = train(
+        module,
+        objective,
+        X[:200],
+        X[200:],
+        TrainConfig(epochs=15, batch_size=32, learning_rate=1e-2),
+    )
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert len(history) == 15
+
+
+def test_non_finite_loss_restores_weights_halves_lr_and_continues():
+    module, objective, X = _setup()
+    initial = {k: v.clone() for k, v in module.state_dict().items()}
+    poisoned = PoisonedObjective(objective, bad_calls=2)  # both batches of the first epoch go bad
+    config = TrainConfig(epochs=3, batch_size=128, learning_rate=1e-2, patience=None)
+    history = train(module, poisoned, X, None, config)
+    assert len(history) == 3
+    assert all(math.isfinite(h["train_loss"]) for h in history)
+    assert history[0]["lr"] == pytest.approx(5e-3)
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+    assert any(not torch.equal(initial[k], v) for k, v in module.state_dict().items())
+
+
+def test_repeated_non_finite_losses_give_a_clear_error():
+    module, objective, X = _setup()
+    poisoned = PoisonedObjective(objective, bad_calls=10**9)
+    config = TrainConfig(epochs=3, batch_size=128, learning_rate=1e-2, max_nonfinite_restarts=2)
+    with pytest.raises(TrainingError, match="non-finite loss 3 times"):
+        train(module, poisoned, X, None, config)
+
+
+def test_early_stopping_restores_the_best_weights():
+    module, objective, X = _setup(n=300)
+    states: list[dict] = []
+
+    def remember(epoch, record):
+        states.append({k: v.clone() for k, v in module.state_dict().items()})
+
+    # A large learning rate makes the validation loss noisy, so it stops improving early.
+    config = TrainConfig(epochs=60, batch_size=16, learning_rate=3e-2, patience=3)
+    history = train(module, objective, X[:200], X[200:], config, on_epoch_end=remember)
+    assert len(history) < 60
+    best = min(range(len(history)), key=lambda i: history[i]["val_loss"])
+    assert best < len(history) - 1
+    for key, value in module.state_dict().items():
+        assert torch.equal(value, states[best][key])
+
+
+def test_evaluate_reports_kl_per_dimension():
+    module, objective, X = _setup()
+    result = evaluate(module, objective, X, beta=1.0, batch_size=100)
+    assert len(result["kl_per_dim"]) == 2
+    assert result["kl"] == pytest.approx(sum(result["kl_per_dim"]))
+    assert result["loss"] == pytest.approx(result["recon"] + result["kl"])
