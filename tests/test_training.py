@@ -91,3 +91,16 @@ def test_evaluate_reports_kl_per_dimension():
     assert len(result["kl_per_dim"]) == 2
     assert result["kl"] == pytest.approx(sum(result["kl_per_dim"]))
     assert result["loss"] == pytest.approx(result["recon"] + result["kl"])
+
+
+def test_patience_waits_for_the_end_of_the_kl_warmup():
+    from vaekit.training import _EarlyStopping
+
+    config = TrainConfig(epochs=20, batch_size=8, learning_rate=1e-3, patience=2)
+    config.kl_warmup_epochs = 5
+    stopper = _EarlyStopping(config)
+    rising = [{"epoch": e, "val_loss": 10.0 + e} for e in range(1, 8)]
+    decisions = [stopper.should_stop(r, {"epoch": r["epoch"]}) for r in rising]
+    # Epochs 2..5 are worse but inside the warm-up; 6 and 7 exhaust the patience of 2.
+    assert decisions == [False] * 6 + [True]
+    assert stopper.best_state == {"epoch": 1}

@@ -112,28 +112,6 @@ def evaluate(
     return {"loss": recon + beta * kl, "recon": recon, "kl": kl, "kl_per_dim": kl_per_dim}
 
 
-def _progress(verbose: bool, epochs: int):
-    """A rich progress bar over epochs (a do-nothing stand-in when not verbose)."""
-    if not verbose:
-        return None
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]training"),
-        BarColumn(),
-        TextColumn("epoch {task.completed}/{task.total}"),
-        TextColumn("{task.fields[stats]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-
-
 def train(
     module: AutoencoderModule,
     objective: Objective,
@@ -168,49 +146,18 @@ def train(
         One record per epoch: train/val loss, reconstruction, KL, β, learning rate, seconds.
     """
     optimizer = _make_optimizer(module, config.learning_rate)
-    n, bs = X_train.shape[0], config.batch_size
-    steps_per_epoch = math.ceil(n / bs)
     history = [] if history is None else history
-    # "Last good" state to fall back on after a non-finite loss, and the best state for early
-    # stopping. Copies of the weights (a few MB) once per epoch cost nothing next to an epoch.
+    # The state to fall back on after a non-finite loss. Copying the weights (a few MB) once
+    # per epoch costs nothing next to the epoch itself.
     last_good = _snapshot(module, optimizer)
-    best_val, best_state, stale, restarts = math.inf, None, 0, 0
-    progress = _progress(config.verbose, config.epochs)
-    task = progress.add_task("train", total=config.epochs, stats="") if progress else None
-    if progress:
-        progress.start()
-    module.train()
-    try:
-        epoch = len(history)
-        while epoch < config.epochs:
+    stopper = _EarlyStopping(config)
+    restarts = 0
+    with _ProgressBar(config.verbose, config.epochs) as bar:
+        while len(history) < config.epochs:
+            epoch = len(history)
             tic = time.perf_counter()
-            perm = torch.randperm(n, device=X_train.device)
-            # Sums stay on the device: one host sync per epoch, not one per step.
-            obj_sum = torch.zeros((), device=X_train.device)
-            recon_sum = torch.zeros((), device=X_train.device)
-            kl_sum = torch.zeros((), device=X_train.device)
-            for step in range(steps_per_epoch):
-                x = X_train[perm[step * bs : (step + 1) * bs]]
-                beta = kl_weight(
-                    config.kl_schedule,
-                    config.beta,
-                    epoch + step / steps_per_epoch,
-                    config.kl_warmup_epochs,
-                )
-                terms = objective(module, x, beta)
-                optimizer.zero_grad(set_to_none=True)
-                terms.objective.backward()
-                if config.max_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(
-                        module.parameters(), config.max_grad_norm, foreach=True
-                    )
-                optimizer.step()
-                with torch.no_grad():
-                    obj_sum += terms.objective.detach() * x.shape[0]
-                    recon_sum += terms.recon.detach().sum()
-                    if terms.kl is not None:
-                        kl_sum += terms.kl.detach().sum()
-            if not bool(torch.isfinite(obj_sum)):
+            record = _run_epoch(module, optimizer, objective, X_train, config, epoch)
+            if not math.isfinite(record["train_loss"]):
                 restarts += 1
                 if restarts > config.max_nonfinite_restarts:
                     raise TrainingError(
@@ -223,44 +170,129 @@ def train(
                 for group in optimizer.param_groups:
                     group["lr"] *= 0.5
                 continue
-            record = {
-                "epoch": epoch + 1,
-                "train_loss": float(obj_sum) / n,
-                "train_recon": float(recon_sum) / n,
-                "beta": beta,
-                "lr": optimizer.param_groups[0]["lr"],
-            }
-            if objective.stochastic:
-                record["train_kl"] = float(kl_sum) / n
             if X_val is not None and X_val.shape[0] > 0:
                 val = evaluate(module, objective, X_val, config.beta, config.eval_batch_size)
                 record.update({f"val_{key}": value for key, value in val.items()})
             record["seconds"] = time.perf_counter() - tic
             history.append(record)
             last_good = _snapshot(module, optimizer)
-            epoch += 1
-            if progress:
-                shown = f"loss {record['train_loss']:.4g}"
-                if "val_loss" in record:
-                    shown += f"  val {record['val_loss']:.4g}"
-                progress.update(task, completed=epoch, stats=shown)
+            bar.advance(record)
             if on_epoch_end is not None:
-                on_epoch_end(epoch, record)
-            # Early stopping on the validation loss; keep the best weights.
-            if "val_loss" in record and math.isfinite(record["val_loss"]):
-                if record["val_loss"] < best_val:
-                    best_val, best_state, stale = record["val_loss"], last_good["module"], 0
-                else:
-                    stale += 1
-                    if config.patience is not None and stale >= config.patience:
-                        break
-    finally:
-        if progress:
-            progress.stop()
-    if best_state is not None:
-        module.load_state_dict(best_state)
+                on_epoch_end(epoch + 1, record)
+            if stopper.should_stop(record, last_good["module"]):
+                break
+    if stopper.best_state is not None:
+        module.load_state_dict(stopper.best_state)
     module.eval()
     return history
+
+
+def _run_epoch(
+    module: AutoencoderModule,
+    optimizer: torch.optim.Optimizer,
+    objective: Objective,
+    X: torch.Tensor,
+    config: TrainConfig,
+    epoch: int,
+) -> dict:
+    """One shuffled pass over X (n, ...); returns the epoch's mean training terms."""
+    module.train()
+    n, bs = X.shape[0], config.batch_size
+    steps = math.ceil(n / bs)
+    perm = torch.randperm(n, device=X.device)
+    # Sums stay on the device: one host sync per epoch, not one per step.
+    sums = torch.zeros(3, device=X.device)  # objective, reconstruction, KL
+    for step in range(steps):
+        x = X[perm[step * bs : (step + 1) * bs]]
+        beta = kl_weight(
+            config.kl_schedule, config.beta, epoch + step / steps, config.kl_warmup_epochs
+        )
+        terms = objective(module, x, beta)
+        optimizer.zero_grad(set_to_none=True)
+        terms.objective.backward()
+        if config.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm, foreach=True)
+        optimizer.step()
+        with torch.no_grad():
+            sums[0] += terms.objective.detach() * x.shape[0]
+            sums[1] += terms.recon.detach().sum()
+            if terms.kl is not None:
+                sums[2] += terms.kl.detach().sum()
+    objective_mean, recon, kl = (sums / n).tolist()
+    record = {
+        "epoch": epoch + 1,
+        "train_loss": objective_mean,
+        "train_recon": recon,
+        "beta": beta,
+        "lr": optimizer.param_groups[0]["lr"],
+    }
+    if objective.stochastic:
+        record["train_kl"] = kl
+    return record
+
+
+class _EarlyStopping:
+    """Tracks the best validation loss and its weights; says when patience has run out."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.patience = config.patience
+        # Patience counts only once a linear KL warm-up is over: a validation loss (at the
+        # final β) that rises while β ramps up is no reason to stop. A cyclical schedule never
+        # ends, so there it counts from the start.
+        self.warmup_end = config.kl_warmup_epochs if config.kl_schedule == "linear" else 0.0
+        self.best_loss, self.best_state, self.stale = math.inf, None, 0
+
+    def should_stop(self, record: dict, state: dict) -> bool:
+        loss = record.get("val_loss")
+        if loss is None or not math.isfinite(loss):
+            return False
+        if loss < self.best_loss:
+            self.best_loss, self.best_state, self.stale = loss, state, 0
+        elif record["epoch"] > self.warmup_end:
+            self.stale += 1
+        return self.patience is not None and self.stale >= self.patience
+
+
+class _ProgressBar:
+    """A rich progress bar over epochs; does nothing when not verbose."""
+
+    def __init__(self, verbose: bool, epochs: int) -> None:
+        self.bar = None
+        if verbose:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("[bold]training"),
+                BarColumn(),
+                TextColumn("epoch {task.completed}/{task.total}"),
+                TextColumn("{task.fields[stats]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+            )
+            self.task = self.bar.add_task("train", total=epochs, stats="")
+
+    def __enter__(self) -> _ProgressBar:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def advance(self, record: dict) -> None:
+        if self.bar is None:
+            return
+        shown = f"loss {record['train_loss']:.4g}"
+        if "val_loss" in record:
+            shown += f"  val {record['val_loss']:.4g}"
+        self.bar.update(self.task, completed=record["epoch"], stats=shown)
 
 
 def _snapshot(module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
