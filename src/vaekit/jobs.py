@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -179,9 +180,8 @@ class _EmbeddingWriter:
 
     def __init__(self, out: Path, n: int, columns: list[str], label_dtype: np.dtype | None) -> None:
         self.out, self.columns, self.label_dtype = out, columns, label_dtype
-        fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-        os.close(fd)
-        self.tmp = Path(name)
+        # Same folder, so the final rename is atomic; plain umask permissions (not mkstemp's 0600).
+        self.tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
         self.row = 0
         self.kind = out.suffix.lower()
         if self.kind == ".npy":
@@ -189,7 +189,7 @@ class _EmbeddingWriter:
                 self.tmp, mode="w+", dtype=np.float32, shape=(n, len(columns))
             )
         elif self.kind == ".csv":
-            self.file = self.tmp.open("w")
+            self.file = self.tmp.open("x")
             header = self.columns + (["label"] if label_dtype is not None else [])
             self.file.write(",".join(header) + "\n")
         else:

@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +40,21 @@ _FITTED_ATTRS = ("input_shape_", "n_features_in_", "architecture_", "likelihood_
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    The temporary file is opened with ``open(..., "xb")`` rather than ``mkstemp`` so that it
+    gets the usual umask permissions (mkstemp's are owner-only, which would make reports and
+    models unreadable to anyone else).
+    """
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
