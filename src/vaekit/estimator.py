@@ -175,6 +175,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self
         """
         self._check_params()
+        self.__dict__.pop("module_", None)  # a failed refit must not look fitted
         X = self._validate_X(X, reset=True)
         n = X.shape[0]
         if n < 2:
@@ -252,7 +253,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return self.input_shape_ if len(self.input_shape_) == 3 else (1, *self.input_shape_)
 
     def _to_model_input(self, X: np.ndarray) -> np.ndarray:
-        """Scale and reshape (n, *input_shape_) data to what the module takes (a new array)."""
+        """Scale and reshape (n, *input_shape_) data to what the module takes (may share memory)."""
         scaled = (X - self.mean_) / self.scale_ if self.likelihood_ == "gaussian" else X
         return np.ascontiguousarray(
             scaled.reshape(X.shape[0], *self._module_input_shape()), np.float32
