@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from vaekit import load
+from vaekit import load, showcase
 from vaekit.cli import app
 from vaekit.datasets import load_dataset
 
@@ -90,14 +90,21 @@ def test_train_ae_and_files(tmp_path):
     assert type(model).__name__ == "Autoencoder" and model.likelihood_ == "gaussian"
 
 
-def test_demo_prints_the_comparison(tmp_path):
-    result = invoke("demo", "--out", tmp_path, "--json")
+def test_demo_prints_the_comparison(tmp_path, monkeypatch):
+    # The table and the report path, not the numbers: a short training budget is enough here
+    # (tests/test_showcase.py runs the real demo and checks its numbers).
+    monkeypatch.setitem(showcase.DEMO_PARAMS, "epochs", 2)
+    out = tmp_path / "demo"
+    result = invoke("demo", "--out", out)
     assert result.exit_code == 0, result.output
-    demo = json.loads(result.output)
-    assert demo["mu_shape"] == [450, 8]
-    by_name = {row["features"]: row["accuracy"] for row in demo["rows"]}
-    assert by_name["VAE μ(x)"] >= by_name["PCA(8)"]
-    assert json.loads((tmp_path / "demo.json").read_text())["rows"] == demo["rows"]
+    lines = result.output.splitlines()
+    for title in ("classification (accuracy, test split)", "clustering (accuracy / nmi, test"):
+        assert any(line.startswith(title) for line in lines), result.output
+    for features in ("raw", "pca", "ae", "vae_mu", "vae_z"):
+        assert sum(line.startswith(f"│ {features} ") for line in lines) == 2, result.output
+    assert "VAE: 2 epochs" in result.output
+    assert lines[-1] == f"report: {out / 'report.html'}"
+    assert (out / "report.html").is_file() and (out / "results.json").is_file()
 
 
 def test_datasets_download_from_a_mirror(tmp_path):
@@ -126,6 +133,14 @@ BAD_CALLS = [
     (["embed", "{run}", "{tmp}/three.csv", "--out", "{tmp}/z.npy"], "features"),
     (["info", "{tmp}/no-run"], "not a model directory"),
     (["datasets", "download", "olivetti", "--data-dir", "{tmp}"], "placed by hand"),
+    # The showcase commands; tests/test_showcase.py runs more of their errors in-process.
+    (["evaluate", "{run}", "{tmp}/x64.npy", "--out", "{tmp}/out"], "has no labels"),
+    (
+        ["evaluate", "{run}", "{tmp}/three.csv", "--label-column", "c", "--out", "{tmp}/out"],
+        "has 2 features per sample, but the model",
+    ),
+    (["visualize", "{run}", "digits", "--out", "{tmp}/out", "--method", "direct"], "2-D latent"),
+    (["report", "{tmp}"], "no results.json"),
 ]
 
 
@@ -137,6 +152,7 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path, run_dir, args, mess
     np.save(tmp_path / "nan.npy", np.array([[1.0, np.nan], [2.0, 3.0], [1.0, 1.0]]))
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "three.csv").write_text("a,b,c\n1,2,3\n4,5,6\n")
+    np.save(tmp_path / "x64.npy", np.random.default_rng(0).random((20, 64), dtype=np.float32))
     argv = [a.format(tmp=tmp_path, run=run_dir) for a in args]
     result = subprocess.run(
         [sys.executable, "-m", "vaekit", *argv], capture_output=True, text=True, timeout=120
@@ -147,6 +163,7 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path, run_dir, args, mess
     assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
     assert message in result.stderr
     assert not (tmp_path / "r").exists() and not (tmp_path / "z.npy").exists()
+    assert not (tmp_path / "out").exists()  # no empty output folder left behind either
 
 
 def test_existing_run_is_not_overwritten_without_asking(run_dir):

@@ -1,4 +1,7 @@
-"""The ``vaekit`` command: a typer app whose commands each call one function of ``jobs``.
+"""The ``vaekit`` command: a typer app whose commands each call one library function.
+
+``train``, ``embed`` and ``info`` call :mod:`vaekit.jobs`; ``demo``, ``evaluate``, ``visualize`` and
+``report`` call :mod:`vaekit.showcase`.
 
 A user error (bad file, bad parameter, broken model directory) is printed as one sentence on
 stderr with exit code 2, never as a traceback.
@@ -14,6 +17,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -88,35 +92,164 @@ def _emit(result: dict, as_json: bool, title: str, skip: tuple[str, ...] = ()) -
         _print_mapping(title, result, skip)
 
 
+def _print_comparison(comparison: dict[str, Any]) -> None:
+    """One table per task: a row per feature set, a column per model, headline metrics."""
+    from .evaluation.compare import HEADLINE  # the summary's metrics; the report has them all
+
+    rows = comparison["rows"]
+    for task in dict.fromkeys(row["task"] for row in rows):
+        metrics = HEADLINE[task]
+        task_rows = [row for row in rows if row["task"] == task]
+        models = list(dict.fromkeys(row["model"] for row in task_rows))
+        table = Table(title=f"{task} ({' / '.join(metrics)}, test split)", title_justify="left")
+        table.add_column("features")
+        table.add_column("dim", justify="right")
+        for model in models:
+            table.add_column(model, justify="right")
+        for features in dict.fromkeys(row["features"] for row in task_rows):
+            cells = {r["model"]: r for r in task_rows if r["features"] == features}
+            dim = next(iter(cells.values()))["dim"]
+            shown = [
+                " / ".join(f"{cells[m][k]:.3f}" for k in metrics) if m in cells else "-"
+                for m in models
+            ]
+            table.add_row(features, str(dim), *shown)
+        out_console.print(table)
+
+
+def _print_figures(result: dict[str, Any]) -> None:
+    for name, meta in result.get("figures", {}).items():
+        out_console.print(
+            f"  {meta.get('file', name)}: {meta.get('caption', '')}", highlight=False, markup=False
+        )
+
+
 @app.command()
 def demo(
-    out: Path | None = typer.Option(None, "--out", help="Also write demo.json into this folder."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the split and the model."),
+    out: Path = typer.Option(
+        Path("vaekit-demo"), "--out", help="Folder for report.html, results.json and figures/."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split, the models and the draws."),
     as_json: bool = AsJson,
 ) -> None:
-    """The main job on the embedded digits data: train a VAE and compare μ(x) with PCA."""
-    from .jobs import demo as demo_job
+    """The showcase on digits: train an AE and a VAE, compare μ(x) with raw / PCA / AE, report."""
+    from .showcase import demo as demo_job
 
     if not as_json:
-        out_console.print("[bold]vaekit demo[/]: digits (1797 8x8 images), VAE with latent size 8")
+        out_console.print(
+            "[bold]vaekit demo[/]: digits (1797 8x8 images), AE and VAE with latent size 8, "
+            "compared with raw pixels and PCA(8)"
+        )
     result = _call(demo_job, out, seed=seed, verbose=not as_json and sys.stderr.isatty())
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    out_console.print(f"split: {result['split']}; classifier: {result['classifier']}")
-    table = Table(title="Test accuracy", title_justify="left")
-    for column in ("features", "dim", "test accuracy"):
-        table.add_column(column)
-    for row in result["rows"]:
-        table.add_row(row["features"], str(row["dim"]), f"{row['accuracy']:.4f}")
-    out_console.print(f"μ(x) of the test split: shape {tuple(result['mu_shape'])}")
-    out_console.print(table)
+    out_console.print(f"split: {result['split']}", highlight=False, markup=False)
+    _print_comparison(result["comparison"])
+    vae, ae = result["models"]["vae"], result["models"]["ae"]
     out_console.print(
-        f"VAE: {result['vae_epochs']} epochs in {result['vae_fit_seconds']} s; "
-        f"test negative ELBO {result['test_neg_elbo']} nats"
+        f"VAE: {vae['epochs_run']} epochs in {vae['fit_seconds']} s, test negative ELBO "
+        f"{vae['test_neg_elbo']} nats, {vae['active_units']} of {result['latent_dim']} active "
+        f"units; AE: {ae['epochs_run']} epochs in {ae['fit_seconds']} s",
+        highlight=False,
+        markup=False,
     )
-    if "path" in result:
-        out_console.print(f"written: {result['path']}")
+    out_console.print(f"report: {result['report']}", highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
+def evaluate(
+    run: Path = typer.Argument(..., help="Run directory written by `vaekit train`."),
+    data: str = typer.Argument(..., help="Labelled training data. " + DATA_HELP),
+    test: str | None = typer.Option(
+        None, "--test", help="Labelled test data (default: a 75/25 split of DATA with --seed)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Folder for report.html, results.json, figures/."),
+    data_dir: Path | None = DataDir,
+    label_column: str | None = LabelColumn,
+    seed: int = typer.Option(0, "--seed", help="Seed of the split, PCA, the AE and the models."),
+    as_json: bool = AsJson,
+) -> None:
+    """Compare μ(x) of RUN with raw inputs, PCA and a plain AE on DATA's labels."""
+    from .showcase import evaluate_run
+
+    result = _call(
+        evaluate_run,
+        run,
+        data,
+        test=test,
+        out=out,
+        data_dir=data_dir,
+        label_column=label_column,
+        random_state=seed,
+    )
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    out_console.print(
+        f"split: {result['comparison']['protocol']['split']}", highlight=False, markup=False
+    )
+    _print_comparison(result["comparison"])
+    note = result["comparison"]["protocol"].get("note")
+    if note:
+        out_console.print(f"[bold yellow]note:[/] {escape(note)}", highlight=False)
+    out_console.print(f"report: {result['report']}", highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
+def visualize(
+    run: Path = typer.Argument(..., help="Run directory written by `vaekit train`."),
+    data: str = typer.Argument(..., help=DATA_HELP),
+    out: Path = typer.Option(..., "--out", help="Folder for report.html, results.json, figures/."),
+    method: str = typer.Option(
+        "auto",
+        "--method",
+        help="Latent scatter: auto (direct if 2-D, else t-SNE), direct, tsne, umap or all.",
+    ),
+    max_points: int = typer.Option(5000, "--max-points", help="Rows used at most (seeded)."),
+    data_dir: Path | None = DataDir,
+    label_column: str | None = LabelColumn,
+    seed: int = typer.Option(0, "--seed", help="Seed of the subsample and the embeddings."),
+    as_json: bool = AsJson,
+) -> None:
+    """Latent scatter, reconstructions, loss curves and KL per dimension of RUN on DATA."""
+    from .showcase import visualize_run
+
+    result = _call(
+        visualize_run,
+        run,
+        data,
+        out=out,
+        method=method,
+        data_dir=data_dir,
+        label_column=label_column,
+        max_points=max_points,
+        random_state=seed,
+    )
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    _print_mapping(result["title"], result["summary"], skip=("kl_per_dim",))
+    _print_figures(result)
+    out_console.print(f"report: {result['report']}", highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
+def report(
+    path: Path = typer.Argument(
+        ..., help="Output folder of evaluate / visualize / demo, or a folder holding such folders."
+    ),
+    as_json: bool = AsJson,
+) -> None:
+    """Rebuild report.html from the saved results.json and figures; nothing is retrained."""
+    from .showcase import report_run
+
+    result = _call(report_run, path)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    for written in result["reports"]:
+        out_console.print(f"rebuilt: {written}", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()

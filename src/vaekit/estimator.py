@@ -141,11 +141,11 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             try:
                 return validate_data(self, X, reset=reset, dtype=np.float32)
             except ValueError as exc:
-                raise DataError(str(exc)) from None
+                raise _data_error(exc) from None
         try:
             X = check_array(X, allow_nd=True, dtype=np.float32)
         except ValueError as exc:
-            raise DataError(str(exc)) from None
+            raise _data_error(exc) from None
         if X.ndim > 4:
             raise DataError(
                 f"Expected (n, d), (n, h, w) or (n, c, h, w) data, got an array of shape {X.shape}."
@@ -304,7 +304,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         try:
             Z = check_array(Z, dtype=np.float32)
         except ValueError as exc:
-            raise DataError(str(exc)) from None
+            raise _data_error(exc) from None
         if Z.shape[1] != self.latent_dim:
             raise DataError(
                 f"Z has {Z.shape[1]} columns, but the latent space has {self.latent_dim} "
@@ -426,6 +426,16 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return tags
 
 
+def _data_error(exc: ValueError) -> DataError:
+    """scikit-learn's validation message, cut to its first sentence, plus what to do."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else "Invalid input X."
+    if "NaN" in first:
+        first += " Drop or impute the missing values first (e.g. sklearn.impute.SimpleImputer)."
+    elif "infinity" in first:
+        first += " Replace or drop the infinite values first."
+    return DataError(first)
+
+
 def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -471,8 +481,11 @@ class VAE(_BaseAutoencoder):
     patience : int or None, default=10
         Epochs without a better validation loss before stopping (None: run all epochs). The
         best weights are restored at the end.
-    max_grad_norm : float or None, default=100.0
-        Gradient-norm clipping threshold.
+    max_grad_norm : float or None, default=None
+        Gradient-norm clipping threshold; None disables clipping. Off by default because it
+        costs ~10% of a step on small MLPs and training is already protected: log σ² is
+        clamped, and a non-finite loss rolls back to the last good weights with a halved
+        learning rate.
     random_state : int, RandomState or None, default=None
         Seeds weights, batch order, the validation split and ε; equal seeds give equal models
         on the CPU.
@@ -528,7 +541,7 @@ class VAE(_BaseAutoencoder):
         learning_rate: float = 1e-3,
         validation_fraction: float = 0.1,
         patience: int | None = 10,
-        max_grad_norm: float | None = 100.0,
+        max_grad_norm: float | None = None,
         random_state: Any = None,
         device: str = "auto",
         verbose: bool = False,
@@ -680,7 +693,7 @@ class Autoencoder(_BaseAutoencoder):
         learning_rate: float = 1e-3,
         validation_fraction: float = 0.1,
         patience: int | None = 10,
-        max_grad_norm: float | None = 100.0,
+        max_grad_norm: float | None = None,
         random_state: Any = None,
         device: str = "auto",
         verbose: bool = False,

@@ -76,15 +76,22 @@ def train_run(
     out = Path(out)
     if (out / CONFIG_FILE).exists() and not overwrite:
         raise ConfigError(f"{out} already holds a model; pass --overwrite or choose another --out.")
-    _writable_dir(out, "run directory")
     try:
         estimator = estimators[model](**params)
     except TypeError as exc:
         raise ConfigError(f"Unknown parameter for {model}: {exc}.") from None
+    estimator._check_params()  # a bad parameter is reported before anything is created
     dataset = load_dataset(data, data_dir=data_dir, label_column=label_column)
 
+    created = not out.exists()
+    _writable_dir(out, "run directory")  # checked before training, not after it
     tic = time.perf_counter()
-    estimator.fit(dataset.X)
+    try:
+        estimator.fit(dataset.X)
+    except BaseException:
+        if created and not any(out.iterdir()):
+            out.rmdir()  # leave nothing behind for a run that never trained
+        raise
     seconds = time.perf_counter() - tic
     estimator.save(out)
     last = estimator.history_[-1]
@@ -264,64 +271,10 @@ def run_info(run: str | os.PathLike) -> dict[str, Any]:
     }
 
 
-def demo(out: str | os.PathLike | None = None, *, seed: int = 0, verbose: bool = False) -> dict:
-    """The main job on the embedded digits data: μ(x) of a VAE next to PCA at the same size.
+def demo(
+    out: str | os.PathLike = "vaekit-demo", *, seed: int = 0, verbose: bool = False
+) -> dict[str, Any]:
+    """The showcase on digits; see :func:`vaekit.showcase.demo` (kept here for old callers)."""
+    from .showcase import demo as showcase_demo  # lazy: showcase imports this module
 
-    Digits (1797 8x8 images as 64 features), a 75/25 stratified split with ``seed``; a VAE with
-    latent size 8 and default settings is fit on the training split; a logistic regression on
-    its μ(x) is compared with the same classifier on PCA(8) and on raw pixels.
-
-    Returns
-    -------
-    dict
-        Shapes, accuracies, timings; also saved as ``demo.json`` in ``out`` when given.
-    """
-    from sklearn.datasets import load_digits
-    from sklearn.decomposition import PCA
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    if out is not None:
-        out = _writable_dir(Path(out), "demo output folder")
-    X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, stratify=y, random_state=seed
-    )
-    latent = 8
-
-    def accuracy(F_train: np.ndarray, F_test: np.ndarray) -> float:
-        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
-        return float(clf.fit(F_train, y_train).score(F_test, y_test))
-
-    tic = time.perf_counter()
-    vae = VAE(latent_dim=latent, random_state=seed, verbose=verbose).fit(X_train)
-    fit_seconds = time.perf_counter() - tic
-    Z_train, Z_test = vae.transform(X_train), vae.transform(X_test)
-    pca = PCA(latent, random_state=seed).fit(X_train)
-    rows = [
-        {"features": "raw pixels", "dim": X.shape[1], "accuracy": accuracy(X_train, X_test)},
-        {
-            "features": f"PCA({latent})",
-            "dim": latent,
-            "accuracy": accuracy(pca.transform(X_train), pca.transform(X_test)),
-        },
-        {"features": "VAE μ(x)", "dim": latent, "accuracy": accuracy(Z_train, Z_test)},
-    ]
-    result = {
-        "dataset": "digits",
-        "split": f"75/25 stratified, seed {seed}",
-        "n_train": len(X_train),
-        "n_test": len(X_test),
-        "mu_shape": list(Z_test.shape),
-        "classifier": "StandardScaler + LogisticRegression",
-        "rows": rows,
-        "vae_epochs": vae.n_epochs_,
-        "vae_fit_seconds": round(fit_seconds, 2),
-        "test_neg_elbo": round(-vae.score(X_test), 3),
-    }
-    if out is not None:
-        atomic_write_json(out / "demo.json", result)
-        result["path"] = str(out / "demo.json")
-    return result
+    return showcase_demo(out, seed=seed, verbose=verbose)

@@ -70,7 +70,7 @@ class TrainConfig:
     kl_schedule: str = "linear"
     kl_warmup_epochs: float = 0.0
     patience: int | None = 10  # epochs without validation improvement before stopping
-    max_grad_norm: float | None = 100.0
+    max_grad_norm: float | None = None
     max_nonfinite_restarts: int = 5
     eval_batch_size: int = 4096
     verbose: bool = False

@@ -1,0 +1,367 @@
+"""showcase: evaluate, visualize, report and demo end to end, through the CLI and the library."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from html import unescape
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from threadpoolctl import threadpool_limits
+from typer.testing import CliRunner
+
+from vaekit import VAE, load
+from vaekit.cli import app
+from vaekit.datasets import load_dataset
+from vaekit.evaluation import classification_scores
+from vaekit.showcase import _leak_note, report_run, visualize_run
+
+runner = CliRunner()
+TRAIN_FAST = ["--epochs", "3", "--quiet", "--json"]
+FEATURE_SETS = {"raw", "pca", "ae", "vae_mu", "vae_z"}
+IMG_SRC = re.compile(r'<img src="([^"]*)"')
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def invoke_json(*args) -> dict:
+    return json.loads(invoke(*args, "--json").output)
+
+
+def _figures(out: Path) -> set[str]:
+    return {p.name for p in (out / "figures").iterdir()}
+
+
+def _assert_self_contained(report: Path, n_figures: int) -> None:
+    page = report.read_text(encoding="utf-8")
+    sources = IMG_SRC.findall(page)
+    assert len(sources) == n_figures
+    assert all(src.startswith("data:image/png;base64,") for src in sources)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # On a busy 2-core machine, torch's and OpenBLAS's spin-waiting worker threads make the tiny
+    # trainings and models here many times slower (measured: 10 VAE epochs on digits took 2.6 s
+    # with 1 torch thread, 13.6 s with 2). The demo sets its own limits; this file gets them here.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1, user_api="blas"):
+        yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("showcase")
+
+
+@pytest.fixture(scope="module")
+def runs(root):
+    """Two tiny VAEs on digits:train (3 epochs): latent 2 and latent 4."""
+    paths = {}
+    for k in (2, 4):
+        paths[k] = root / f"run{k}"
+        invoke("train", "digits:train", "--out", paths[k], "--latent-dim", k, *TRAIN_FAST)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def evaluated(root, runs):
+    """`vaekit evaluate` on the latent-4 run, with VAE.fit forbidden: the run's VAE is reused."""
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("evaluate retrained the VAE")
+
+    out = root / "eval"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(VAE, "fit", refuse)
+        result = invoke_json(
+            "evaluate", runs[4], "digits:train", "--test", "digits:test", "--out", out
+        )
+    return out, result
+
+
+# ---------------------------------------------------------------------------------- evaluate
+def test_evaluate_compares_five_feature_sets_on_both_tasks(evaluated):
+    out, result = evaluated
+    saved = json.loads((out / "results.json").read_text())
+    assert saved == {k: v for k, v in result.items() if k != "report"}
+    rows = result["comparison"]["rows"]
+    assert {(r["features"], r["task"]) for r in rows} == {
+        (f, t) for f in FEATURE_SETS for t in ("classification", "clustering")
+    }
+    models = {(r["task"], r["model"]) for r in rows}
+    assert {m for t, m in models if t == "classification"} == {
+        "logreg",
+        "linear_svm",
+        "knn",
+        "random_forest",
+    }
+    assert {m for t, m in models if t == "clustering"} == {"kmeans", "agglomerative", "hdbscan"}
+    assert [row["features"] for row in result["summary"]] == [
+        "raw",
+        "pca",
+        "ae",
+        "vae_mu",
+        "vae_z",
+    ]
+    assert {r["dim"] for r in rows if r["features"] != "raw"} == {4}
+    assert result["n_train"] == 1347 and result["n_test"] == 450
+    protocol = result["comparison"]["protocol"]
+    assert protocol["split"] == "train: digits:train, test: digits:test"
+    assert "not retrained" in protocol["extractors"]["vae"]
+    # The baseline AE has the saved VAE's budget (3 epochs), not the estimator default.
+    assert "epochs=3" in protocol["extractors"]["ae"]
+    assert "note" not in protocol  # the test split is data the VAE never saw
+    assert Path(result["report"]) == out / "report.html"
+    _assert_self_contained(out / "report.html", len(result["figures"]))
+    assert _figures(out) == {"latent_tsne.png", "loss_vae.png", "loss_ae_baseline.png"}
+
+
+def test_evaluate_scores_the_runs_own_mu(evaluated, runs):
+    _, result = evaluated
+    vae = load(runs[4])
+    train, test = load_dataset("digits:train"), load_dataset("digits:test")
+    expected = classification_scores(
+        vae.transform(train.X), train.y, vae.transform(test.X), test.y, models=("logreg",)
+    )["models"]["logreg"]
+    (row,) = [
+        r
+        for r in result["comparison"]["rows"]
+        if r["features"] == "vae_mu" and r["model"] == "logreg"
+    ]
+    assert row["accuracy"] == expected["accuracy"] and row["params"] == expected["params"]
+
+
+def test_evaluate_splits_data_without_test_and_handles_regression(root):
+    """A tabular CSV with a continuous target: 75/25 split, regression rows, a leakage note."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(160, 5))
+    target = X @ np.array([1.0, -2.0, 0.5, 0.0, 3.0]) + 0.1 * rng.normal(size=160)
+    csv = root / "table.csv"
+    header = "a,b,c,d,e,target"
+    np.savetxt(csv, np.column_stack([X, target]), delimiter=",", header=header, comments="")
+    run = root / "table-run"
+    invoke("train", csv, "--out", run, "--label-column", "target", "--latent-dim", 2, *TRAIN_FAST)
+    out = root / "table-eval"
+    result = invoke_json("evaluate", run, csv, "--label-column", "target", "--out", out)
+    assert result["tasks"] == ["regression"]
+    assert result["n_train"] == 120 and result["n_test"] == 40
+    assert {(r["features"], r["model"]) for r in result["comparison"]["rows"]} == {
+        (f, m) for f in FEATURE_SETS for m in ("ridge", "random_forest")
+    }
+    protocol = result["comparison"]["protocol"]
+    assert "75/25" in protocol["split"] and "stratified" not in protocol["split"]
+    assert "trained on" in protocol["note"]  # the VAE saw the rows scored as test
+    raw_r2 = next(r["r2"] for r in result["comparison"]["rows"] if r["features"] == "raw")
+    assert raw_r2 > 0.95  # ridge on the raw columns recovers a linear target
+    # visualize on the same tabular run: per-feature reconstruction, no image figures
+    vis = visualize_run(run, csv, out=root / "table-vis", label_column="target")
+    assert _figures(root / "table-vis") == {
+        "latent_direct.png",
+        "reconstructions.png",
+        "loss_curves.png",
+        "kl_per_dimension.png",
+    }
+    assert "feature" in vis["figures"]["reconstructions"]["caption"]
+
+
+def test_leak_note_compares_the_recorded_training_data():
+    assert _leak_note("digits:train", "digits:train")
+    assert _leak_note("digits:train", "Digits:Train ")
+    assert _leak_note("digits:train", "digits:test") is None
+    assert _leak_note(None, "digits") is None
+
+
+# --------------------------------------------------------------------------------- visualize
+def test_visualize_direct_on_a_2d_latent_writes_image_figures(root, runs):
+    out = root / "vis2"
+    result = invoke_json("visualize", runs[2], "digits:test", "--out", out, "--method", "direct")
+    assert _figures(out) == {
+        "latent_direct.png",
+        "reconstructions.png",
+        "samples_prior.png",
+        "loss_curves.png",
+        "kl_per_dimension.png",
+    }
+    summary = result["summary"]
+    assert summary["latent_dim"] == 2 and summary["rows_used"] == 450
+    assert summary["kl_source"] == "validation split, last epoch"
+    assert len(summary["kl_per_dim"]) == 2
+    assert summary["kl_per_dim"] == [
+        round(v, 4) for v in load(runs[2]).history_[-1]["val_kl_per_dim"]
+    ]
+    _assert_self_contained(out / "report.html", 5)
+
+
+def test_visualize_direct_refuses_a_4d_latent_before_writing(root, runs):
+    from vaekit.errors import ConfigError
+
+    out = root / "vis-refused"
+    with pytest.raises(ConfigError, match=r"needs a 2-D latent space.*4 dimensions"):
+        visualize_run(runs[4], "digits:test", out=out, method="direct")
+    assert not out.exists()
+
+
+def test_visualize_kl_falls_back_to_the_data_without_a_validation_record(root, runs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(runs[2], run)
+    history = json.loads((run / "history.json").read_text())
+    for record in history:
+        record.pop("val_kl_per_dim", None)
+    (run / "history.json").write_text(json.dumps(history))
+    result = visualize_run(run, "digits:test", out=tmp_path / "out", max_points=100)
+    vae = load(run)
+    X = load_dataset("digits:test").X
+    rows = np.sort(np.random.default_rng(0).choice(len(X), 100, replace=False))
+    mu, logvar = vae.encode(X[rows])
+    kl = (0.5 * (mu**2 + np.exp(logvar) - 1 - logvar)).mean(axis=0)
+    assert result["summary"]["kl_source"] == "mean over 100 rows"
+    np.testing.assert_allclose(result["summary"]["kl_per_dim"], kl, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------- user errors
+USER_ERRORS = [
+    (["evaluate", "{run}", "digits", "--test", "{tmp}/x64.npy"], "--test (x64.npy) has no labels"),
+    (["evaluate", "{tmp}/no-run", "digits"], "not a model directory"),
+    (["evaluate", "{run}", "{tmp}/lonely.csv", "--label-column", "y"], "Cannot split lonely.csv"),
+    (["visualize", "{run}", "digits", "--method", "pca"], "method must be one of"),
+    (["visualize", "{run}", "{tmp}/three.csv"], "has 3 features per sample"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), USER_ERRORS, ids=[a[0] for a, _ in USER_ERRORS])
+def test_user_errors_are_one_line_and_leave_no_output_folder(runs, tmp_path, args, message):
+    # In-process for speed; tests/test_cli.py runs a few of these as real subprocesses.
+    np.save(tmp_path / "x64.npy", np.random.default_rng(0).random((20, 64), dtype=np.float32))
+    (tmp_path / "three.csv").write_text("a,b,c\n1,2,3\n4,5,6\n")
+    # 64 features like digits, but class "c" has one row: no stratified split is possible.
+    header = ",".join([*(f"p{j}" for j in range(64)), "y"])
+    rows = [",".join([f"{i / 9:.3f}"] * 64 + [label]) for i, label in enumerate("aaaabbbbc")]
+    (tmp_path / "lonely.csv").write_text("\n".join([header, *rows]) + "\n")
+    argv = [a.format(run=runs[4], tmp=tmp_path) for a in args] + ["--out", tmp_path / "out"]
+    result = runner.invoke(app, [str(a) for a in argv])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert message in " ".join(result.stderr.split()), result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_on_a_missing_folder_is_a_user_error(tmp_path):
+    result = runner.invoke(app, ["report", str(tmp_path / "nothing")])
+    assert result.exit_code == 2 and "is not a folder" in result.stderr
+
+
+# ------------------------------------------------------------------------------------ report
+def test_report_rebuilds_the_same_page_without_rerunning(evaluated, root):
+    out, _ = evaluated
+    before = (out / "report.html").read_bytes()
+    (out / "report.html").unlink()
+    result = invoke_json("report", out)
+    assert result["reports"] == [str(out / "report.html")]
+    assert (out / "report.html").read_bytes() == before
+    # A folder holding output folders (here: the runs' parent) rebuilds each of them.
+    rebuilt = report_run(root)
+    assert str(out / "report.html") in rebuilt["reports"]
+    assert all(Path(p).parent.parent == root for p in rebuilt["reports"])
+
+
+# -------------------------------------------------------------------------------------- demo
+@pytest.fixture(scope="module")
+def demo(root):
+    out = root / "demo"
+    return out, invoke_json("demo", "--out", out)
+
+
+def test_demo_compares_five_feature_sets_for_classification_and_clustering(demo):
+    out, result = demo
+    assert list(result)[:2] == ["title", "summary"]
+    assert [row["features"] for row in result["summary"]] == [
+        "raw",
+        "pca",
+        "ae",
+        "vae_mu",
+        "vae_z",
+    ]
+    rows = result["comparison"]["rows"]
+    for task in ("classification", "clustering"):
+        assert {r["features"] for r in rows if r["task"] == task} == FEATURE_SETS
+    assert {r["dim"] for r in rows if r["features"] != "raw"} == {8}
+    assert result["n_train"] == 1347 and result["n_test"] == 450
+    saved = json.loads((out / "results.json").read_text())
+    assert saved == {k: v for k, v in result.items() if k != "report"}
+
+
+def test_demo_vae_mu_beats_or_ties_pca_on_logistic_regression(demo):
+    _, result = demo
+    logreg = {row["features"]: row["logreg accuracy"] for row in result["summary"]}
+    assert logreg["vae_mu"] >= logreg["pca"], logreg
+    assert logreg["vae_mu"] > logreg["vae_z"]  # μ(x) is the feature, not a noisy draw
+
+
+def test_demo_report_is_self_contained_with_summary_first(demo):
+    out, result = demo
+    assert _figures(out) == {
+        "latent_tsne.png",
+        "reconstructions.png",
+        "samples_prior.png",
+        "loss_vae.png",
+        "loss_ae.png",
+        "kl_per_dimension.png",
+    }
+    page = (out / "report.html").read_text(encoding="utf-8")
+    _assert_self_contained(out / "report.html", 6)
+    assert page.index('id="summary"') < page.index('id="comparison"')
+    assert Path(result["report"]) == out / "report.html"
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="headless Chromium not installed")
+def test_demo_report_renders_in_headless_chromium(demo, tmp_path):
+    from test_report import _CHECK  # the report module's own page probe
+
+    out, _ = demo
+    page = (out / "report.html").read_text(encoding="utf-8")
+    probe = page.replace(
+        "default-src 'none';", "default-src 'none'; script-src 'nonce-vaekitcheck';"
+    )
+    head_end = probe.index("<meta name=")
+    (tmp_path / "probe.html").write_text(probe[:head_end] + _CHECK + probe[head_end:])
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        (tmp_path / "probe.html").as_uri(),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    assert not console, console
+    found = re.search(r'<pre id="vaekit-check">(.*?)</pre>', proc.stdout, re.S)
+    assert found, proc.stdout[:2000]
+    check = json.loads(unescape(found.group(1)))
+    assert check["images"] == 6 and check["broken"] == [] and check["errors"] == [], check
+    assert check["summaryRows"] == 5
