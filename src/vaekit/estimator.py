@@ -427,12 +427,20 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
 
 def _data_error(exc: ValueError) -> DataError:
-    """scikit-learn's validation message, cut to its first sentence, plus what to do."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else "Invalid input X."
+    """scikit-learn's validation message as one sentence (no array dump), plus what to do."""
+    message = str(exc).strip()
+    first = message.splitlines()[0].rstrip(":").rstrip() if message else "Invalid input X"
+    if not first.endswith("."):
+        first += "."
     if "NaN" in first:
         first += " Drop or impute the missing values first (e.g. sklearn.impute.SimpleImputer)."
     elif "infinity" in first:
         first += " Replace or drop the infinite values first."
+    elif "Reshape your data" in message:
+        first += (
+            " Reshape your data with X.reshape(-1, 1) if it has a single feature or "
+            "X.reshape(1, -1) if it is a single sample."
+        )
     return DataError(first)
 
 
