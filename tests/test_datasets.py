@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import struct
 from pathlib import Path
 
@@ -21,6 +20,8 @@ from sklearn.model_selection import train_test_split
 from vaekit.datasets import DATASET_NAMES, Dataset, load_dataset, read_idx, resolve_data_dir
 from vaekit.errors import DataError
 
+from _helpers import need
+
 IDX_CODES = {  # numpy dtype -> IDX type code (third magic byte)
     np.dtype(np.uint8): 0x08,
     np.dtype(np.int8): 0x09,
@@ -29,20 +30,6 @@ IDX_CODES = {  # numpy dtype -> IDX type code (third magic byte)
     np.dtype(np.float32): 0x0D,
     np.dtype(np.float64): 0x0E,
 }
-
-
-def shared_data_dir() -> Path:
-    """$VAEKIT_DATA, else ../shared/data beside the repository (as in CI)."""
-    env = os.environ.get("VAEKIT_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def need(name: str) -> Path:
-    """The shared data directory, or skip when ``name``'s folder is not there."""
-    root = shared_data_dir()
-    if not (root / name).is_dir():
-        pytest.skip(f"offline dataset {name!r} not found under {root}; set VAEKIT_DATA")
-    return root
 
 
 def idx_bytes(arr: np.ndarray) -> bytes:

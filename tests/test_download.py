@@ -18,20 +18,9 @@ from vaekit.datasets import IDX_FILES, load_dataset
 from vaekit.download import DEFAULT_MIRRORS, OFFICIAL_FILES, download_dataset
 from vaekit.errors import DataError
 
+from _helpers import need
+
 MNIST = OFFICIAL_FILES["mnist"]
-
-
-def shared_data_dir() -> Path:
-    """$VAEKIT_DATA, else ../shared/data beside the repository (as in CI)."""
-    env = os.environ.get("VAEKIT_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def need(name: str) -> Path:
-    root = shared_data_dir()
-    if not (root / name).is_dir():
-        pytest.skip(f"offline dataset {name!r} not found under {root}; set VAEKIT_DATA")
-    return root
 
 
 def md5_of(path: Path) -> str:

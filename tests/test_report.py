@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-from html import unescape
 from html.parser import HTMLParser
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +12,8 @@ import pytest
 from vaekit import plots
 from vaekit.errors import DataError, ModelFileError
 from vaekit.report import rebuild_report, render_html, write_report
+
+from _helpers import needs_chromium, probe_in_chromium
 
 EVIL = "<script>alert(1)</script>"
 EVIL_ATTR = '" onerror="alert(2)'
@@ -214,81 +212,12 @@ def test_rebuild_of_a_missing_directory(tmp_path):
 
 # -- a real browser ---------------------------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
-# Appended to a copy of the page (the report itself has no scripts, and its CSP forbids them; the
-# copy's CSP allows exactly this one by nonce). It records page errors, including failed
-# resources, and on load writes what it saw into the DOM that --dump-dom prints.
-_CHECK = """<script nonce="vaekitcheck">
-var vaekitErrors = [];
-window.addEventListener("error", function (e) {
-  var what = e.target && (e.target.src || e.target.href);
-  vaekitErrors.push(e.message || ("failed to load " + what));
-}, true);
-window.addEventListener("load", function () {
-  var imgs = Array.from(document.images);
-  var out = document.createElement("pre");
-  out.id = "vaekit-check";
-  out.textContent = JSON.stringify({
-    images: imgs.length,
-    broken: imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); })
-      .map(function (i) { return i.alt; }),
-    errors: vaekitErrors,
-    scripts: document.scripts.length,
-    title: document.title,
-    h1: document.querySelector("h1").textContent,
-    summaryRows: document.querySelectorAll("#summary tbody tr").length,
-    sections: Array.from(document.querySelectorAll("section")).map(function (s) { return s.id; })
-  });
-  document.body.appendChild(out);
-});
-</script>"""
-
-
-@pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
-    reason="headless Chromium not installed (Debian: apt-get install chromium); CI installs it",
-)
+@needs_chromium
 def test_report_renders_in_headless_chromium(tmp_path, figures):
     out = tmp_path / "run"
     page = write_report(out, _results(), figures, dpi=40).read_text(encoding="utf-8")
-    assert "default-src 'none';" in page
-    probe = page.replace(
-        "default-src 'none';", "default-src 'none'; script-src 'nonce-vaekitcheck';"
-    )
-    head_end = probe.index("<meta name=")  # right after the CSP, before any content
-    probe = probe[:head_end] + _CHECK + probe[head_end:]
-    (out / "probe.html").write_text(probe, encoding="utf-8")
-
-    cmd = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--enable-logging=stderr",
-        "--v=0",
-        "--virtual-time-budget=5000",
-        "--dump-dom",
-        (out / "probe.html").as_uri(),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    # Chromium logs every console message (errors, CSP violations, uncaught exceptions) as
-    # "...:CONSOLE..." lines; the report and the probe log nothing, so any such line is a failure.
-    console = [
-        line for line in proc.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line
-    ]
-    assert not console, console
-    found = re.search(r'<pre id="vaekit-check">(.*?)</pre>', proc.stdout, re.S)
-    assert found, f"the page never finished loading:\n{proc.stdout[:2000]}"
-    check = json.loads(unescape(found.group(1)))
+    check = probe_in_chromium(page, tmp_path)
     assert check["images"] == len(figures) and check["broken"] == [], check
     assert check["errors"] == [] and check["scripts"] == 1, check  # the probe's script only
     assert check["title"] == check["h1"] == f"digits {EVIL}"  # shown as text, not run

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,8 @@ from vaekit.cli import app
 from vaekit.datasets import load_dataset
 from vaekit.evaluation import classification_scores
 from vaekit.showcase import _leak_note, report_run, visualize_run
+
+from _helpers import needs_chromium, probe_in_chromium
 
 runner = CliRunner()
 TRAIN_FAST = ["--epochs", "3", "--quiet", "--json"]
@@ -326,42 +326,9 @@ def test_demo_report_is_self_contained_with_summary_first(demo):
     assert Path(result["report"]) == out / "report.html"
 
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="headless Chromium not installed")
+@needs_chromium
 def test_demo_report_renders_in_headless_chromium(demo, tmp_path):
-    from test_report import _CHECK  # the report module's own page probe
-
     out, _ = demo
-    page = (out / "report.html").read_text(encoding="utf-8")
-    probe = page.replace(
-        "default-src 'none';", "default-src 'none'; script-src 'nonce-vaekitcheck';"
-    )
-    head_end = probe.index("<meta name=")
-    (tmp_path / "probe.html").write_text(probe[:head_end] + _CHECK + probe[head_end:])
-    cmd = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--enable-logging=stderr",
-        "--v=0",
-        "--virtual-time-budget=5000",
-        "--dump-dom",
-        (tmp_path / "probe.html").as_uri(),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
-    assert not console, console
-    found = re.search(r'<pre id="vaekit-check">(.*?)</pre>', proc.stdout, re.S)
-    assert found, proc.stdout[:2000]
-    check = json.loads(unescape(found.group(1)))
+    check = probe_in_chromium((out / "report.html").read_text(encoding="utf-8"), tmp_path)
     assert check["images"] == 6 and check["broken"] == [] and check["errors"] == [], check
     assert check["summaryRows"] == 5
