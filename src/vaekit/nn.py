@@ -34,6 +34,18 @@ def conv_downsamplings(height: int, width: int, max_layers: int) -> int:
     return max(layers, 1)
 
 
+def halved_sizes(height: int, width: int, layers: int) -> list[tuple[int, int]]:
+    """Spatial size before and after each stride-2 layer: ``layers + 1`` (h, w) pairs.
+
+    A 3x3 convolution with stride 2 and padding 1 maps a side s to ceil(s / 2); the decoder
+    walks the same list backwards to land on the exact input size.
+    """
+    sizes = [(height, width)]
+    for _ in range(layers):
+        sizes.append((math.ceil(sizes[-1][0] / 2), math.ceil(sizes[-1][1] / 2)))
+    return sizes
+
+
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
     """Linear + ReLU for each consecutive pair of ``sizes`` (ReLU after every layer)."""
     layers: list[nn.Module] = []
@@ -101,9 +113,8 @@ class ConvEncoder(nn.Module):
         c, h, w = image_shape
         layers: list[nn.Module] = []
         for c_in, c_out in zip([c, *channels[:-1]], channels, strict=True):
-            # kernel 3, stride 2, padding 1 maps a side s to ceil(s / 2).
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.ReLU()]
-            h, w = math.ceil(h / 2), math.ceil(w / 2)
+        h, w = halved_sizes(h, w, len(channels))[-1]
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.dense = nn.Sequential(nn.Linear(channels[-1] * h * w, dense_dim), nn.ReLU())
         self.head = GaussianHead(dense_dim, latent_dim, stochastic)
@@ -124,9 +135,7 @@ class ConvDecoder(nn.Module):
     ) -> None:
         super().__init__()
         c, h, w = image_shape
-        sides = [(h, w)]  # spatial size after each encoder layer, to mirror exactly
-        for _ in channels:
-            sides.append((math.ceil(sides[-1][0] / 2), math.ceil(sides[-1][1] / 2)))
+        sides = halved_sizes(h, w, len(channels))  # the encoder's sizes, to mirror exactly
         self.start_shape = (channels[-1], *sides[-1])
         self.dense = nn.Sequential(
             nn.Linear(latent_dim, dense_dim),
