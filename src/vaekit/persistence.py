@@ -62,6 +62,21 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=True) + "\n").encode())
 
 
+def read_json_object(path: Path, what: str, remedy: str) -> dict[str, Any]:
+    """Read a JSON file that must hold an object; one clear ModelFileError otherwise.
+
+    ``what`` names what the object should be ("a vaekit model config"); ``remedy`` says what
+    to do when the file is not valid JSON ("re-save the model").
+    """
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path} is not valid JSON ({exc}); {remedy}.") from None
+    if not isinstance(obj, dict):
+        raise ModelFileError(f"{path} does not hold {what}.")
+    return obj
+
+
 def library_versions() -> dict[str, str]:
     return {
         "vaekit": __version__,
@@ -143,14 +158,7 @@ def _read_config(directory: Path) -> dict[str, Any]:
         )
     if not config_path.is_file():
         raise ModelFileError(f"{directory} has no {CONFIG_FILE}; it is not a saved vaekit model.")
-    try:
-        config = json.loads(config_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(
-            f"{config_path} is not valid JSON ({exc}); re-save the model."
-        ) from None
-    if not isinstance(config, dict):
-        raise ModelFileError(f"{config_path} does not hold a vaekit model config.")
+    config = read_json_object(config_path, "a vaekit model config", "re-save the model")
     version = config.get("format_version")
     if not isinstance(version, int):
         raise ModelFileError(f"{config_path} has no format_version; it was not written by vaekit.")

@@ -41,7 +41,7 @@ from matplotlib.figure import Figure
 
 from . import __version__
 from .errors import ConfigError, DataError, ModelFileError
-from .persistence import atomic_write_bytes, atomic_write_json
+from .persistence import atomic_write_bytes, atomic_write_json, read_json_object
 from .plots import PNG_SIGNATURE, figure_to_png
 
 __all__ = ["rebuild_report", "render_html", "write_report"]
@@ -463,14 +463,9 @@ def rebuild_report(out_dir: str | Path) -> Path:
             f"{directory} has no {RESULTS_FILE}, so there is no report to rebuild; run "
             "`vaekit evaluate` or `vaekit demo` with --out first."
         )
-    try:
-        results = json.loads(results_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(
-            f"{results_path} is not valid JSON ({exc}); re-run to recreate it."
-        ) from None
-    if not isinstance(results, dict):
-        raise ModelFileError(f"{results_path} does not hold a results object (a JSON dict).")
+    results = read_json_object(
+        results_path, "a results object (a JSON dict)", "re-run to recreate it"
+    )
     listed = results.get("figures")
     if isinstance(listed, dict):
         names = list(listed)
