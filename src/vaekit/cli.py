@@ -274,6 +274,9 @@ def train(
     data_dir: Path | None = DataDir,
     label_column: str | None = LabelColumn,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model already in --out."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run in --out from its last checkpoint."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     as_json: bool = AsJson,
 ) -> None:
@@ -302,6 +305,7 @@ def train(
         data_dir=data_dir,
         label_column=label_column,
         overwrite=overwrite,
+        resume=resume,
         **params,
     )
     _emit(result, as_json, f"trained {result['model']} -> {result['path']}", skip=("versions",))

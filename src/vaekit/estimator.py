@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -18,9 +19,11 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from .errors import ConfigError, DataError
 from .losses import LIKELIHOODS, decoder_mean, gaussian_kl, reconstruction_nll
 from .nn import AutoencoderModule, build_module, reparameterize
+from .persistence import jsonable_params
 from .schedules import KL_SCHEDULES
 from .training import Objective, TrainConfig, train
 
@@ -160,7 +163,14 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return X
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X: Any, y: Any = None) -> _BaseAutoencoder:
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        *,
+        checkpoint_path: str | os.PathLike | None = None,
+        resume: bool = False,
+    ) -> _BaseAutoencoder:
         """Train on X.
 
         Parameters
@@ -169,11 +179,20 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Training data. Images (3-D / 4-D) get the convolutional architecture by default.
         y : ignored
             Present for scikit-learn API consistency (Pipeline, GridSearchCV).
+        checkpoint_path : str or PathLike, optional
+            File to rewrite atomically after every epoch with everything needed to continue
+            (weights, optimizer, early stopping, RNG states, history).
+        resume : bool, default=False
+            Continue from ``checkpoint_path`` instead of starting over. The result equals an
+            uninterrupted fit with the same data and parameters (bit for bit on CPU). ``epochs``
+            may be raised to train longer; other parameters must match the checkpoint's.
 
         Returns
         -------
         self
         """
+        if resume and checkpoint_path is None:
+            raise ConfigError("resume=True needs the checkpoint_path to resume from.")
         self._check_params()
         self.__dict__.pop("module_", None)  # a failed refit must not look fitted
         X = self._validate_X(X, reset=True)
@@ -196,15 +215,47 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         # All randomness of a fit (initial weights, batch order, ε) comes from this one seed, in a
         # forked RNG so that fitting never changes the caller's global torch random state.
+        fingerprint = {"n_samples": n, "sample_shape": list(self.input_shape_)}
+        resume_from, on_checkpoint = None, None
+        if checkpoint_path is not None:
+            checkpoint_path = Path(checkpoint_path)
+            if resume:
+                resume_from = self._load_checkpoint(checkpoint_path, fingerprint)
+            params = {**jsonable_params(self.get_params()), "data": fingerprint}
+
+            def on_checkpoint(state: TrainingState) -> None:
+                save_checkpoint(checkpoint_path, state, params)
+
         devices = [self.device_] if self.device_.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             self.module_ = self._build_module().to(self.device_)
             self.history_ = train(
-                self.module_, self._objective(), X_train, X_val, self._train_config()
+                self.module_,
+                self._objective(),
+                X_train,
+                X_val,
+                self._train_config(),
+                resume_from=resume_from,
+                on_checkpoint=on_checkpoint,
             )
         self.n_epochs_ = len(self.history_)
         return self
+
+    def _load_checkpoint(self, path: Path, fingerprint: dict[str, Any]) -> TrainingState:
+        """The checkpoint's training state, after checking it belongs to this fit."""
+        state, saved = load_checkpoint(path, self.device_)
+        current = {**jsonable_params(self.get_params()), "data": fingerprint}
+        # These may change between the interrupted run and its resumption.
+        free = {"epochs", "verbose", "device"}
+        differ = sorted(k for k in current.keys() - free if saved.get(k) != current[k])
+        if differ:
+            shown = ", ".join(f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in differ)
+            raise ConfigError(
+                f"The checkpoint {path} was written by a different fit: {shown}; resume with "
+                "the same data and parameters."
+            )
+        return state
 
     def _resolve_architecture(self) -> str:
         images = len(self.input_shape_) >= 2

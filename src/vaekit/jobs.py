@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .checkpoint import CHECKPOINT_FILE
 from .datasets import load_dataset
 from .errors import ConfigError, DataError
 from .estimator import VAE, Autoencoder
@@ -46,6 +47,7 @@ def train_run(
     data_dir: str | os.PathLike | None = None,
     label_column: str | None = None,
     overwrite: bool = False,
+    resume: bool = False,
     **params: Any,
 ) -> dict[str, Any]:
     """Train a VAE or AE on ``data`` and save it, with a run summary, to directory ``out``.
@@ -56,12 +58,16 @@ def train_run(
         Dataset name (``digits``, ``mnist:train``...) or a file; see
         :func:`vaekit.datasets.load_dataset`.
     out : str or PathLike
-        Run directory: ``model.safetensors``, ``config.json``, ``history.json``, ``run.json``.
+        Run directory: ``model.safetensors``, ``config.json``, ``history.json``, ``run.json``,
+        and ``checkpoint.safetensors``, rewritten after every epoch.
     model : {"vae", "ae"}
     data_dir, label_column
         Passed to :func:`~vaekit.datasets.load_dataset`.
     overwrite : bool
         Replace a model already saved in ``out``.
+    resume : bool
+        Continue the interrupted (or finished, with more ``epochs``) run in ``out`` from its
+        checkpoint; ``data`` and the parameters must be the ones it was started with.
     **params
         Estimator parameters (``latent_dim``, ``beta``, ``epochs``...).
 
@@ -74,7 +80,7 @@ def train_run(
     if model not in estimators:
         raise ConfigError(f"model must be 'vae' or 'ae', got {model!r}.")
     out = Path(out)
-    if (out / CONFIG_FILE).exists() and not overwrite:
+    if (out / CONFIG_FILE).exists() and not (overwrite or resume):
         raise ConfigError(f"{out} already holds a model; pass --overwrite or choose another --out.")
     try:
         estimator = estimators[model](**params)
@@ -87,7 +93,7 @@ def train_run(
     _writable_dir(out, "run directory")  # checked before training, not after it
     tic = time.perf_counter()
     try:
-        estimator.fit(dataset.X)
+        estimator.fit(dataset.X, checkpoint_path=out / CHECKPOINT_FILE, resume=resume)
     except BaseException:
         if created and not any(out.iterdir()):
             out.rmdir()  # leave nothing behind for a run that never trained
@@ -106,6 +112,7 @@ def train_run(
         "likelihood": estimator.likelihood_,
         "latent_dim": estimator.latent_dim,
         "epochs_run": estimator.n_epochs_,
+        "resumed": resume,
         "train_seconds": round(seconds, 3),
         "seconds_per_epoch": round(float(np.median([h["seconds"] for h in estimator.history_])), 3),
         "final": {k: v for k, v in last.items() if not isinstance(v, list)},

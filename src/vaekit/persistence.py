@@ -88,7 +88,8 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
+def jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Estimator parameters as JSON values (tuples become lists, a RandomState None)."""
     out = {}
     for key, value in params.items():
         if isinstance(value, tuple):
@@ -135,7 +136,7 @@ def save_model(model: Any, path: str | os.PathLike) -> Path:
     config = {
         "format_version": FORMAT_VERSION,
         "class": type(model).__name__,
-        "params": _jsonable_params(model.get_params()),
+        "params": jsonable_params(model.get_params()),
         "fitted": {name: getattr(model, name) for name in _FITTED_ATTRS},
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
         "versions": library_versions(),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .checkpoint import TrainingState, capture_rng, restore_rng
 from .errors import TrainingError
 from .losses import free_bits_kl, gaussian_kl, reconstruction_nll
 from .nn import AutoencoderModule, reparameterize
@@ -119,7 +120,8 @@ def train(
     X_val: torch.Tensor | None,
     config: TrainConfig,
     on_epoch_end: Callable[[int, dict], None] | None = None,
-    history: list[dict] | None = None,
+    resume_from: TrainingState | None = None,
+    on_checkpoint: Callable[[TrainingState], None] | None = None,
 ) -> list[dict]:
     """Fit ``module`` in place with Adam on mini-batches; return the per-epoch history.
 
@@ -136,9 +138,13 @@ def train(
         Validation split for early stopping; its loss uses the final β so epochs compare fairly.
     config : TrainConfig
     on_epoch_end : callable, optional
-        ``on_epoch_end(epoch, record)`` after each epoch (checkpoints, logging).
-    history : list of dict, optional
-        Records of epochs already run; training continues after them (appended in place).
+        ``on_epoch_end(epoch, record)`` after each epoch (logging).
+    resume_from : TrainingState, optional
+        State saved at the end of an earlier epoch (weights, Adam moments, history, early
+        stopping, RNG): training continues from it exactly as if it had never stopped.
+    on_checkpoint : callable, optional
+        ``on_checkpoint(state)`` with the full :class:`~vaekit.checkpoint.TrainingState` at the
+        end of each epoch, after all of the epoch's random draws (so a resume replays exactly).
 
     Returns
     -------
@@ -146,14 +152,21 @@ def train(
         One record per epoch: train/val loss, reconstruction, KL, β, learning rate, seconds.
     """
     optimizer = _make_optimizer(module, config.learning_rate)
-    history = [] if history is None else history
+    stopper = _EarlyStopping(config)
+    history: list[dict] = []
+    restarts = 0
+    if resume_from is not None:
+        module.load_state_dict(resume_from.module)
+        optimizer.load_state_dict(resume_from.optimizer)
+        history = list(resume_from.history)
+        stopper.restore(resume_from)
+        restarts = resume_from.restarts
+        restore_rng(resume_from.rng)
     # The state to fall back on after a non-finite loss. Copying the weights (a few MB) once
     # per epoch costs nothing next to the epoch itself.
     last_good = _snapshot(module, optimizer)
-    stopper = _EarlyStopping(config)
-    restarts = 0
-    with _ProgressBar(config.verbose, config.epochs) as bar:
-        while len(history) < config.epochs:
+    with _ProgressBar(config.verbose, config.epochs, len(history)) as bar:
+        while len(history) < config.epochs and not stopper.stopped:
             epoch = len(history)
             tic = time.perf_counter()
             record = _run_epoch(module, optimizer, objective, X_train, config, epoch)
@@ -176,11 +189,24 @@ def train(
             record["seconds"] = time.perf_counter() - tic
             history.append(record)
             last_good = _snapshot(module, optimizer)
+            stopper.update(record, last_good["module"])
             bar.advance(record)
+            if on_checkpoint is not None:
+                on_checkpoint(
+                    TrainingState(
+                        module=last_good["module"],
+                        optimizer=last_good["optimizer"],
+                        history=history,
+                        best_loss=stopper.best_loss,
+                        best_module=stopper.best_state,
+                        stale=stopper.stale,
+                        restarts=restarts,
+                        stopped=stopper.stopped,
+                        rng=capture_rng(X_train.device),
+                    )
+                )
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, record)
-            if stopper.should_stop(record, last_good["module"]):
-                break
     if stopper.best_state is not None:
         module.load_state_dict(stopper.best_state)
     module.eval()
@@ -241,22 +267,28 @@ class _EarlyStopping:
         # ends, so there it counts from the start.
         self.warmup_end = config.kl_warmup_epochs if config.kl_schedule == "linear" else 0.0
         self.best_loss, self.best_state, self.stale = math.inf, None, 0
+        self.stopped = False
 
-    def should_stop(self, record: dict, state: dict) -> bool:
+    def restore(self, state: TrainingState) -> None:
+        self.best_loss, self.best_state = state.best_loss, state.best_module
+        self.stale, self.stopped = state.stale, state.stopped
+
+    def update(self, record: dict, weights: dict) -> None:
+        """Take one epoch's record (and its weights); sets ``stopped`` when patience runs out."""
         loss = record.get("val_loss")
         if loss is None or not math.isfinite(loss):
-            return False
+            return
         if loss < self.best_loss:
-            self.best_loss, self.best_state, self.stale = loss, state, 0
+            self.best_loss, self.best_state, self.stale = loss, weights, 0
         elif record["epoch"] > self.warmup_end:
             self.stale += 1
-        return self.patience is not None and self.stale >= self.patience
+        self.stopped = self.patience is not None and self.stale >= self.patience
 
 
 class _ProgressBar:
     """A rich progress bar over epochs; does nothing when not verbose."""
 
-    def __init__(self, verbose: bool, epochs: int) -> None:
+    def __init__(self, verbose: bool, epochs: int, done: int = 0) -> None:
         self.bar = None
         if verbose:
             from rich.progress import (
@@ -275,7 +307,7 @@ class _ProgressBar:
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
             )
-            self.task = self.bar.add_task("train", total=epochs, stats="")
+            self.task = self.bar.add_task("train", total=epochs, completed=done, stats="")
 
     def __enter__(self) -> _ProgressBar:
         if self.bar is not None:

@@ -1,0 +1,173 @@
+"""Training checkpoints: everything needed to continue a run exactly where it stopped.
+
+One file, ``checkpoint.safetensors``, rewritten atomically (temporary file + rename) after every
+epoch. Tensors (weights, Adam moments, the best weights so far, RNG states) are safetensors
+entries; everything else (history, early-stopping counters, the learning rate, the estimator's
+parameters) is JSON in the safetensors header's metadata. As for saved models, nothing is ever
+unpickled, so a checkpoint from someone else is as safe to resume as a model is to load.
+
+A run killed at any moment (even SIGKILL mid-write) leaves either the previous epoch's checkpoint
+or the new one, never a mix, and resuming replays the remaining epochs bit for bit on CPU: the
+RNG state saved is the one at the end of the epoch, after batch shuffling, ε draws and the
+validation pass have all consumed theirs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as dump_tensors
+
+from .errors import ModelFileError
+from .persistence import atomic_write_bytes
+
+CHECKPOINT_FILE = "checkpoint.safetensors"
+CHECKPOINT_FORMAT = 1
+_META_KEY = "vaekit_checkpoint"
+
+
+@dataclass
+class TrainingState:
+    """The loop's state at an epoch boundary (what :func:`vaekit.training.train` resumes from).
+
+    Attributes
+    ----------
+    module, optimizer : dict
+        ``state_dict()`` of the module and of the optimizer.
+    history : list of dict
+        One record per finished epoch.
+    best_loss : float
+        Best validation loss so far (inf when there is no validation split yet).
+    best_module : dict or None
+        Weights at ``best_loss``, restored when training ends.
+    stale : int
+        Epochs since ``best_loss`` improved (early-stopping patience).
+    restarts : int
+        Non-finite-loss rollbacks so far.
+    stopped : bool
+        Early stopping already fired: there is nothing left to train.
+    rng : dict
+        ``{"cpu": ByteTensor, "cuda": [ByteTensor, ...]}`` torch RNG states.
+    """
+
+    module: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    history: list[dict]
+    best_loss: float
+    best_module: dict[str, torch.Tensor] | None
+    stale: int
+    restarts: int
+    stopped: bool
+    rng: dict[str, Any] = field(default_factory=dict)
+
+
+def capture_rng(device: torch.device) -> dict[str, Any]:
+    """The torch RNG states that training draws from (CPU, and CUDA when training there)."""
+    state: dict[str, Any] = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["cpu"])
+    if state.get("cuda"):
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, state: TrainingState, params: dict[str, Any]) -> None:
+    """Write ``state`` (and the estimator ``params`` it belongs to) to ``path`` atomically."""
+    tensors: dict[str, torch.Tensor] = {}
+    for name, value in state.module.items():
+        tensors[f"module.{name}"] = value
+    if state.best_module is not None:
+        for name, value in state.best_module.items():
+            tensors[f"best.{name}"] = value
+    optimizer_values: dict[str, dict[str, Any]] = {}
+    for index, values in state.optimizer["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.{index}.{key}"] = value
+            else:
+                optimizer_values.setdefault(str(index), {})[key] = value
+    tensors["rng.cpu"] = state.rng["cpu"]
+    for i, cuda_state in enumerate(state.rng.get("cuda", [])):
+        tensors[f"rng.cuda.{i}"] = cuda_state
+    meta = {
+        "format": CHECKPOINT_FORMAT,
+        "params": params,
+        "history": state.history,
+        "best_loss": state.best_loss,
+        "has_best": state.best_module is not None,
+        "stale": state.stale,
+        "restarts": state.restarts,
+        "stopped": state.stopped,
+        "optimizer_param_groups": state.optimizer["param_groups"],
+        "optimizer_values": optimizer_values,
+    }
+    # safetensors refuses tensors that share memory or are not contiguous: give it copies on CPU.
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    blob = dump_tensors(tensors, metadata={_META_KEY: json.dumps(meta, allow_nan=True)})
+    atomic_write_bytes(path, blob)
+
+
+def load_checkpoint(path: Path, device: torch.device) -> tuple[TrainingState, dict[str, Any]]:
+    """Read a checkpoint written by :func:`save_checkpoint`: ``(state, params)``.
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing, truncated, tampered with or from another format version.
+    """
+    path = Path(path)
+    try:
+        blob = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(f"No checkpoint to resume from: {path} does not exist.") from None
+    try:
+        tensors = load_tensors(blob)
+        meta = json.loads(_read_metadata(blob)[_META_KEY])
+    except (SafetensorError, KeyError, ValueError, TypeError) as exc:
+        raise ModelFileError(f"{path} is not a readable vaekit checkpoint ({exc}).") from None
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ModelFileError(
+            f"{path} has checkpoint format {meta.get('format')!r}; this vaekit reads format "
+            f"{CHECKPOINT_FORMAT}."
+        )
+
+    def section(prefix: str) -> dict[str, torch.Tensor]:
+        return {k[len(prefix) :]: v.to(device) for k, v in tensors.items() if k.startswith(prefix)}
+
+    optimizer_state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, index, name = key.split(".", 2)
+            optimizer_state.setdefault(int(index), {})[name] = value.to(device)
+    for index, values in meta["optimizer_values"].items():
+        optimizer_state.setdefault(int(index), {}).update(values)
+    cuda_states = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
+    state = TrainingState(
+        module=section("module."),
+        optimizer={"state": optimizer_state, "param_groups": meta["optimizer_param_groups"]},
+        history=meta["history"],
+        best_loss=float(meta["best_loss"]),
+        best_module=section("best.") if meta["has_best"] else None,
+        stale=int(meta["stale"]),
+        restarts=int(meta["restarts"]),
+        stopped=bool(meta["stopped"]),
+        rng={"cpu": tensors["rng.cpu"], "cuda": cuda_states},
+    )
+    return state, meta["params"]
+
+
+def _read_metadata(blob: bytes) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors blob (an 8-byte length, then a JSON header)."""
+    header_len = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + header_len])
+    return header.get("__metadata__") or {}

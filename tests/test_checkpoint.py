@@ -1,0 +1,159 @@
+"""Checkpoints: an interrupted fit, resumed, ends exactly where an uninterrupted one does."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from vaekit import VAE, Autoencoder, load
+from vaekit.checkpoint import CHECKPOINT_FILE, load_checkpoint
+from vaekit.errors import ConfigError, ModelFileError
+
+
+@pytest.fixture(scope="module")
+def digits() -> np.ndarray:
+    return load_digits().data[:600].astype(np.float32) / 16.0
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.module_.state_dict().items()}
+
+
+def _assert_same_weights(a, b) -> None:
+    wa, wb = _weights(a), _weights(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+
+
+@pytest.mark.parametrize("estimator", [VAE, Autoencoder])
+def test_resumed_fit_equals_uninterrupted_fit(tmp_path, digits, monkeypatch, estimator):
+    params = dict(latent_dim=3, hidden_dims=(32,), epochs=6, batch_size=64, random_state=0)
+    if estimator is VAE:
+        params["kl_warmup_epochs"] = 2
+    full = estimator(**params).fit(digits)
+
+    # Interrupt the first fit right after its third checkpoint is written.
+    import vaekit.estimator as estimator_module
+
+    real_save, saves = estimator_module.save_checkpoint, []
+
+    def save_then_die(path, state, params):
+        real_save(path, state, params)
+        saves.append(len(state.history))
+        if len(saves) == 3:
+            raise Interrupt
+
+    monkeypatch.setattr(estimator_module, "save_checkpoint", save_then_die)
+    checkpoint = tmp_path / CHECKPOINT_FILE
+    with pytest.raises(Interrupt):
+        estimator(**params).fit(digits, checkpoint_path=checkpoint)
+    monkeypatch.setattr(estimator_module, "save_checkpoint", real_save)
+
+    state, _ = load_checkpoint(checkpoint, torch.device("cpu"))
+    assert len(state.history) == 3
+    resumed = estimator(**params).fit(digits, checkpoint_path=checkpoint, resume=True)
+    _assert_same_weights(full, resumed)
+    assert [h["train_loss"] for h in resumed.history_] == [h["train_loss"] for h in full.history_]
+    np.testing.assert_array_equal(full.transform(digits), resumed.transform(digits))
+
+
+def test_resume_can_extend_the_epochs(tmp_path, digits):
+    params = dict(latent_dim=3, hidden_dims=(32,), batch_size=64, random_state=0, patience=None)
+    full = VAE(epochs=5, **params).fit(digits)
+    checkpoint = tmp_path / CHECKPOINT_FILE
+    VAE(epochs=2, **params).fit(digits, checkpoint_path=checkpoint)
+    extended = VAE(epochs=5, **params).fit(digits, checkpoint_path=checkpoint, resume=True)
+    _assert_same_weights(full, extended)
+    assert len(extended.history_) == 5
+
+
+def test_resume_refuses_a_checkpoint_from_another_fit(tmp_path, digits):
+    checkpoint = tmp_path / CHECKPOINT_FILE
+    VAE(latent_dim=3, hidden_dims=(32,), epochs=1, random_state=0).fit(
+        digits, checkpoint_path=checkpoint
+    )
+    with pytest.raises(ConfigError, match="latent_dim=3 \\(now 4\\)"):
+        VAE(latent_dim=4, hidden_dims=(32,), epochs=2, random_state=0).fit(
+            digits, checkpoint_path=checkpoint, resume=True
+        )
+    with pytest.raises(ConfigError, match="n_samples"):
+        VAE(latent_dim=3, hidden_dims=(32,), epochs=2, random_state=0).fit(
+            digits[:500], checkpoint_path=checkpoint, resume=True
+        )
+
+
+def test_a_damaged_or_missing_checkpoint_is_one_clear_error(tmp_path, digits):
+    checkpoint = tmp_path / CHECKPOINT_FILE
+    model = VAE(latent_dim=3, hidden_dims=(32,), epochs=1, random_state=0)
+    with pytest.raises(ModelFileError, match="does not exist"):
+        model.fit(digits, checkpoint_path=checkpoint, resume=True)
+    model.fit(digits, checkpoint_path=checkpoint)
+    checkpoint.write_bytes(checkpoint.read_bytes()[:-100])
+    with pytest.raises(ModelFileError, match="not a readable vaekit checkpoint"):
+        model.fit(digits, checkpoint_path=checkpoint, resume=True)
+    with pytest.raises(ConfigError, match="checkpoint_path"):
+        model.fit(digits, resume=True)
+
+
+def _train_command(run, epochs: int, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "vaekit", "train", "digits", "--out", str(run), "--latent-dim", "4",
+        "--epochs", str(epochs), "--batch-size", "32", "--seed", "3", "--quiet", *extra,
+    ]  # fmt: skip
+
+
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
+    """The CLI path: SIGKILL while training, `--resume`, same weights as a run never killed."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    epochs = 12
+    straight = tmp_path / "straight"
+    subprocess.run(_train_command(straight, epochs), check=True, env=env, capture_output=True)
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(_train_command(killed, epochs), env=env)
+    checkpoint = killed / CHECKPOINT_FILE
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists():  # wait for the first epoch's checkpoint...
+        assert process.poll() is None, "training ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    first_write = checkpoint.stat().st_mtime_ns
+    while checkpoint.stat().st_mtime_ns == first_write:  # ...and the second one's, so that
+        time.sleep(0.005)  # the kill lands inside the third epoch: mid-epoch, after a resume
+    time.sleep(0.05)  # point exists
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "model.safetensors").exists(), "the kill came too late to test resume"
+    state, _ = load_checkpoint(checkpoint, torch.device("cpu"))
+    assert 1 <= len(state.history) < epochs
+
+    result = subprocess.run(
+        _train_command(killed, epochs, "--resume"), env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    a, b = load(straight), load(killed)
+    _assert_same_weights(a, b)
+    X = load_digits().data.astype(np.float32)
+    np.testing.assert_allclose(a.transform(X), b.transform(X), rtol=0, atol=1e-6)
+
+
+def test_cli_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
+    result = subprocess.run(
+        _train_command(tmp_path / "nothing", 2, "--resume"), capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error:") and "Traceback" not in result.stderr
+    assert "does not exist" in result.stderr
