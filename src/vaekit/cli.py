@@ -353,6 +353,21 @@ def info(
     _emit(_call(run_info, run), as_json, f"model in {run}")
 
 
+@app.command()
+def export(
+    run: Path = typer.Argument(..., help="Run directory written by `vaekit train`."),
+    out: Path = typer.Option(..., "--out", help="Output file (encoder.onnx); folder must exist."),
+    fmt: str = typer.Option("onnx", "--format", help="Export format: onnx."),
+    opset: int | None = typer.Option(None, "--opset", help="ONNX opset, 11 to 20 (default 17)."),
+    as_json: bool = AsJson,
+) -> None:
+    """Export the μ-encoder of RUN (input scaling included, dynamic batch) for serving."""
+    from .export import export_run
+
+    result = _call(export_run, run, out, format=fmt, opset=opset)
+    _emit(result, as_json, f"exported μ-encoder -> {result['path']}")
+
+
 @datasets_app.command("list")
 def datasets_list() -> None:
     """The named datasets and where they are read from."""

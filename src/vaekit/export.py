@@ -1,0 +1,279 @@
+"""Export the μ-encoder of a fitted model for serving (ONNX).
+
+The exported graph is exactly :meth:`VAE.transform` / :meth:`Autoencoder.transform` without
+Python: it takes the raw samples a user gives ``transform`` (float32, shape ``(n, *input_shape_)``:
+``(n, d)`` tables, ``(n, h, w)`` or ``(n, c, h, w)`` images), applies the stored standardization
+when the model uses the Gaussian likelihood, reshapes to what the network expects and returns
+μ(x), shape ``(n, latent_dim)``. The batch dimension ``n`` is dynamic.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from . import __version__
+from .errors import ConfigError
+from .persistence import atomic_write_bytes
+
+EXPORT_FORMATS = ("onnx",)
+# Opset 17 is read by every onnxruntime since 1.13 and by most other runtimes; the encoder only
+# needs Gemm, Conv, Relu, Sub, Div, Flatten and Unsqueeze, all stable long before it. 20 is the
+# newest opset torch's TorchScript exporter writes.
+DEFAULT_OPSET, MIN_OPSET, MAX_OPSET = 17, 11, 20
+INPUT_NAME, OUTPUT_NAME, BATCH_AXIS = "x", "mu", "batch"
+_ONNX_MISSING = "ONNX export needs the 'onnx' package: pip install 'vaekit[onnx]'"
+_CHECK_ROWS = 8  # rows of the post-export check against onnxruntime
+
+
+class _MuEncoder(nn.Module):
+    """Raw samples (n, *input_shape) -> μ (n, k): scaling, reshape and encoder in one graph."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        input_shape: tuple[int, ...],
+        module_shape: tuple[int, ...],
+        mean: np.ndarray | None,
+        scale: np.ndarray | None,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.input_shape = tuple(input_shape)
+        self.module_shape = tuple(module_shape)
+        self.standardize = mean is not None
+        if mean is not None and scale is not None:
+            # Same float32 (x - mean) / scale as the estimator's _to_model_input, so the graph
+            # matches transform to rounding (folding it into the first layer's weights would not).
+            self.register_buffer("mean", torch.from_numpy(np.array(mean, np.float32)))
+            self.register_buffer("scale", torch.from_numpy(np.array(scale, np.float32)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.standardize:
+            x = (x - self.mean) / self.scale  # (n, *input_shape), broadcast per feature
+        # Batch-independent reshapes only, so the batch axis stays symbolic in the graph.
+        if len(self.module_shape) == 1 and len(self.input_shape) > 1:
+            x = torch.flatten(x, 1)  # MLP on images: (n, h, w) or (n, c, h, w) -> (n, d)
+        elif len(self.module_shape) == 3 and len(self.input_shape) == 2:
+            x = x.unsqueeze(1)  # conv on greyscale: (n, h, w) -> (n, 1, h, w)
+        mu, _ = self.encoder(x)  # log σ² is unused and pruned from the graph
+        return mu  # (n, k)
+
+
+def _mu_encoder(model: Any) -> _MuEncoder:
+    """A CPU copy of the fitted model's encoder, wrapped with its input preprocessing."""
+    gaussian = model.likelihood_ == "gaussian"
+    wrapper = _MuEncoder(
+        copy.deepcopy(model.module_.encoder).cpu(),  # the fitted model is left where it is
+        model.input_shape_,
+        model._module_input_shape(),
+        model.mean_ if gaussian else None,
+        model.scale_ if gaussian else None,
+    )
+    return wrapper.eval()
+
+
+def _check_output_path(path: Path) -> None:
+    """One clear sentence unless a file can be written at ``path`` (its folder must exist)."""
+    folder = path.parent
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory; give a file name such as encoder.onnx.")
+    if not folder.is_dir():
+        raise ConfigError(
+            f"Cannot write {path}: {folder} is not an existing folder; create it first."
+        )
+    probe = folder / f".{path.name}.{uuid.uuid4().hex}.write-test"
+    try:
+        with open(probe, "xb"):
+            pass
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"Cannot write {path}: {exc.strerror}.") from None
+
+
+def _check_opset(opset: int | None) -> int:
+    if opset is None:
+        return DEFAULT_OPSET
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ConfigError(
+            f"opset must be an integer from {MIN_OPSET} to {MAX_OPSET}, got {opset!r}."
+        )
+    return opset
+
+
+def _onnxruntime_check(model: Any, onnx_bytes: bytes) -> float | None:
+    """Max |ONNX - transform| on a few seeded probe rows; None without onnxruntime."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    rng = np.random.default_rng(0)
+    shape = (_CHECK_ROWS, *model.input_shape_)
+    if model.likelihood_ == "gaussian":
+        probe = model.mean_ + model.scale_ * rng.standard_normal(shape, dtype=np.float32)  # float32
+    else:
+        probe = rng.random(shape, dtype=np.float32)  # Bernoulli data lives in [0, 1]
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: probe})
+    return float(np.max(np.abs(got - model.transform(probe))))
+
+
+def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None) -> dict[str, Any]:
+    """Write the μ-encoder of a fitted model as an ONNX graph with a dynamic batch axis.
+
+    The graph reproduces ``model.transform``: same raw input (the model's standardization of
+    Gaussian data is part of the graph), same output.
+
+    Parameters
+    ----------
+    model : VAE or Autoencoder
+        A fitted estimator, MLP or conv, on any device.
+    path : str or PathLike
+        Output file (for example ``encoder.onnx``); its folder must exist. Written to a
+        temporary file beside it and renamed into place, so a failed export leaves nothing.
+    opset : int, optional
+        ONNX opset version, from 11 to 20; default 17.
+
+    Returns
+    -------
+    dict
+        ``path``, ``format``, ``opset``, ``class``, ``architecture``, ``standardized``,
+        ``input`` / ``output`` (name, dtype and shape, ``"batch"`` for the dynamic axis),
+        ``bytes``, and ``max_abs_diff`` against ``model.transform`` on 8 seeded probe rows
+        (None when onnxruntime is not installed).
+
+    Notes
+    -----
+    Graph input ``x``: float32 of shape ``(batch, *model.input_shape_)``, i.e. ``(n, d)``,
+    ``(n, h, w)`` or ``(n, c, h, w)``. Graph output ``mu``: float32 of shape
+    ``(batch, latent_dim)`` (for an Autoencoder, its code). Unlike ``transform``, the graph does
+    not convert dtypes or check for NaN: feed it float32.
+
+    Examples
+    --------
+    >>> import onnxruntime as ort                                      # doctest: +SKIP
+    >>> export_onnx(vae, "encoder.onnx")                               # doctest: +SKIP
+    >>> session = ort.InferenceSession("encoder.onnx")                 # doctest: +SKIP
+    >>> (mu,) = session.run(["mu"], {"x": X.astype("float32")})       # doctest: +SKIP
+    """
+    check_is_fitted(model, "module_")
+    opset = _check_opset(opset)
+    path = Path(path)
+    _check_output_path(path)
+    try:
+        import onnx
+    except ImportError:
+        raise ConfigError(_ONNX_MISSING) from None
+
+    wrapper = _mu_encoder(model)
+    example = torch.zeros(2, *model.input_shape_)  # any batch size: the axis is made dynamic
+    buffer = io.BytesIO()
+    # The TorchScript exporter (dynamo=False), not torch 2.13's default torch.export-based one:
+    # that one needs the onnxscript package on top of onnx and re-traces through torch.export,
+    # while this encoder is a fixed feed-forward graph that the tracer captures exactly, offline,
+    # in milliseconds, with nothing but torch. Its deprecation warnings are silenced here only;
+    # when a future torch drops it, switch to dynamo=True and add onnxscript to the extra.
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            buffer,
+            dynamo=False,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: BATCH_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}},
+            opset_version=opset,
+            do_constant_folding=True,
+        )
+    proto = onnx.load_from_string(buffer.getvalue())
+    proto.producer_name, proto.producer_version = "vaekit", __version__
+    proto.doc_string = (
+        f"mu(x) of a fitted vaekit {type(model).__name__}: input '{INPUT_NAME}' float32 "
+        f"(batch, {', '.join(map(str, model.input_shape_))}) as given to transform, output "
+        f"'{OUTPUT_NAME}' float32 (batch, {model.latent_dim})."
+    )
+    meta = {
+        "vaekit_class": type(model).__name__,
+        "architecture": model.architecture_,
+        "likelihood": model.likelihood_,
+        "input_shape": ",".join(map(str, model.input_shape_)),
+        "latent_dim": str(model.latent_dim),
+    }
+    onnx.helper.set_model_props(proto, meta)
+    onnx.checker.check_model(proto)
+    data = proto.SerializeToString()
+    max_abs_diff = _onnxruntime_check(model, data)
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise ConfigError(f"Cannot write {path}: {exc.strerror}.") from None
+    return {
+        "path": str(path),
+        "format": "onnx",
+        "opset": opset,
+        "class": type(model).__name__,
+        "architecture": model.architecture_,
+        "standardized": wrapper.standardize,
+        "input": {
+            "name": INPUT_NAME,
+            "dtype": "float32",
+            "shape": [BATCH_AXIS, *model.input_shape_],
+        },
+        "output": {
+            "name": OUTPUT_NAME,
+            "dtype": "float32",
+            "shape": [BATCH_AXIS, model.latent_dim],
+        },
+        "bytes": len(data),
+        "max_abs_diff": max_abs_diff,
+    }
+
+
+def export_run(
+    run: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    format: str = "onnx",
+    opset: int | None = None,
+) -> dict[str, Any]:
+    """Export the μ-encoder of the model saved in ``run`` to the file ``out``.
+
+    Parameters
+    ----------
+    run : str or PathLike
+        A model directory written by ``vaekit train`` / :meth:`VAE.save`.
+    out : str or PathLike
+        Output file; its folder must exist and be writable.
+    format : {"onnx"}
+        Export format.
+    opset : int, optional
+        ONNX opset (see :func:`export_onnx`).
+
+    Returns
+    -------
+    dict
+        What :func:`export_onnx` returns, plus ``run``.
+    """
+    from .persistence import load_model
+
+    if str(format).lower() not in EXPORT_FORMATS:
+        raise ConfigError(f"format must be one of {', '.join(EXPORT_FORMATS)}; got {format!r}.")
+    out = Path(out)
+    _check_opset(opset)
+    _check_output_path(out)  # before loading anything
+    model = load_model(run, device="cpu")
+    return {"run": str(run), **export_onnx(model, out, opset=opset)}
+
+
+__all__ = ["DEFAULT_OPSET", "EXPORT_FORMATS", "export_onnx", "export_run"]
