@@ -100,7 +100,10 @@ def test_patience_waits_for_the_end_of_the_kl_warmup():
     config.kl_warmup_epochs = 5
     stopper = _EarlyStopping(config)
     rising = [{"epoch": e, "val_loss": 10.0 + e} for e in range(1, 8)]
-    decisions = [stopper.should_stop(r, {"epoch": r["epoch"]}) for r in rising]
+    decisions = []
+    for record in rising:
+        stopper.update(record, {"epoch": record["epoch"]})
+        decisions.append(stopper.stopped)
     # Epochs 2..5 are worse but inside the warm-up; 6 and 7 exhaust the patience of 2.
     assert decisions == [False] * 6 + [True]
     assert stopper.best_state == {"epoch": 1}

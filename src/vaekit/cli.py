@@ -308,7 +308,10 @@ def train(
         resume=resume,
         **params,
     )
-    _emit(result, as_json, f"trained {result['model']} -> {result['path']}", skip=("versions",))
+    from .distributed import is_main_process
+
+    if is_main_process():  # under torchrun, one summary for the job, not one per rank
+        _emit(result, as_json, f"trained {result['model']} -> {result['path']}", skip=("versions",))
 
 
 @app.command()

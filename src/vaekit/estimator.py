@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -20,8 +21,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
-from .errors import ConfigError, DataError
-from .losses import LIKELIHOODS, decoder_mean, gaussian_kl, reconstruction_nll
+from .distributed import World, device_for, init_process_group, is_main_process, shard, world
+from .errors import ConfigError, DataError, PosteriorCollapseWarning
+from .losses import (
+    LIKELIHOODS,
+    decoder_mean,
+    gaussian_kl,
+    gaussian_log_density,
+    iwae_bound,
+    reconstruction_nll,
+)
 from .nn import AutoencoderModule, build_module, reparameterize
 from .persistence import jsonable_params
 from .schedules import KL_SCHEDULES
@@ -34,6 +43,15 @@ ARCHITECTURES = ("auto", "mlp", "conv")
 # Transform, reconstruction and scoring run in batches of this many rows: large enough to keep
 # the matrix multiplies efficient, small enough that a conv model's activations fit in memory.
 _PREDICT_BATCH = 2048
+# The importance-weighted likelihood decodes this many (row, sample) pairs per forward pass: the
+# memory of one pass is bounded by it whatever k is (about 170 MB for an MNIST conv decoder).
+_IWAE_PAIRS = 4096
+# What fit measures on held-out rows after training (anomaly threshold, active units) uses at
+# most this many, evenly spaced: plenty for a 5% quantile and a variance, and cheap on big data.
+_DIAGNOSTIC_ROWS = 10_000
+DEFAULT_CONTAMINATION = 0.05  # contamination="auto": the least typical 5% of held-out rows
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: unit u is active if Cov_x(E_q[z_u | x]) > 0.01
+COLLAPSE_FRACTION = 0.1  # posterior collapse: fewer than max(1, 10% of k) units active
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -56,6 +74,28 @@ def resolve_device(device: str | torch.device) -> torch.device:
 def _torch_seed(random_state: Any) -> int:
     """An int seed for torch from a scikit-learn ``random_state`` (None, int or RandomState)."""
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
+
+
+def collapse_message(
+    n_active: int, latent_dim: int, where: str, threshold: float = ACTIVE_UNIT_THRESHOLD
+) -> str | None:
+    """The posterior-collapse warning for ``n_active`` active units out of ``latent_dim``, or None.
+
+    The rule: collapse when fewer than ``max(1, COLLAPSE_FRACTION * latent_dim)`` units are
+    active, i.e. no active unit at all up to k = 10, fewer than a tenth of them beyond. It flags
+    a code that carries (almost) no information, not a VAE that switches off the units it does
+    not need, which is what a VAE with a generous k normally does (measured, β = 1: digits in
+    [0, 1] use 4 units of k = 8 or 16 and 6-11 of k = 32; MNIST 14-18 of 32), while β = 8 on
+    digits leaves 0 of 8 (see tests/test_generative.py and the README).
+    """
+    if n_active >= max(1.0, COLLAPSE_FRACTION * latent_dim):
+        return None
+    return (
+        f"Posterior collapse: {n_active} of {latent_dim} latent units are active on {where} "
+        f"(variance of μ(x) over the rows > {threshold:g}), so the code says almost "
+        "nothing about x; lower beta, use a KL warm-up (kl_warmup_epochs) or free_bits, or "
+        "train longer."
+    )
 
 
 class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -133,6 +173,13 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 raise ConfigError(
                     f"free_bits must be >= 0 (nats per dimension), got {self.free_bits!r}."
                 )
+        if not (
+            (isinstance(self.contamination, str) and self.contamination == "auto")
+            or (_is_real(self.contamination) and 0 < self.contamination <= 0.5)
+        ):
+            raise ConfigError(
+                f"contamination must be 'auto' or a number in (0, 0.5], got {self.contamination!r}."
+            )
         resolve_device(self.device)
 
     def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray:
@@ -206,9 +253,15 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self.likelihood_ = self._resolve_likelihood(X)
         self.mean_, self.scale_ = self._fit_scaling(X)
         self.device_ = resolve_device(self.device)
+        job = world()  # under torchrun: this process's rank, and the shard it trains on
+        if job is not None:
+            self.device_ = device_for(job, self.device_)
+            init_process_group(self.device_)
 
         seed = _torch_seed(self.random_state)
         train_idx, val_idx = self._split(n, seed)
+        if job is not None:
+            train_idx, val_idx = self._shard(train_idx, seed, job), self._shard(val_idx, seed, job)
         X_model = self._to_model_input(X)
         X_train = torch.from_numpy(X_model[train_idx]).to(self.device_)
         X_val = torch.from_numpy(X_model[val_idx]).to(self.device_) if len(val_idx) else None
@@ -224,12 +277,15 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             params = {**jsonable_params(self.get_params()), "data": fingerprint}
 
             def on_checkpoint(state: TrainingState) -> None:
-                save_checkpoint(checkpoint_path, state, params)
+                if is_main_process():  # one writer for the whole torchrun job
+                    save_checkpoint(checkpoint_path, state, params)
 
         devices = [self.device_] if self.device_.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             self.module_ = self._build_module().to(self.device_)
+            if job is not None:  # same initial weights everywhere, different ε and batches
+                torch.manual_seed(seed + job.rank)
             self.history_ = train(
                 self.module_,
                 self._objective(),
@@ -240,6 +296,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 on_checkpoint=on_checkpoint,
             )
         self.n_epochs_ = len(self.history_)
+        self._fit_diagnostics(X, seed)
         return self
 
     def _load_checkpoint(self, path: Path, fingerprint: dict[str, Any]) -> TrainingState:
@@ -298,6 +355,15 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             return np.sort(order), order[:0]
         return np.sort(order[n_val:]), np.sort(order[:n_val])
 
+    @staticmethod
+    def _shard(indices: np.ndarray, seed: int, job: World) -> np.ndarray:
+        """This rank's share of ``indices``, dealt from a seeded shuffle (not by position, so
+        a file sorted by label still gives every rank every class)."""
+        if len(indices) < job.size:
+            return indices[:0]
+        shuffled = np.random.default_rng([seed, 1]).permutation(indices)
+        return np.sort(shuffled[shard(len(indices), job)])
+
     def _module_input_shape(self) -> tuple[int, ...]:
         if self.architecture_ == "mlp":
             return (int(math.prod(self.input_shape_)),)
@@ -341,7 +407,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             kl_warmup_epochs=float(getattr(self, "kl_warmup_epochs", 0.0)),
             patience=self.patience,
             max_grad_norm=self.max_grad_norm,
-            verbose=bool(self.verbose),
+            verbose=bool(self.verbose) and is_main_process(),
         )
 
     # ------------------------------------------------------------------ inference helpers
@@ -368,7 +434,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _encode(self, X: Any) -> tuple[np.ndarray, np.ndarray | None]:
         check_is_fitted(self, "module_")
-        X = self._validate_X(X, reset=False)
+        return self._encode_array(self._validate_X(X, reset=False))
+
+    def _encode_array(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(μ, log σ² or None) of validated X, (n, *input_shape_) -> (n, latent_dim) each."""
         self.module_.eval()
         mus, logvars = [], []
         with torch.inference_mode():
@@ -389,6 +458,53 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                     self._from_model_output(decoder_mean(self.likelihood_, self.module_.decode(z)))
                 )
         return np.concatenate(outs) if outs else np.empty((0, *self.input_shape_), np.float32)
+
+    def _reconstruction_nll(self, X: np.ndarray, per_feature: bool = False) -> np.ndarray:
+        """-log p(x | z = μ(x)) of validated X, data units: (n,) or (n, *input_shape_)."""
+        logvar_out = self.module_.output_logvar()
+        self.module_.eval()
+        out = []
+        with torch.inference_mode():
+            for x in self._batches(X):
+                loc = self.module_.decode(self.module_.encode(x)[0])
+                if per_feature:
+                    # Each feature as its own one-feature "sample": reconstruction_nll's sum over
+                    # features is then the identity, and the log-density code stays in one place.
+                    lv = logvar_out
+                    if isinstance(lv, torch.Tensor):
+                        lv = lv.expand_as(x).reshape(-1, 1)
+                    nll = reconstruction_nll(
+                        self.likelihood_, x.reshape(-1, 1), loc.reshape(-1, 1), lv
+                    ).view(x.shape[0], *self.input_shape_)
+                else:
+                    nll = reconstruction_nll(self.likelihood_, x, loc, logvar_out)
+                out.append(nll.double().cpu().numpy())
+        nll = np.concatenate(out)
+        if self.likelihood_ != "gaussian":
+            return nll
+        # Density of the original data: -log p(x) = -log p(x_std) + Σ_j log scale_j.
+        log_scale = np.log(self.scale_.astype(np.float64))
+        return nll + log_scale if per_feature else nll + self._log_scale_jacobian()
+
+    def _fit_diagnostics(self, X: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
+        """After training: set ``offset_`` from held-out rows of validated X.
+
+        Returns the rows and what they are ("the validation split" or "the training data").
+
+        The rows are the validation split (the training split when there is none), at most
+        ``_DIAGNOSTIC_ROWS`` of them, evenly spaced. Held out, because a model scores the rows
+        it was trained on higher than new rows from the same data, which would flag more than
+        ``contamination`` of new data.
+        """
+        train_idx, val_idx = self._split(X.shape[0], seed)
+        idx, where = (val_idx, "the validation split") if len(val_idx) else (train_idx, "")
+        idx = idx[:: -(-len(idx) // _DIAGNOSTIC_ROWS)]  # every m-th row, m = ceil(n / max)
+        rows = X[idx]
+        fraction = (
+            DEFAULT_CONTAMINATION if self.contamination == "auto" else float(self.contamination)
+        )
+        self.offset_ = float(np.quantile(self._scores(rows), fraction))
+        return rows, where or "the training data"
 
     def _log_scale_jacobian(self) -> float:
         """Σ log scale_: converts densities of standardized data back to data units."""
@@ -455,6 +571,69 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         return float(np.mean(self.score_samples(X)))
 
+    # ------------------------------------------------------------------ anomaly detection
+    def decision_function(self, X: Any) -> np.ndarray:
+        """``score_samples(X) - offset_``: negative for outliers, as in scikit-learn.
+
+        ``offset_`` is the ``contamination`` quantile of the scores of held-out rows, computed
+        at the end of ``fit``, so about that share of new rows like the training data falls
+        below 0.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), float64
+        """
+        check_is_fitted(self, "module_")
+        if not hasattr(self, "offset_"):
+            raise ConfigError(
+                f"This {type(self).__name__} has no offset_ (it was saved by an older vaekit); "
+                "refit it, or compare score_samples with a threshold of your own."
+            )
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X: Any) -> np.ndarray:
+        """+1 for inliers and -1 for outliers (``decision_function(X) < 0``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), int64
+        """
+        decision = self.decision_function(X)
+        labels = np.ones(decision.shape, dtype=np.int64)
+        labels[decision < 0] = -1
+        return labels
+
+    def reconstruction_error(self, X: Any, per_feature: bool = False) -> np.ndarray:
+        """Reconstruction error -log p(x | z = μ(x)) in nats, per sample or per feature.
+
+        Binary cross-entropy for data in [0, 1]; for Gaussian data ½[(x - x̂)²/σ² + log 2πσ²]
+        with the decoder's σ², as a density of the original (unstandardized) data, so it can be
+        negative. Unlike a squared error it discounts features the model knows to be noisy,
+        which suits tabular data whose features differ in scale and noise. An
+        :class:`Autoencoder`'s ``score_samples`` is minus the per-sample value.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        per_feature : bool, default=False
+            Return one value per feature (pixel) instead of their sum.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), or (n_samples, *input_shape_) when ``per_feature``;
+        float64
+        """
+        check_is_fitted(self, "module_")
+        return self._reconstruction_nll(self._validate_X(X, reset=False), per_feature)
+
     @property
     def _n_features_out(self) -> int:  # used by get_feature_names_out: vae0, vae1, ...
         return self.latent_dim
@@ -493,6 +672,16 @@ def _data_error(exc: ValueError) -> DataError:
             "X.reshape(1, -1) if it is a single sample."
         )
     return DataError(first)
+
+
+def _double(t: torch.Tensor | None) -> torch.Tensor | None:
+    """float64 copy of a network output (or None).
+
+    Scores sum log densities over features and draws in float64: the network's own float32
+    rounding is ~1e-7 per output, but a float32 total of tens of nats is only good to a few
+    1e-6, enough to make a row's score depend on which rows share its batch.
+    """
+    return None if t is None else t.double()
 
 
 def _is_real(value: Any) -> bool:
@@ -545,6 +734,10 @@ class VAE(_BaseAutoencoder):
         costs ~10% of a step on small MLPs and training is already protected: log σ² is
         clamped, and a non-finite loss rolls back to the last good weights with a halved
         learning rate.
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        Expected share of outliers, for :meth:`predict` / :meth:`decision_function`: at the
+        end of ``fit``, ``offset_`` is set to this quantile of :meth:`score_samples` on the
+        validation split (the training data when there is none). ``"auto"`` means 0.05.
     random_state : int, RandomState or None, default=None
         Seeds weights, batch order, the validation split and ε; equal seeds give equal models
         on the CPU.
@@ -569,6 +762,13 @@ class VAE(_BaseAutoencoder):
         Standardization applied before the Gaussian likelihood (zeros and ones otherwise).
     n_epochs_ : int
         Epochs actually run.
+    offset_ : float
+        Threshold on :meth:`score_samples` below which :meth:`predict` calls a row an outlier.
+    active_units_ : int
+        Latent units whose μ varies over the validation rows by more than 0.01 (Burda et al.
+        2016); fewer than max(1, latent_dim / 10) emits a ``PosteriorCollapseWarning``.
+    kl_per_dim_ : ndarray of shape (latent_dim,)
+        Mean KL(q(z_j | x) || N(0, 1)) per dimension over the validation rows, in nats.
 
     Examples
     --------
@@ -601,6 +801,7 @@ class VAE(_BaseAutoencoder):
         validation_fraction: float = 0.1,
         patience: int | None = 10,
         max_grad_norm: float | None = None,
+        contamination: float | str = "auto",
         random_state: Any = None,
         device: str = "auto",
         verbose: bool = False,
@@ -621,6 +822,7 @@ class VAE(_BaseAutoencoder):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.max_grad_norm = max_grad_norm
+        self.contamination = contamination
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -690,23 +892,128 @@ class VAE(_BaseAutoencoder):
         ndarray of shape (n_samples,), float64
         """
         check_is_fitted(self, "module_")
-        X = self._validate_X(X, reset=False)
+        return self._scores(self._validate_X(X, reset=False), n_mc_samples)
+
+    def _scores(self, X: np.ndarray, n_mc_samples: int = 8) -> np.ndarray:
+        """:meth:`score_samples` of validated X."""
         generator = torch.Generator().manual_seed(_torch_seed(self.random_state))
         eps = torch.randn(n_mc_samples, self.latent_dim, generator=generator).to(self.device_)
-        logvar_out = self.module_.output_logvar()
+        logvar_out = _double(self.module_.output_logvar())
         self.module_.eval()
         scores = []
         with torch.inference_mode():
             for x in self._batches(X):
                 mu, logvar = self.module_.encode(x)
                 std = torch.exp(0.5 * logvar)
-                recon = torch.zeros(x.shape[0], device=self.device_)
+                recon = torch.zeros(x.shape[0], dtype=torch.float64, device=self.device_)
                 for e in eps:
                     loc = self.module_.decode(mu + std * e)
-                    recon += reconstruction_nll(self.likelihood_, x, loc, logvar_out)
-                elbo = -(recon / n_mc_samples) - gaussian_kl(mu, logvar).sum(1)
-                scores.append(elbo.double().cpu().numpy())
+                    recon += reconstruction_nll(
+                        self.likelihood_, x.double(), loc.double(), logvar_out
+                    )
+                elbo = -(recon / n_mc_samples) - gaussian_kl(mu.double(), logvar.double()).sum(1)
+                scores.append(elbo.cpu().numpy())
         return np.concatenate(scores) - self._log_scale_jacobian()
+
+    def log_likelihood(
+        self,
+        X: Any,
+        k: int = 1000,
+        *,
+        batch_size: int | None = None,
+        k_batch: int | None = None,
+        random_state: Any = None,
+    ) -> np.ndarray:
+        """Importance-weighted estimate of log p(x) per sample, in nats (Burda et al. 2016).
+
+        ``L_k = log (1/k) Σ_i p(x, z_i) / q(z_i | x)`` with z_i ~ q(z | x) (eq. 8 of the paper):
+        a lower bound on log p(x) in expectation that rises with k and reaches log p(x) as
+        k → ∞ (Theorem 1); k = 1 is a one-sample ELBO. Rows go through in batches and the k
+        samples in chunks of ``k_batch``, combined by a running log-sum-exp, so the decoder's
+        memory does not grow with k. Row i's ε_1..ε_k (z_i = μ + σ·ε_i) come from a generator
+        seeded with (random_state, i): the result does not depend on the batching, and rows get
+        independent draws, so the mean over rows averages the Monte Carlo noise away. For
+        Gaussian data it is a density of the original data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        k : int, default=1000
+            Importance samples per row.
+        batch_size : int, optional
+            Rows per pass; default ``4096 // k_batch``, fewer when the rows' ε would exceed
+            2**24 numbers, at least 1.
+        k_batch : int, optional
+            Samples per chunk; default ``min(k, 256)``. Only memory and speed depend on it
+            and on ``batch_size``, not the result (up to float32 rounding).
+        random_state : int, RandomState or None
+            Seeds ε; None uses the model's ``random_state``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), float64
+        """
+        check_is_fitted(self, "module_")
+        for name, value in (("k", k), ("batch_size", batch_size), ("k_batch", k_batch)):
+            if value is not None and (
+                not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1
+            ):
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
+        X = self._validate_X(X, reset=False)
+        k = int(k)
+        k_batch = min(k, int(k_batch or 256))
+        rows = int(
+            batch_size or max(1, min(_IWAE_PAIRS // k_batch, 2**24 // (k * self.latent_dim)))
+        )
+        seed = _torch_seed(self.random_state if random_state is None else random_state)
+        logvar_out = self.module_.output_logvar()
+        self.module_.eval()
+        out = []
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], rows):
+                x = torch.from_numpy(self._to_model_input(X[start : start + rows]))
+                x = x.to(self.device_)  # (b, ...)
+                mu, logvar = self.module_.encode(x)  # (b, latent_dim) each
+                eps = np.stack(
+                    [
+                        np.random.default_rng([seed, i]).standard_normal(
+                            (k, self.latent_dim), dtype=np.float32
+                        )
+                        for i in range(start, start + x.shape[0])
+                    ],
+                    axis=1,
+                )
+                eps = torch.from_numpy(eps).to(self.device_)  # (k, b, latent_dim)
+                log_sum = None  # log Σ_i w_i over the chunks so far, (b,), float64
+                for s in range(0, k, k_batch):
+                    e = eps[s : s + k_batch]
+                    z = mu + torch.exp(0.5 * logvar) * e  # (s, b, latent_dim)
+                    loc = self.module_.decode(z.reshape(-1, self.latent_dim))  # (s·b, ...)
+                    x_rep = x.expand(len(e), *x.shape).reshape(-1, *x.shape[1:])
+                    log_px_z = -reconstruction_nll(self.likelihood_, x_rep, loc, logvar_out)
+                    zeros = torch.zeros_like(z)
+                    log_w = (  # log p(x | z) + log p(z) - log q(z | x), (s, b)
+                        log_px_z.view(len(e), -1)
+                        + gaussian_log_density(z, zeros, zeros)
+                        - gaussian_log_density(z, mu, logvar)
+                    ).double()
+                    # iwae_bound is log mean_i w_i over the chunk; + log(chunk size) -> log Σ.
+                    chunk = iwae_bound(log_w) + math.log(len(e))
+                    log_sum = chunk if log_sum is None else torch.logaddexp(log_sum, chunk)
+                out.append((log_sum - math.log(k)).cpu().numpy())
+        return np.concatenate(out) - self._log_scale_jacobian()
+
+    def _fit_diagnostics(self, X: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
+        """Also record ``active_units_`` and ``kl_per_dim_``; warn on posterior collapse."""
+        rows, where = super()._fit_diagnostics(X, seed)
+        mu, logvar = self._encode_array(rows)
+        self.active_units_ = int((mu.var(axis=0, dtype=np.float64) > ACTIVE_UNIT_THRESHOLD).sum())
+        kl = gaussian_kl(torch.from_numpy(mu).double(), torch.from_numpy(logvar).double())
+        self.kl_per_dim_ = kl.mean(0).numpy()
+        message = collapse_message(self.active_units_, self.latent_dim, where)
+        if message is not None:
+            warnings.warn(message, PosteriorCollapseWarning, stacklevel=3)
+        return rows, where
 
 
 class Autoencoder(_BaseAutoencoder):
@@ -726,13 +1033,14 @@ class Autoencoder(_BaseAutoencoder):
         standardized data otherwise.
     output_variance : "learned" or float, default="learned"
     epochs, batch_size, learning_rate, validation_fraction, patience, max_grad_norm,
-    random_state, device, verbose
-        As for :class:`VAE`.
+    contamination, random_state, device, verbose
+        As for :class:`VAE`; the anomaly score is :meth:`score_samples`, minus the
+        reconstruction error.
 
     Attributes
     ----------
     module_, history_, input_shape_, n_features_in_, architecture_, likelihood_, mean_, scale_,
-    n_epochs_
+    n_epochs_, offset_
         As for :class:`VAE`.
     """
 
@@ -753,6 +1061,7 @@ class Autoencoder(_BaseAutoencoder):
         validation_fraction: float = 0.1,
         patience: int | None = 10,
         max_grad_norm: float | None = None,
+        contamination: float | str = "auto",
         random_state: Any = None,
         device: str = "auto",
         verbose: bool = False,
@@ -769,6 +1078,7 @@ class Autoencoder(_BaseAutoencoder):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.max_grad_norm = max_grad_norm
+        self.contamination = contamination
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -788,13 +1098,8 @@ class Autoencoder(_BaseAutoencoder):
         ndarray of shape (n_samples,), float64
         """
         check_is_fitted(self, "module_")
-        X = self._validate_X(X, reset=False)
-        logvar_out = self.module_.output_logvar()
-        self.module_.eval()
-        scores = []
-        with torch.inference_mode():
-            for x in self._batches(X):
-                mu, _ = self.module_.encode(x)
-                nll = reconstruction_nll(self.likelihood_, x, self.module_.decode(mu), logvar_out)
-                scores.append((-nll).double().cpu().numpy())
-        return np.concatenate(scores) - self._log_scale_jacobian()
+        return self._scores(self._validate_X(X, reset=False))
+
+    def _scores(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`score_samples` of validated X."""
+        return -self._reconstruction_nll(X)

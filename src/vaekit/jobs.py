@@ -19,6 +19,7 @@ import numpy as np
 
 from .checkpoint import CHECKPOINT_FILE
 from .datasets import load_dataset
+from .distributed import is_main_process, world
 from .errors import ConfigError, DataError
 from .estimator import VAE, Autoencoder
 from .persistence import CONFIG_FILE, atomic_write_json, library_versions, load_model
@@ -99,7 +100,6 @@ def train_run(
             out.rmdir()  # leave nothing behind for a run that never trained
         raise
     seconds = time.perf_counter() - tic
-    estimator.save(out)
     last = estimator.history_[-1]
     summary = {
         "model": model,
@@ -119,7 +119,12 @@ def train_run(
         "versions": library_versions(),
         "path": str(out),
     }
-    atomic_write_json(out / RUN_FILE, summary)
+    job = world()
+    if job is not None:
+        summary["world_size"] = job.size
+    if is_main_process():  # under torchrun, rank 0 alone writes the run
+        estimator.save(out)
+        atomic_write_json(out / RUN_FILE, summary)
     return summary
 
 

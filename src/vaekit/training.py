@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from .checkpoint import TrainingState, capture_rng, restore_rng
+from .distributed import all_reduce_sum
 from .errors import TrainingError
 from .losses import free_bits_kl, gaussian_kl, reconstruction_nll
 from .nn import AutoencoderModule, reparameterize
@@ -97,18 +98,22 @@ def evaluate(
 ) -> dict[str, float | list[float]]:
     """Mean loss terms over ``X`` (n, ...) in eval mode, batched; KL per dimension for a VAE."""
     module.eval()
-    recon_sum, kl_sum, n = 0.0, None, X.shape[0]
-    for start in range(0, n, batch_size):
+    # [n, Σ recon, Σ KL per dim...] on the device; under torchrun, summed over every rank's shard
+    # so that all ranks see the same validation loss and stop at the same epoch.
+    sums: torch.Tensor | None = None
+    for start in range(0, X.shape[0], batch_size):
         terms = objective(module, X[start : start + batch_size], beta)
-        recon_sum += float(terms.recon.sum())
-        if terms.kl_per_dim is not None:
-            batch_kl = terms.kl_per_dim.sum(0)
-            kl_sum = batch_kl if kl_sum is None else kl_sum + batch_kl
+        kl = terms.kl_per_dim.sum(0) if terms.kl_per_dim is not None else terms.recon[:0]
+        batch = torch.cat(
+            [terms.recon.new_tensor([terms.recon.shape[0]]), terms.recon.sum(0, True), kl]
+        )
+        sums = batch if sums is None else sums + batch
     module.train()
-    recon = recon_sum / n
-    if kl_sum is None:
+    assert sums is not None, "evaluate() needs at least one row"
+    n, recon_sum, *kl_sums = all_reduce_sum(sums).tolist()
+    recon, kl_per_dim = recon_sum / n, [v / n for v in kl_sums]
+    if not objective.stochastic:
         return {"loss": recon, "recon": recon}
-    kl_per_dim = (kl_sum / n).tolist()
     kl = sum(kl_per_dim)
     return {"loss": recon + beta * kl, "recon": recon, "kl": kl, "kl_per_dim": kl_per_dim}
 
@@ -152,6 +157,7 @@ def train(
         One record per epoch: train/val loss, reconstruction, KL, β, learning rate, seconds.
     """
     optimizer = _make_optimizer(module, config.learning_rate)
+    ddp = _LossModule.for_ddp(module, objective)
     stopper = _EarlyStopping(config)
     history: list[dict] = []
     restarts = 0
@@ -169,7 +175,7 @@ def train(
         while len(history) < config.epochs and not stopper.stopped:
             epoch = len(history)
             tic = time.perf_counter()
-            record = _run_epoch(module, optimizer, objective, X_train, config, epoch)
+            record = _run_epoch(module, optimizer, objective, X_train, config, epoch, ddp)
             if not math.isfinite(record["train_loss"]):
                 restarts += 1
                 if restarts > config.max_nonfinite_restarts:
@@ -220,20 +226,25 @@ def _run_epoch(
     X: torch.Tensor,
     config: TrainConfig,
     epoch: int,
+    ddp: torch.nn.Module | None = None,
 ) -> dict:
-    """One shuffled pass over X (n, ...); returns the epoch's mean training terms."""
+    """One shuffled pass over X (n, ...); returns the epoch's mean training terms.
+
+    With ``ddp`` (a ``DistributedDataParallel`` :class:`_LossModule`), the loss goes through it
+    so that ``backward`` averages the gradients over all ranks.
+    """
     module.train()
     n, bs = X.shape[0], config.batch_size
     steps = math.ceil(n / bs)
     perm = torch.randperm(n, device=X.device)
     # Sums stay on the device: one host sync per epoch, not one per step.
-    sums = torch.zeros(3, device=X.device)  # objective, reconstruction, KL
+    sums = torch.zeros(4, device=X.device)  # objective, reconstruction, KL, rows
     for step in range(steps):
         x = X[perm[step * bs : (step + 1) * bs]]
         beta = kl_weight(
             config.kl_schedule, config.beta, epoch + step / steps, config.kl_warmup_epochs
         )
-        terms = objective(module, x, beta)
+        terms = objective(module, x, beta) if ddp is None else LossTerms(*ddp(x, beta))
         optimizer.zero_grad(set_to_none=True)
         terms.objective.backward()
         if config.max_grad_norm is not None:
@@ -244,7 +255,9 @@ def _run_epoch(
             sums[1] += terms.recon.detach().sum()
             if terms.kl is not None:
                 sums[2] += terms.kl.detach().sum()
-    objective_mean, recon, kl = (sums / n).tolist()
+    sums[3] = n
+    objective_sum, recon_sum, kl_sum, rows = all_reduce_sum(sums).tolist()  # over all ranks
+    objective_mean, recon, kl = objective_sum / rows, recon_sum / rows, kl_sum / rows
     record = {
         "epoch": epoch + 1,
         "train_loss": objective_mean,
@@ -255,6 +268,36 @@ def _run_epoch(
     if objective.stochastic:
         record["train_kl"] = kl
     return record
+
+
+class _LossModule(torch.nn.Module):
+    """The module and the objective as one ``forward(x, β)``, which is what DDP can wrap.
+
+    DistributedDataParallel averages gradients only for what runs through its ``forward``; the
+    objective calls ``module.encode`` / ``module.decode``, so the pair is wrapped together.
+    """
+
+    def __init__(self, module: AutoencoderModule, objective: Objective) -> None:
+        super().__init__()
+        self.module = module
+        self.objective = objective
+
+    def forward(self, x: torch.Tensor, beta: float) -> tuple:
+        terms = self.objective(self.module, x, beta)
+        return terms.objective, terms.recon, terms.kl_per_dim
+
+    @classmethod
+    def for_ddp(cls, module: AutoencoderModule, objective: Objective) -> torch.nn.Module | None:
+        """A DDP-wrapped loss inside a ``torchrun`` process group; None in a single process."""
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return None
+        from torch.nn.parallel import DistributedDataParallel
+
+        device = next(module.parameters()).device
+        # DDP broadcasts rank 0's weights at construction, so every rank starts identical.
+        return DistributedDataParallel(
+            cls(module, objective), device_ids=[device] if device.type == "cuda" else None
+        )
 
 
 class _EarlyStopping:

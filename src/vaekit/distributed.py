@@ -1,0 +1,87 @@
+"""Multi-process training with PyTorch DDP, as launched by ``torchrun``.
+
+``torchrun --nproc_per_node=N -m vaekit train ...`` starts N copies of the command with
+``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``MASTER_ADDR`` in their environment. Each process:
+
+- joins the process group (NCCL when training on CUDA, gloo on CPU) on first use;
+- trains on its own shard of the training rows (equal sizes, so every rank takes the same number
+  of steps and no collective waits forever), wrapped in ``DistributedDataParallel``, which
+  averages the gradients across ranks during ``backward``;
+- sums its epoch and validation statistics with the others', so that every rank sees the same
+  losses and takes the same early-stopping and NaN-recovery decisions;
+- leaves all file outputs (checkpoints, the saved model, run.json) to rank 0.
+
+Nothing here runs in a plain single-process session: :func:`world` is ``None`` there.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place in a ``torchrun`` job."""
+
+    rank: int
+    size: int
+    local_rank: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def world() -> World | None:
+    """The ``torchrun`` job this process belongs to, or None when it runs alone."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return None
+    return World(
+        rank=int(os.environ["RANK"]),
+        size=size,
+        local_rank=int(os.environ.get("LOCAL_RANK", os.environ["RANK"])),
+    )
+
+
+def is_main_process() -> bool:
+    """True unless this is a ``torchrun`` worker other than rank 0 (who alone writes files)."""
+    job = world()
+    return job is None or job.is_main
+
+
+def device_for(job: World, requested: torch.device) -> torch.device:
+    """One GPU per process (``cuda:LOCAL_RANK``) when training on CUDA; the CPU otherwise."""
+    if requested.type == "cuda":
+        return torch.device("cuda", job.local_rank)
+    return requested
+
+
+def init_process_group(device: torch.device) -> None:
+    """Join the ``torchrun`` process group once: NCCL for CUDA, gloo for CPU tensors."""
+    if dist.is_initialized():
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+
+
+def shard(n: int, job: World) -> slice:
+    """Rows of an already shuffled index array that belong to ``job.rank``.
+
+    Every rank gets ``n // size`` rows: equal shards mean equal step counts per epoch. The
+    up to ``size - 1`` rows left over are not trained on (the next seed shuffles differently).
+    """
+    per_rank = n // job.size
+    return slice(job.rank * per_rank, (job.rank + 1) * per_rank)
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum ``tensor`` over all ranks in place (a no-op outside a process group)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
