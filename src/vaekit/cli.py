@@ -417,3 +417,91 @@ def _root(
 def main() -> None:
     """Console-script entry point."""
     app()
+GenerationOut = typer.Option(
+    ..., "--out", help="Output file: .png (an image grid; image models) or .npy (the array)."
+)
+
+
+@app.command()
+def generate(
+    run: Path = typer.Argument(..., help="Run directory of a VAE, written by `vaekit train`."),
+    n: int = typer.Option(64, "-n", "--n-samples", help="Number of samples."),
+    out: Path = GenerationOut,
+    seed: int = typer.Option(0, "--seed", help="Seed of the draws z ~ N(0, I)."),
+    as_json: bool = AsJson,
+) -> None:
+    """Decode draws from the prior of the VAE in RUN to --out."""
+    from .generation_jobs import generate_run
+
+    result = _call(generate_run, run, n, out, seed=seed)
+    _emit(result, as_json, f"prior samples -> {result['path']}")
+
+
+@app.command()
+def interpolate(
+    run: Path = typer.Argument(..., help="Run directory written by `vaekit train`."),
+    data: str = typer.Argument(..., help=DATA_HELP),
+    i_from: int = typer.Option(..., "--from", help="Row of DATA the path starts at (0-based)."),
+    i_to: int = typer.Option(..., "--to", help="Row of DATA the path ends at (0-based)."),
+    steps: int = typer.Option(10, "--steps", help="Points on the path, endpoints included."),
+    out: Path = GenerationOut,
+    method: str = typer.Option(
+        "both", "--method", help="linear, spherical (slerp) or both (one grid row each)."
+    ),
+    data_dir: Path | None = DataDir,
+    label_column: str | None = LabelColumn,
+    as_json: bool = AsJson,
+) -> None:
+    """Decode the latent path between μ(x) of two rows of DATA to --out."""
+    from .generation_jobs import interpolate_run
+
+    result = _call(
+        interpolate_run,
+        run,
+        data,
+        i_from,
+        i_to,
+        steps,
+        out=out,
+        method=method,
+        data_dir=data_dir,
+        label_column=label_column,
+    )
+    _emit(result, as_json, f"interpolation -> {result['path']}")
+
+
+@app.command()
+def traverse(
+    run: Path = typer.Argument(..., help="Run directory written by `vaekit train`."),
+    data: str | None = typer.Argument(
+        None, help="Optional, with --index: centre on μ(x) of that row. " + DATA_HELP
+    ),
+    out: Path = GenerationOut,
+    index: int | None = typer.Option(None, "--index", help="Row of DATA to centre on."),
+    dims: str | None = typer.Option(
+        None, "--dims", help="Latent dimensions to vary, e.g. 0,1,2 (default: all)."
+    ),
+    limit: float = typer.Option(3.0, "--range", help="Each dimension runs from -R to R."),
+    steps: int = typer.Option(9, "--steps", help="Values per dimension."),
+    data_dir: Path | None = DataDir,
+    label_column: str | None = LabelColumn,
+    as_json: bool = AsJson,
+) -> None:
+    """Vary one latent dimension at a time (the others fixed) and decode, to --out."""
+    from .generation_jobs import traverse_run
+
+    result = _call(
+        traverse_run,
+        run,
+        out,
+        dims=dims,
+        data=data,
+        index=index,
+        limit=limit,
+        steps=steps,
+        data_dir=data_dir,
+        label_column=label_column,
+    )
+    _emit(result, as_json, f"traversal -> {result['path']}")
+
+

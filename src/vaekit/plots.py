@@ -360,6 +360,8 @@ def image_grid(
     nrows: int | None = None,
     title: str | None = None,
     image_shape: Sequence[int] | None = None,
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
 ) -> Figure:
     """A grid of images (samples, inputs, interpolation paths) in one axes.
 
@@ -374,6 +376,10 @@ def image_grid(
         Figure title.
     image_shape : sequence of int, optional
         Shape of one image, to reshape flattened rows.
+    row_labels : sequence of str, optional
+        One label per grid row, drawn left of the row (e.g. ``"linear"``, ``"z3"``).
+    col_labels : sequence of str, optional
+        One label per grid column, drawn under it (e.g. the traversed latent values).
 
     Returns
     -------
@@ -397,6 +403,18 @@ def image_grid(
     )
     ax = fig.add_subplot()
     _show(ax, _montage(imgs, nrows, lo, hi))
+    # Tick labels at the centres of the tiles (each tile is h x w plus a 1-pixel gap).
+    for labels, count, size, axis, what in (
+        (row_labels, nrows, h, ax.yaxis, "row"),
+        (col_labels, ncols, w, ax.xaxis, "column"),
+    ):
+        if labels is None:
+            continue
+        if len(labels) != count:
+            raise ConfigError(f"{len(labels)} {what} labels given for a grid of {count} {what}s.")
+        centres = [i * (size + 1) + (size - 1) / 2 for i in range(count)]
+        axis.set_ticks(centres, [_plain(label) for label in labels])
+        axis.set_tick_params(length=0)
     if title is not None:
         ax.set_title(_plain(title))
     return fig

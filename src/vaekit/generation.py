@@ -1,0 +1,243 @@
+"""Walks through the latent space of a fitted model: interpolation paths and traversals.
+
+Pure functions of a fitted :class:`~vaekit.VAE` or :class:`~vaekit.Autoencoder` and arrays;
+nothing here reads or writes files (``generation_jobs`` does that for the CLI). Every decoded
+output is the decoder mean in the user's data space, as :meth:`~vaekit.VAE.inverse_transform`
+returns it: shape ``(..., *model.input_shape_)``, float32. Prior samples are
+:meth:`VAE.sample <vaekit.VAE.sample>` and reconstructions :meth:`VAE.reconstruct
+<vaekit.VAE.reconstruct>`; they need no function here.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from .errors import ConfigError, DataError
+from .estimator import VAE
+
+__all__ = [
+    "INTERPOLATION_METHODS",
+    "interpolate",
+    "latent_path",
+    "traversal_latents",
+    "traversal_values",
+    "traverse",
+]
+
+INTERPOLATION_METHODS = ("linear", "spherical")
+# Below this angle (radians) between z0 and z1 spherical interpolation is numerically 0 / 0;
+# there slerp and lerp differ by O(Ω²) relative, far below float32 resolution.
+_MIN_ANGLE = 1e-6
+
+
+def _check_int(value: Any, name: str, minimum: int) -> int:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def _latent_vector(z: Any, name: str) -> np.ndarray:
+    arr = np.asarray(z, dtype=np.float64)
+    if arr.ndim != 1 or arr.size == 0:
+        raise DataError(f"{name} must be one latent vector of shape (k,), got shape {arr.shape}.")
+    if not np.all(np.isfinite(arr)):
+        raise DataError(f"{name} contains NaN or infinite values.")
+    return arr
+
+
+def latent_path(z0: Any, z1: Any, steps: int = 10, method: str = "linear") -> np.ndarray:
+    """Points from ``z0`` to ``z1`` in latent space, both endpoints included.
+
+    Parameters
+    ----------
+    z0, z1 : array-like of shape (k,)
+        Start and end latent vectors, e.g. μ(x_from) and μ(x_to).
+    steps : int, default=10
+        Number of points, at least 2; ``t`` runs over ``linspace(0, 1, steps)``.
+    method : {"linear", "spherical"}, default="linear"
+        ``linear``: (1 - t)·z0 + t·z1. ``spherical`` (slerp; Shoemake 1985, White 2016):
+        sin((1 - t)Ω)/sin Ω·z0 + sin(tΩ)/sin Ω·z1 with Ω the angle between z0 and z1. For
+        ``|z0| == |z1|`` every point keeps that norm, whereas a linear path cuts through the
+        low-norm interior where, in high dimensions, a N(0, I) prior has almost no mass. When
+        z0 and z1 are (anti)parallel or one is zero the great circle is undefined and the path
+        falls back to linear.
+
+    Returns
+    -------
+    ndarray of shape (steps, k), float32
+        ``path[0] == z0`` and ``path[-1] == z1``.
+    """
+    if method not in INTERPOLATION_METHODS:
+        raise ConfigError(
+            f"method must be one of {', '.join(INTERPOLATION_METHODS)}; got {method!r}."
+        )
+    steps = _check_int(steps, "steps", 2)
+    a, b = _latent_vector(z0, "z0"), _latent_vector(z1, "z1")
+    if a.shape != b.shape:
+        raise DataError(f"z0 and z1 must have the same shape; got {a.shape} and {b.shape}.")
+    t = np.linspace(0.0, 1.0, steps)[:, None]  # (steps, 1)
+    path = (1.0 - t) * a + t * b  # (steps, k)
+    if method == "spherical":
+        norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
+        if norm_a > 0 and norm_b > 0:
+            ua, ub = a / norm_a, b / norm_b
+            # Ω = 2·atan2(|ua - ub|, |ua + ub|): accurate at every angle, unlike arccos(ua·ub)
+            # near 0 and π (Kahan, "How futile are mindless assessments of roundoff", 2006).
+            omega = 2.0 * np.arctan2(np.linalg.norm(ua - ub), np.linalg.norm(ua + ub))
+            if _MIN_ANGLE < omega < np.pi - _MIN_ANGLE:
+                sin_omega = np.sin(omega)
+                path = (np.sin((1.0 - t) * omega) * a + np.sin(t * omega) * b) / sin_omega
+    path[0], path[-1] = a, b  # exact endpoints, whatever the rounding of the formula
+    return path.astype(np.float32)
+
+
+def _one_sample(model: Any, x: Any, name: str) -> np.ndarray:
+    """``x`` as a batch of one, shape (1, *input_shape_)."""
+    arr = np.asarray(x)
+    shape = tuple(model.input_shape_)
+    if arr.shape == shape:
+        return arr[None]
+    if arr.shape == (1, *shape):
+        return arr
+    raise DataError(
+        f"{name} must be one sample of shape {shape} (or {(1, *shape)}), got shape {arr.shape}."
+    )
+
+
+def interpolate(
+    model: Any, x_from: Any, x_to: Any, steps: int = 10, method: str = "linear"
+) -> np.ndarray:
+    """Decode the latent path between μ(x_from) and μ(x_to).
+
+    Parameters
+    ----------
+    model : VAE or Autoencoder
+        A fitted model (for an autoencoder, μ is its code).
+    x_from, x_to : array-like of shape input_shape_ (or (1, *input_shape_))
+        The two samples, in the same form as the model's training rows.
+    steps : int, default=10
+        Points on the path, endpoints included (at least 2).
+    method : {"linear", "spherical"}, default="linear"
+        See :func:`latent_path`.
+
+    Returns
+    -------
+    ndarray of shape (steps, *input_shape_), float32
+        Decoder means; the first and last are the reconstructions of ``x_from`` and ``x_to``.
+    """
+    check_is_fitted(model, "module_")
+    pair = np.concatenate([_one_sample(model, x_from, "x_from"), _one_sample(model, x_to, "x_to")])
+    mu = model.transform(pair)  # (2, k)
+    return model.inverse_transform(latent_path(mu[0], mu[1], steps, method))
+
+
+def traversal_values(limit: float = 3.0, steps: int = 9) -> np.ndarray:
+    """``linspace(-limit, limit, steps)``: latent values for :func:`traverse`, validated.
+
+    Returns
+    -------
+    ndarray of shape (steps,), float64
+    """
+    if not (
+        isinstance(limit, numbers.Real)
+        and not isinstance(limit, bool)
+        and np.isfinite(limit)
+        and limit > 0
+    ):
+        raise ConfigError(f"limit must be a positive number, got {limit!r}.")
+    return np.linspace(-float(limit), float(limit), _check_int(steps, "steps", 2))
+
+
+def _resolve_dims(dims: int | Sequence[int] | None, k: int) -> list[int]:
+    if dims is None:
+        return list(range(k))
+    listed = [dims] if isinstance(dims, numbers.Integral) else list(dims)
+    if not listed:
+        raise ConfigError("Pass at least one latent dimension to traverse.")
+    for d in listed:
+        if not isinstance(d, numbers.Integral) or isinstance(d, bool) or not 0 <= d < k:
+            raise ConfigError(
+                f"Latent dimension {d!r} is out of range: the latent space has {k} dimensions, "
+                f"numbered 0 to {k - 1}."
+            )
+    return [int(d) for d in listed]
+
+
+def traversal_latents(base: Any, dims: Sequence[int], values: Any) -> np.ndarray:
+    """The latent grid of a traversal: ``base`` with one coordinate replaced at a time.
+
+    Parameters
+    ----------
+    base : array-like of shape (k,)
+        Where the other coordinates stay, e.g. μ(x) or zeros.
+    dims : sequence of int
+        The dimensions to vary, one grid row each.
+    values : array-like of shape (m,)
+        The values each varied coordinate takes, one grid column each.
+
+    Returns
+    -------
+    ndarray of shape (len(dims), m, k), float32
+        ``grid[i, j] == base`` except ``grid[i, j, dims[i]] == values[j]``.
+    """
+    z = _latent_vector(base, "base")
+    dims = _resolve_dims(dims, z.size)
+    vals = np.asarray(values, dtype=np.float64)
+    if vals.ndim != 1 or vals.size == 0 or not np.all(np.isfinite(vals)):
+        raise ConfigError(
+            f"values must be a non-empty 1-D array of finite numbers, got shape {vals.shape}."
+        )
+    grid = np.broadcast_to(z, (len(dims), vals.size, z.size)).copy()
+    for row, d in enumerate(dims):
+        grid[row, :, d] = vals
+    return grid.astype(np.float32)
+
+
+def traverse(
+    model: Any,
+    x: Any = None,
+    dim: int | Sequence[int] | None = None,
+    values: Any = None,
+) -> np.ndarray:
+    """Decode latent traversals: vary one dimension at a time, the others held fixed.
+
+    Parameters
+    ----------
+    model : VAE or Autoencoder
+        A fitted model.
+    x : array-like of shape input_shape_ (or (1, *input_shape_)), optional
+        The other coordinates stay at μ(x). Without ``x`` they stay at 0, the prior mean; an
+        autoencoder has no prior (0 is an arbitrary code), so it needs ``x``.
+    dim : int, sequence of int or None, default=None
+        The dimension to vary, several, or None for all ``latent_dim`` of them.
+    values : array-like of shape (m,), optional
+        Values the varied coordinate takes (absolute, not offsets from μ(x)); default
+        ``np.linspace(-3, 3, 9)``, ±3 prior standard deviations for a VAE.
+
+    Returns
+    -------
+    ndarray, float32
+        Shape ``(m, *input_shape_)`` for an int ``dim``, else ``(len(dims), m, *input_shape_)``
+        (``len(dims) == latent_dim`` for None): row i varies dimension ``dims[i]``.
+    """
+    check_is_fitted(model, "module_")
+    k = int(model.latent_dim)
+    dims = _resolve_dims(dim, k)
+    if x is None:
+        if not isinstance(model, VAE):
+            raise ConfigError(
+                f"A {type(model).__name__} has no prior, so z = 0 is an arbitrary centre; pass x "
+                "to traverse around its code."
+            )
+        base = np.zeros(k, np.float32)
+    else:
+        base = model.transform(_one_sample(model, x, "x"))[0]
+    grid = traversal_latents(base, dims, traversal_values() if values is None else values)
+    decoded = model.inverse_transform(grid.reshape(-1, k))
+    decoded = decoded.reshape(*grid.shape[:2], *model.input_shape_)
+    return decoded[0] if isinstance(dim, numbers.Integral) else decoded
