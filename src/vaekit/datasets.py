@@ -476,7 +476,9 @@ def _load_npy(path: Path) -> Dataset:
     if path.stat().st_size - data_start < math.prod(shape) * dtype.itemsize:
         raise DataError(f"{path.name} is truncated (shorter than its header says); save it again.")
     try:
-        arr = np.load(path, allow_pickle=False)
+        # Memory-mapped, not read: a float32 file larger than memory is then embedded (and
+        # trained on) batch by batch; other dtypes are converted to float32 in memory.
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except _NPY_ERRORS as exc:
         raise DataError(f"{path.name} is a corrupt .npy file ({exc}); save it again.") from None
     return _array_dataset(arr, path.name)
