@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import gzip
 import math
+import mmap
 import os
+import re
 import struct
 import tokenize
 import zipfile
@@ -437,6 +439,19 @@ def _array_dataset(
     return Dataset(X, y, name, image_shape=image_shape, classes=classes)
 
 
+def release_pages(X: np.ndarray | None) -> None:
+    """Drop the pages of a memory-mapped ``X`` from this process's resident memory.
+
+    Pages read through a file mapping count in the process's RSS until the kernel needs the
+    memory back; streaming over a file larger than memory would otherwise grow RSS to the size
+    of the file. After ``MADV_DONTNEED`` the data is still in the page cache (a later read
+    costs no disk access) but no longer mapped here. A no-op for ordinary arrays.
+    """
+    mapping = getattr(X, "_mmap", None)  # set on np.memmap (np.load(..., mmap_mode="r"))
+    if isinstance(mapping, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        mapping.madvise(mmap.MADV_DONTNEED)
+
+
 def _scale_uint8(images: np.ndarray) -> np.ndarray:
     """uint8 pixels -> float32 in [0, 1], divided in float32 so 255 maps to exactly 1.0."""
     return np.divide(images, np.float32(255.0), dtype=np.float32)
@@ -559,7 +574,9 @@ def _idx_sibling_labels(path: Path, n: int) -> np.ndarray | None:
 
 
 def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    """The first sentence of a library's message, to quote inside one of ours."""
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z])", line)[0].rstrip(".")
 
 
 def _read_csv(path: Path) -> pa.Table:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .checkpoint import CHECKPOINT_FILE
-from .datasets import load_dataset
+from .datasets import load_dataset, release_pages
 from .distributed import is_main_process, world
 from .errors import ConfigError, DataError
 from .estimator import VAE, Autoencoder
@@ -187,6 +187,7 @@ def embed_run(
                 block = model.transform(rows)
             labels = None if dataset.y is None else dataset.y[start : start + _EMBED_BATCH]
             writer.write(block, labels)
+            release_pages(dataset.X)  # a memory-mapped input stays out of resident memory
         writer.commit()
     except BaseException:
         writer.abort()
@@ -204,9 +205,11 @@ class _EmbeddingWriter:
         self.row = 0
         self.kind = out.suffix.lower()
         if self.kind == ".npy":
-            self.array = np.lib.format.open_memmap(
-                self.tmp, mode="w+", dtype=np.float32, shape=(n, len(columns))
-            )
+            # Header now, rows appended with plain writes: unlike a writable memory map, the
+            # written rows do not stay in this process's resident memory.
+            self.file = self.tmp.open("xb")
+            header = {"descr": "<f4", "fortran_order": False, "shape": (n, len(columns))}
+            np.lib.format.write_array_header_1_0(self.file, header)
         elif self.kind == ".csv":
             self.file = self.tmp.open("x")
             header = self.columns + (["label"] if label_dtype is not None else [])
@@ -223,7 +226,7 @@ class _EmbeddingWriter:
 
     def write(self, block: np.ndarray, labels: np.ndarray | None) -> None:
         if self.kind == ".npy":
-            self.array[self.row : self.row + len(block)] = block
+            self.file.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
         elif self.kind == ".csv":
             # 9 significant digits read back to the same float32.
             fmt = ["%.9g"] * block.shape[1]
@@ -241,10 +244,7 @@ class _EmbeddingWriter:
         self.row += len(block)
 
     def _close(self) -> None:
-        if self.kind == ".npy":
-            self.array.flush()
-            del self.array
-        elif self.kind == ".csv":
+        if self.kind in (".npy", ".csv"):
             self.file.close()
         else:
             self.parquet.close()

@@ -136,9 +136,10 @@ def train(
         Trained in place; on return it holds the best weights seen on the validation split (or
         the last weights when there is none).
     objective : Objective
-    X_train : Tensor, shape (n, ...)
+    X_train : Tensor, shape (n, ...), or MappedRows
         Whole training set, already on the module's device: batches are index slices of it, so
-        there is no per-sample Python work (no Dataset / DataLoader).
+        there is no per-sample Python work (no Dataset / DataLoader). For data that does not
+        fit in memory, a :class:`~vaekit.rows.MappedRows` serves the same indexing from disk.
     X_val : Tensor, shape (m, ...) or None
         Validation split for early stopping; its loss uses the final β so epochs compare fairly.
     config : TrainConfig
