@@ -107,3 +107,33 @@ def test_patience_waits_for_the_end_of_the_kl_warmup():
     # Epochs 2..5 are worse but inside the warm-up; 6 and 7 exhaust the patience of 2.
     assert decisions == [False] * 6 + [True]
     assert stopper.best_state == {"epoch": 1}
+
+
+def test_dynamic_binarization_trains_on_fresh_binary_draws():
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from vaekit import VAE
+    from vaekit.errors import ConfigError
+
+    X = load_digits().data[:400].astype(np.float32) / 16.0
+    params = dict(latent_dim=4, hidden_dims=(32,), epochs=3, random_state=0)
+    seen = []
+    real_objective = Objective.__call__
+
+    def spy(self, module, x, beta):
+        seen.append(x.detach().clone())
+        return real_objective(self, module, x, beta)
+
+    Objective.__call__ = spy
+    try:
+        a = VAE(dynamic_binarization=True, **params).fit(X)
+    finally:
+        Objective.__call__ = real_objective
+    assert all(set(torch.unique(x).tolist()) <= {0.0, 1.0} for x in seen)
+    b = VAE(dynamic_binarization=True, **params).fit(X)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))  # seeded draws
+    plain = VAE(**params).fit(X)
+    assert not np.array_equal(plain.transform(X), a.transform(X))
+    with pytest.raises(ConfigError, match="Bernoulli"):
+        VAE(dynamic_binarization=True, **params).fit(X * 16.0)

@@ -25,3 +25,11 @@ class ModelFileError(VaekitError, ValueError):
 
 class TrainingError(VaekitError, RuntimeError):
     """Training could not continue (for example repeated non-finite losses)."""
+
+
+class PosteriorCollapseWarning(UserWarning):
+    """A fitted VAE's latent code carries (almost) no information about its input.
+
+    Emitted by :meth:`VAE.fit` (checked on the validation split) and by
+    :func:`vaekit.evaluation.posterior_collapse_check`; see the latter for the rule.
+    """

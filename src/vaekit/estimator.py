@@ -21,6 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
+from .datasets import release_pages
 from .distributed import World, device_for, init_process_group, is_main_process, shard, world
 from .errors import ConfigError, DataError, PosteriorCollapseWarning
 from .losses import (
@@ -33,6 +34,7 @@ from .losses import (
 )
 from .nn import AutoencoderModule, build_module, reparameterize
 from .persistence import jsonable_params
+from .rows import MappedRows, iter_chunks, memory_map_of
 from .schedules import KL_SCHEDULES
 from .training import Objective, TrainConfig, train
 
@@ -47,8 +49,16 @@ _PREDICT_BATCH = 2048
 # memory of one pass is bounded by it whatever k is (about 170 MB for an MNIST conv decoder).
 _IWAE_PAIRS = 4096
 # What fit measures on held-out rows after training (anomaly threshold, active units) uses at
-# most this many, evenly spaced: plenty for a 5% quantile and a variance, and cheap on big data.
-_DIAGNOSTIC_ROWS = 10_000
+# most this many, evenly spaced: 100 rows beyond a 5% quantile and a variance good to ~3%, for
+# a fraction of an epoch (each row is scored with 8 decoder passes).
+_DIAGNOSTIC_ROWS = 2_000
+# CPU matrix-multiply kernels take other code paths for a handful of rows (gemv, small-M
+# kernels), which moves a row's outputs in the 7th digit with the size of its batch. Scores are
+# therefore computed with every network call padded to a multiple of this many rows: measured
+# bitwise independent of the batching on x86 (MKL / oneDNN, 1 or 2 threads), so a row's score
+# does not depend on the rows scored with it, even near the anomaly threshold where
+# decision_function is close to 0 (scikit-learn's subset-invariance check).
+_ROW_MULTIPLE = 16
 DEFAULT_CONTAMINATION = 0.05  # contamination="auto": the least typical 5% of held-out rows
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: unit u is active if Cov_x(E_q[z_u | x]) > 0.01
 COLLAPSE_FRACTION = 0.1  # posterior collapse: fewer than max(1, 10% of k) units active
@@ -69,6 +79,23 @@ def resolve_device(device: str | torch.device) -> torch.device:
             f"device={device!r} was requested but CUDA is not available; use 'auto' or 'cpu'."
         )
     return resolved
+
+
+def _column_moments(X: np.ndarray, chunk_rows: int = 16384) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and standard deviation in float64, two passes over row chunks.
+
+    Chunked so that a memory-mapped X larger than memory is never copied whole (``X.std``
+    would allocate an (n, ...) float64 temporary).
+    """
+    n = X.shape[0]
+    total = np.zeros(X.shape[1:], np.float64)
+    for chunk in iter_chunks(X, chunk_rows):
+        total += chunk.sum(axis=0, dtype=np.float64)
+    mean = total / n
+    squares = np.zeros(X.shape[1:], np.float64)
+    for chunk in iter_chunks(X, chunk_rows):
+        squares += np.square(chunk - mean).sum(axis=0)
+    return mean, np.sqrt(squares / n)
 
 
 def _torch_seed(random_state: Any) -> int:
@@ -186,6 +213,17 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """Check X and return it as a float32 array of shape (n, *input_shape_)."""
         if not hasattr(X, "shape"):  # lists and other array-likes: convert once, here
             X = np.asarray(X)
+        if isinstance(X, np.memmap) and X.dtype == np.float32 and X.shape[0] > 0:
+            # A float32 memory map is checked without being read into memory: shape and feature
+            # count on its first row (scikit-learn's checks), then finiteness block by block.
+            self._validate_X(np.asarray(X[:1]), reset=reset)
+            for chunk in iter_chunks(X):
+                if not np.isfinite(chunk).all():
+                    raise DataError(
+                        "X contains NaN or infinite values; remove or impute them before "
+                        "training or encoding."
+                    )
+            return X
         if len(X.shape) <= 2:
             # scikit-learn's own checks and messages (NaN, sparse, 1-D, feature-count mismatch).
             try:
@@ -205,7 +243,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         elif tuple(X.shape[1:]) != tuple(self.input_shape_):
             raise DataError(
                 f"X has samples of shape {tuple(X.shape[1:])}, but {type(self).__name__} was "
-                f"fitted on samples of shape {tuple(self.input_shape_)}."
+                f"fitted on samples of shape {tuple(self.input_shape_)}; pass data of that shape."
             )
         return X
 
@@ -246,11 +284,18 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         n = X.shape[0]
         if n < 2:
             raise DataError(
-                f"{type(self).__name__} needs at least 2 samples to fit, got {n} sample."
+                f"{type(self).__name__} needs at least 2 samples to fit, got {n} sample; "
+                "pass more rows."
             )
         self.input_shape_ = tuple(int(s) for s in X.shape[1:])
         self.architecture_ = self._resolve_architecture()
         self.likelihood_ = self._resolve_likelihood(X)
+        if getattr(self, "dynamic_binarization", False) and self.likelihood_ != "bernoulli":
+            raise ConfigError(
+                "dynamic_binarization=True needs the Bernoulli likelihood (data in [0, 1]); "
+                f"this fit uses likelihood={self.likelihood_!r}."
+            )
+        mapping = memory_map_of(X)  # a memory-mapped X is trained on from disk, batch by batch
         self.mean_, self.scale_ = self._fit_scaling(X)
         self.device_ = resolve_device(self.device)
         job = world()  # under torchrun: this process's rank, and the shard it trains on
@@ -262,9 +307,17 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         train_idx, val_idx = self._split(n, seed)
         if job is not None:
             train_idx, val_idx = self._shard(train_idx, seed, job), self._shard(val_idx, seed, job)
-        X_model = self._to_model_input(X)
-        X_train = torch.from_numpy(X_model[train_idx]).to(self.device_)
-        X_val = torch.from_numpy(X_model[val_idx]).to(self.device_) if len(val_idx) else None
+        X_train: torch.Tensor | MappedRows
+        X_val: torch.Tensor | MappedRows | None = None
+        if mapping is not None:
+            X_train = MappedRows(X, train_idx, self._to_model_input, self.device_)
+            if len(val_idx):
+                X_val = MappedRows(X, val_idx, self._to_model_input, self.device_)
+        else:
+            X_model = self._to_model_input(X)
+            X_train = torch.from_numpy(X_model[train_idx]).to(self.device_)
+            if len(val_idx):
+                X_val = torch.from_numpy(X_model[val_idx]).to(self.device_)
 
         # All randomness of a fit (initial weights, batch order, ε) comes from this one seed, in a
         # forked RNG so that fitting never changes the caller's global torch random state.
@@ -304,7 +357,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         state, saved = load_checkpoint(path, self.device_)
         current = {**jsonable_params(self.get_params()), "data": fingerprint}
         # These may change between the interrupted run and its resumption.
-        free = {"epochs", "verbose", "device"}
+        free = {"epochs", "verbose", "device", "contamination"}
         differ = sorted(k for k in current.keys() - free if saved.get(k) != current[k])
         if differ:
             shown = ", ".join(f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in differ)
@@ -319,14 +372,17 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if self.architecture == "conv" and not images:
             raise ConfigError(
                 "architecture='conv' needs images shaped (n, h, w) or (n, c, h, w); "
-                f"got samples of shape {self.input_shape_}. Use architecture='mlp' or reshape X."
+                f"got samples of shape {self.input_shape_}; use architecture='mlp' or reshape X."
             )
         if self.architecture == "auto":
             return "conv" if images else "mlp"
         return self.architecture
 
     def _resolve_likelihood(self, X: np.ndarray) -> str:
-        in_unit_interval = bool(X.min() >= 0.0 and X.max() <= 1.0)
+        lo, hi = np.inf, -np.inf
+        for chunk in iter_chunks(X):
+            lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
+        in_unit_interval = bool(lo >= 0.0 and hi <= 1.0)
         if self.likelihood == "auto":
             return "bernoulli" if in_unit_interval else "gaussian"
         if self.likelihood == "bernoulli" and not in_unit_interval:
@@ -341,8 +397,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         shape = self.input_shape_
         if self.likelihood_ != "gaussian":
             return np.zeros(shape, np.float32), np.ones(shape, np.float32)
-        mean = X.mean(axis=0, dtype=np.float64)
-        std = X.std(axis=0, dtype=np.float64)
+        mean, std = _column_moments(X)
         # A constant feature has std 0: leave it unscaled (it becomes exactly 0) instead of NaN.
         std[std < 1e-8 * np.maximum(1.0, np.abs(mean))] = 1.0
         return mean.astype(np.float32), std.astype(np.float32)
@@ -408,6 +463,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             patience=self.patience,
             max_grad_norm=self.max_grad_norm,
             verbose=bool(self.verbose) and is_main_process(),
+            binarize=bool(getattr(self, "dynamic_binarization", False)),
         )
 
     # ------------------------------------------------------------------ inference helpers
@@ -459,14 +515,30 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 )
         return np.concatenate(outs) if outs else np.empty((0, *self.input_shape_), np.float32)
 
+    def _net_encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``module_.encode`` on rows padded to a multiple of ``_ROW_MULTIPLE`` (see there)."""
+        n, extra = x.shape[0], -x.shape[0] % _ROW_MULTIPLE
+        if extra:
+            x = torch.cat([x, x.new_zeros(extra, *x.shape[1:])])
+        mu, logvar = self.module_.encode(x)
+        return mu[:n], None if logvar is None else logvar[:n]
+
+    def _net_decode(self, z: torch.Tensor) -> torch.Tensor:
+        """``module_.decode`` on rows padded to a multiple of ``_ROW_MULTIPLE`` (see there)."""
+        n, extra = z.shape[0], -z.shape[0] % _ROW_MULTIPLE
+        if extra:
+            z = torch.cat([z, z.new_zeros(extra, z.shape[1])])
+        return self.module_.decode(z)[:n]
+
     def _reconstruction_nll(self, X: np.ndarray, per_feature: bool = False) -> np.ndarray:
         """-log p(x | z = μ(x)) of validated X, data units: (n,) or (n, *input_shape_)."""
-        logvar_out = self.module_.output_logvar()
+        logvar_out = _double(self.module_.output_logvar())
         self.module_.eval()
         out = []
         with torch.inference_mode():
             for x in self._batches(X):
-                loc = self.module_.decode(self.module_.encode(x)[0])
+                loc = self._net_decode(self._net_encode(x)[0]).double()
+                x = x.double()
                 if per_feature:
                     # Each feature as its own one-feature "sample": reconstruction_nll's sum over
                     # features is then the identity, and the log-density code stays in one place.
@@ -478,7 +550,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                     ).view(x.shape[0], *self.input_shape_)
                 else:
                     nll = reconstruction_nll(self.likelihood_, x, loc, logvar_out)
-                out.append(nll.double().cpu().numpy())
+                out.append(nll.cpu().numpy())
         nll = np.concatenate(out)
         if self.likelihood_ != "gaussian":
             return nll
@@ -500,6 +572,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         idx, where = (val_idx, "the validation split") if len(val_idx) else (train_idx, "")
         idx = idx[:: -(-len(idx) // _DIAGNOSTIC_ROWS)]  # every m-th row, m = ceil(n / max)
         rows = X[idx]
+        release_pages(memory_map_of(X))  # gathering spread-out rows mapped most of the file
         fraction = (
             DEFAULT_CONTAMINATION if self.contamination == "auto" else float(self.contamination)
         )
@@ -660,18 +733,20 @@ def _data_error(exc: ValueError) -> DataError:
     """scikit-learn's validation message as one sentence (no array dump), plus what to do."""
     message = str(exc).strip()
     first = message.splitlines()[0].rstrip(":").rstrip() if message else "Invalid input X"
-    if not first.endswith("."):
-        first += "."
+    first = first.rstrip(".")  # one sentence: what to do follows after a semicolon
     if "NaN" in first:
-        first += " Drop or impute the missing values first (e.g. sklearn.impute.SimpleImputer)."
+        first += "; drop or impute the missing values first (e.g. sklearn.impute.SimpleImputer)"
     elif "infinity" in first:
-        first += " Replace or drop the infinite values first."
+        first += "; replace or drop the infinite values first"
     elif "Reshape your data" in message:
+        # Capitalized as scikit-learn's own advice, which its estimator checks look for.
         first += (
-            " Reshape your data with X.reshape(-1, 1) if it has a single feature or "
-            "X.reshape(1, -1) if it is a single sample."
+            " (Reshape your data with X.reshape(-1, 1) if it has a single feature or "
+            "X.reshape(1, -1) if it is a single sample)"
         )
-    return DataError(first)
+    elif "features, but" in first:  # fitted on d features, given another number
+        first += "; pass data with the same features (columns) as the training data"
+    return DataError(first + ".")
 
 
 def _double(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -719,6 +794,9 @@ class VAE(_BaseAutoencoder):
         Length of the KL warm-up; 0 means β from the first step.
     free_bits : float, default=0.0
         Nats per latent dimension that the KL term does not penalize (Kingma et al. 2016).
+    dynamic_binarization : bool, default=False
+        Train on binary pixels drawn afresh for every batch, x ~ Bernoulli(x) (the protocol of
+        likelihood benchmarks on MNIST); needs the Bernoulli likelihood (data in [0, 1]).
     epochs : int, default=100
         Maximum number of passes over the training split.
     batch_size : int, default=128
@@ -795,6 +873,7 @@ class VAE(_BaseAutoencoder):
         kl_schedule: str = "linear",
         kl_warmup_epochs: float = 0,
         free_bits: float = 0.0,
+        dynamic_binarization: bool = False,
         epochs: int = 100,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
@@ -816,6 +895,7 @@ class VAE(_BaseAutoencoder):
         self.kl_schedule = kl_schedule
         self.kl_warmup_epochs = kl_warmup_epochs
         self.free_bits = free_bits
+        self.dynamic_binarization = dynamic_binarization
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -903,11 +983,11 @@ class VAE(_BaseAutoencoder):
         scores = []
         with torch.inference_mode():
             for x in self._batches(X):
-                mu, logvar = self.module_.encode(x)
+                mu, logvar = self._net_encode(x)
                 std = torch.exp(0.5 * logvar)
                 recon = torch.zeros(x.shape[0], dtype=torch.float64, device=self.device_)
                 for e in eps:
-                    loc = self.module_.decode(mu + std * e)
+                    loc = self._net_decode(mu + std * e)
                     recon += reconstruction_nll(
                         self.likelihood_, x.double(), loc.double(), logvar_out
                     )
@@ -923,6 +1003,7 @@ class VAE(_BaseAutoencoder):
         batch_size: int | None = None,
         k_batch: int | None = None,
         random_state: Any = None,
+        bound: str = "iwae",
     ) -> np.ndarray:
         """Importance-weighted estimate of log p(x) per sample, in nats (Burda et al. 2016).
 
@@ -948,12 +1029,18 @@ class VAE(_BaseAutoencoder):
             and on ``batch_size``, not the result (up to float32 rounding).
         random_state : int, RandomState or None
             Seeds ε; None uses the model's ``random_state``.
+        bound : {"iwae", "elbo"}, default="iwae"
+            ``elbo``: the ELBO instead, E_q[log p(x | z)] as the mean over the same k draws,
+            minus the closed-form KL. Unlike :meth:`score_samples`, whose draws are shared by
+            all rows, its mean over many rows has almost no Monte Carlo error.
 
         Returns
         -------
         ndarray of shape (n_samples,), float64
         """
         check_is_fitted(self, "module_")
+        if bound not in ("iwae", "elbo"):
+            raise ConfigError(f"bound must be 'iwae' or 'elbo', got {bound!r}.")
         for name, value in (("k", k), ("batch_size", batch_size), ("k_batch", k_batch)):
             if value is not None and (
                 not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1
@@ -966,14 +1053,14 @@ class VAE(_BaseAutoencoder):
             batch_size or max(1, min(_IWAE_PAIRS // k_batch, 2**24 // (k * self.latent_dim)))
         )
         seed = _torch_seed(self.random_state if random_state is None else random_state)
-        logvar_out = self.module_.output_logvar()
+        logvar_out = _double(self.module_.output_logvar())
         self.module_.eval()
         out = []
         with torch.inference_mode():
             for start in range(0, X.shape[0], rows):
                 x = torch.from_numpy(self._to_model_input(X[start : start + rows]))
                 x = x.to(self.device_)  # (b, ...)
-                mu, logvar = self.module_.encode(x)  # (b, latent_dim) each
+                mu, logvar = self._net_encode(x)  # (b, latent_dim) each
                 eps = np.stack(
                     [
                         np.random.default_rng([seed, i]).standard_normal(
@@ -984,23 +1071,33 @@ class VAE(_BaseAutoencoder):
                     axis=1,
                 )
                 eps = torch.from_numpy(eps).to(self.device_)  # (k, b, latent_dim)
+                x64, mu64, logvar64 = x.double(), mu.double(), logvar.double()
                 log_sum = None  # log Σ_i w_i over the chunks so far, (b,), float64
+                recon_sum = 0.0  # Σ_i log p(x | z_i) over the chunks so far, for the ELBO
                 for s in range(0, k, k_batch):
                     e = eps[s : s + k_batch]
                     z = mu + torch.exp(0.5 * logvar) * e  # (s, b, latent_dim)
-                    loc = self.module_.decode(z.reshape(-1, self.latent_dim))  # (s·b, ...)
-                    x_rep = x.expand(len(e), *x.shape).reshape(-1, *x.shape[1:])
+                    loc = self._net_decode(z.reshape(-1, self.latent_dim)).double()  # (s·b, ...)
+                    x_rep = x64.expand(len(e), *x.shape).reshape(-1, *x.shape[1:])
                     log_px_z = -reconstruction_nll(self.likelihood_, x_rep, loc, logvar_out)
+                    if bound == "elbo":
+                        recon_sum = recon_sum + log_px_z.view(len(e), -1).sum(0)
+                        continue
+                    z = z.double()
                     zeros = torch.zeros_like(z)
-                    log_w = (  # log p(x | z) + log p(z) - log q(z | x), (s, b)
+                    log_w = (  # log p(x | z) + log p(z) - log q(z | x), (s, b), float64
                         log_px_z.view(len(e), -1)
                         + gaussian_log_density(z, zeros, zeros)
-                        - gaussian_log_density(z, mu, logvar)
-                    ).double()
+                        - gaussian_log_density(z, mu64, logvar64)
+                    )
                     # iwae_bound is log mean_i w_i over the chunk; + log(chunk size) -> log Σ.
                     chunk = iwae_bound(log_w) + math.log(len(e))
                     log_sum = chunk if log_sum is None else torch.logaddexp(log_sum, chunk)
-                out.append((log_sum - math.log(k)).cpu().numpy())
+                if bound == "elbo":
+                    value = recon_sum / k - gaussian_kl(mu64, logvar64).sum(1)
+                else:
+                    value = log_sum - math.log(k)
+                out.append(value.cpu().numpy())
         return np.concatenate(out) - self._log_scale_jacobian()
 
     def _fit_diagnostics(self, X: np.ndarray, seed: int) -> tuple[np.ndarray, str]:

@@ -5,8 +5,9 @@ A model directory holds:
 - ``model.safetensors``: the module's tensors, plus the data scaling (``scaling.mean``,
   ``scaling.scale``) so that it round-trips bit for bit;
 - ``config.json``: format version, class, constructor parameters, fitted metadata (input shape,
-  architecture, likelihood), library versions and the SHA-256 of the weights file, which is how
-  a tampered or truncated weights file is detected;
+  architecture, likelihood, anomaly threshold ``offset_``, active units and KL per dimension),
+  library versions and the SHA-256 of the weights file, which is how a tampered or truncated
+  weights file is detected;
 - ``history.json``: the per-epoch training history.
 
 Every file is written to a temporary name and renamed into place, so an interrupted save never
@@ -37,6 +38,13 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE, CONFIG_FILE, HISTORY_FILE = "model.safetensors", "config.json", "history.json"
 _SCALING_KEYS = ("scaling.mean", "scaling.scale")
 _FITTED_ATTRS = ("input_shape_", "n_features_in_", "architecture_", "likelihood_", "n_epochs_")
+# What fit measures on held-out rows (anomaly threshold; a VAE's latent usage), with its type.
+# Optional: an Autoencoder has no latent usage, and models saved before these existed still load.
+_OPTIONAL_FITTED = {
+    "offset_": float,
+    "active_units_": int,
+    "kl_per_dim_": lambda v: np.asarray(v, dtype=np.float64),
+}
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -73,7 +81,7 @@ def read_json_object(path: Path, what: str, remedy: str) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{path} is not valid JSON ({exc}); {remedy}.") from None
     if not isinstance(obj, dict):
-        raise ModelFileError(f"{path} does not hold {what}.")
+        raise ModelFileError(f"{path} does not hold {what}; {remedy}.")
     return obj
 
 
@@ -137,7 +145,12 @@ def save_model(model: Any, path: str | os.PathLike) -> Path:
         "format_version": FORMAT_VERSION,
         "class": type(model).__name__,
         "params": jsonable_params(model.get_params()),
-        "fitted": {name: getattr(model, name) for name in _FITTED_ATTRS},
+        "fitted": {name: getattr(model, name) for name in _FITTED_ATTRS}
+        | {
+            name: np.asarray(value).tolist()  # numpy scalars and arrays -> JSON numbers / lists
+            for name in _OPTIONAL_FITTED
+            if (value := getattr(model, name, None)) is not None
+        },
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
         "versions": library_versions(),
     }
@@ -155,10 +168,14 @@ def _read_config(directory: Path) -> dict[str, Any]:
     config_path = directory / CONFIG_FILE
     if not directory.is_dir():
         raise ModelFileError(
-            f"{directory} is not a model directory (it does not exist or is a file)."
+            f"{directory} is not a model directory (it does not exist or is a file); pass a run "
+            "directory written by vaekit train or VAE.save."
         )
     if not config_path.is_file():
-        raise ModelFileError(f"{directory} has no {CONFIG_FILE}; it is not a saved vaekit model.")
+        raise ModelFileError(
+            f"{directory} has no {CONFIG_FILE}, so it is not a saved vaekit model; pass a run "
+            "directory written by vaekit train or VAE.save."
+        )
     config = read_json_object(config_path, "a vaekit model config", "re-save the model")
     version = config.get("format_version")
     if not isinstance(version, int):
@@ -203,7 +220,8 @@ def load_model(path: str | os.PathLike, device: str | None = None) -> Any:
         weights = weights_path.read_bytes()
     except OSError:
         raise ModelFileError(
-            f"{directory} has no readable {WEIGHTS_FILE}; the model is incomplete."
+            f"{directory} has no readable {WEIGHTS_FILE}, so the model is incomplete; re-save "
+            "or re-download it."
         ) from None
     if hashlib.sha256(weights).hexdigest() != config["weights_sha256"]:
         raise ModelFileError(
@@ -222,6 +240,9 @@ def load_model(path: str | os.PathLike, device: str | None = None) -> Any:
         fitted = config["fitted"]
         for name in _FITTED_ATTRS:
             setattr(model, name, fitted[name])
+        for name, convert in _OPTIONAL_FITTED.items():
+            if name in fitted:
+                setattr(model, name, convert(fitted[name]))
         model.input_shape_ = tuple(model.input_shape_)
         tensors = load_tensors(weights)
         model.mean_ = tensors.pop(_SCALING_KEYS[0]).numpy()
@@ -230,7 +251,11 @@ def load_model(path: str | os.PathLike, device: str | None = None) -> Any:
         module = model._build_module()
         module.load_state_dict(tensors, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError, safetensors.SafetensorError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        # torch's load_state_dict opens with "Error(s) in loading state_dict for ...:"; the
+        # first line that does not end in a colon says what did not match.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = next((line for line in lines if not line.endswith(":")), type(exc).__name__)
+        reason = reason.rstrip(".")[:200]
         raise ModelFileError(
             f"{directory} could not be rebuilt from its files ({reason}); it may come from an "
             "incompatible vaekit version."

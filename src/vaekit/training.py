@@ -74,6 +74,9 @@ class TrainConfig:
     patience: int | None = 10  # epochs without validation improvement before stopping
     max_grad_norm: float | None = None
     max_nonfinite_restarts: int = 5
+    binarize: bool = (
+        False  # dynamic binarization: train on x ~ Bernoulli(x), a fresh draw per batch
+    )
     eval_batch_size: int = 4096
     verbose: bool = False
 
@@ -95,14 +98,23 @@ def evaluate(
     X: torch.Tensor,
     beta: float,
     batch_size: int,
+    binarize: bool = False,
 ) -> dict[str, float | list[float]]:
-    """Mean loss terms over ``X`` (n, ...) in eval mode, batched; KL per dimension for a VAE."""
+    """Mean loss terms over ``X`` (n, ...) in eval mode, batched; KL per dimension for a VAE.
+
+    With ``binarize``, X is binarized with a generator of fixed seed: the same binary
+    validation set every epoch, and no draw from the global RNG (which an exact resume replays).
+    """
     module.eval()
+    generator = torch.Generator(X.device).manual_seed(0) if binarize else None
     # [n, Σ recon, Σ KL per dim...] on the device; under torchrun, summed over every rank's shard
     # so that all ranks see the same validation loss and stop at the same epoch.
     sums: torch.Tensor | None = None
     for start in range(0, X.shape[0], batch_size):
-        terms = objective(module, X[start : start + batch_size], beta)
+        x = X[start : start + batch_size]
+        if generator is not None:
+            x = torch.bernoulli(x, generator=generator)
+        terms = objective(module, x, beta)
         kl = terms.kl_per_dim.sum(0) if terms.kl_per_dim is not None else terms.recon[:0]
         batch = torch.cat(
             [terms.recon.new_tensor([terms.recon.shape[0]]), terms.recon.sum(0, True), kl]
@@ -191,7 +203,9 @@ def train(
                     group["lr"] *= 0.5
                 continue
             if X_val is not None and X_val.shape[0] > 0:
-                val = evaluate(module, objective, X_val, config.beta, config.eval_batch_size)
+                val = evaluate(
+                    module, objective, X_val, config.beta, config.eval_batch_size, config.binarize
+                )
                 record.update({f"val_{key}": value for key, value in val.items()})
             record["seconds"] = time.perf_counter() - tic
             history.append(record)
@@ -242,6 +256,8 @@ def _run_epoch(
     sums = torch.zeros(4, device=X.device)  # objective, reconstruction, KL, rows
     for step in range(steps):
         x = X[perm[step * bs : (step + 1) * bs]]
+        if config.binarize:
+            x = torch.bernoulli(x)
         beta = kl_weight(
             config.kl_schedule, config.beta, epoch + step / steps, config.kl_warmup_epochs
         )

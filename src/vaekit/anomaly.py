@@ -1,0 +1,237 @@
+"""Anomaly detection with a trained model: what ``vaekit detect`` does, as library functions.
+
+:func:`anomaly_scores` turns a fitted VAE or autoencoder into one anomaly score per row (higher
+means more anomalous); :func:`detect_run` scores a dataset with a saved model, thresholds the
+scores, writes them to a CSV and, when the data has labels, says how well the scores separate
+the rows of the given anomaly label(s) from the rest (AUROC, average precision).
+"""
+
+from __future__ import annotations
+
+import io
+import numbers
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .datasets import load_dataset
+from .errors import ConfigError, DataError
+from .estimator import VAE
+from .jobs import _remove_new_folders, _writable_dir
+from .persistence import atomic_write_bytes, load_model
+
+SCORES = ("auto", "elbo", "recon", "nll")
+SCORE_MEANINGS = {
+    "elbo": "negative ELBO, nats",
+    "recon": "reconstruction error -log p(x | z = μ(x)), nats",
+    "nll": "negative importance-weighted log-likelihood, nats",
+}
+
+
+def resolve_score(model: Any, score: str) -> str:
+    """``auto`` -> ``elbo`` for a VAE, ``recon`` for an autoencoder; check the model has it."""
+    if score not in SCORES:
+        raise ConfigError(f"--score must be one of {', '.join(SCORES)}; got {score!r}.")
+    is_vae = isinstance(model, VAE)
+    if score == "auto":
+        return "elbo" if is_vae else "recon"
+    if score in ("elbo", "nll") and not is_vae:
+        raise ConfigError(
+            f"--score {score} needs a VAE; this model is a plain autoencoder: use --score recon."
+        )
+    return score
+
+
+def anomaly_scores(
+    model: Any, X: Any, score: str = "auto", *, k: int = 100, random_state: Any = None
+) -> np.ndarray:
+    """One anomaly score per row of X; higher means more anomalous.
+
+    Parameters
+    ----------
+    model : VAE or Autoencoder
+        Fitted.
+    X : array-like of shape (n_samples, ...)
+    score : {"auto", "elbo", "recon", "nll"}, default="auto"
+        ``elbo``: -ELBO (``-model.score_samples``; VAE). ``recon``: the reconstruction error
+        -log p(x | z = μ(x)) (``model.reconstruction_error``). ``nll``: -log p(x) estimated
+        with ``k`` importance samples (``-model.log_likelihood``; VAE). ``auto``: ``elbo`` for
+        a VAE, ``recon`` for an autoencoder. All in nats.
+    k : int, default=100
+        Importance samples per row for ``nll``.
+    random_state : int, RandomState or None
+        Seeds ``nll``'s draws; None uses the model's ``random_state``.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,), float64
+    """
+    score = resolve_score(model, score)
+    if score == "elbo":
+        return -model.score_samples(X)
+    if score == "recon":
+        return model.reconstruction_error(X)
+    return -model.log_likelihood(X, k, random_state=random_state)
+
+
+def detect_run(
+    run: str | os.PathLike,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    score: str = "auto",
+    contamination: float | None = None,
+    anomaly_label: str | None = None,
+    k: int = 100,
+    data_dir: str | os.PathLike | None = None,
+    label_column: str | None = None,
+    random_state: Any = None,
+) -> dict[str, Any]:
+    """Score ``data`` with the model in ``run``, flag anomalies and write the scores to ``out``.
+
+    Parameters
+    ----------
+    run : str or PathLike
+        A model directory written by ``vaekit train`` / :meth:`VAE.save`.
+    data : str or PathLike
+        Dataset name or file, as for training.
+    out : str or PathLike
+        ``.csv`` file with the columns ``index`` (row of ``data``), ``score`` (higher = more
+        anomalous), ``is_anomaly`` (1 / 0) and ``label`` when ``data`` has labels. Written to
+        a temporary file and renamed, so it is never left half-written.
+    score : {"auto", "elbo", "recon", "nll"}
+        See :func:`anomaly_scores`.
+    contamination : float in (0, 0.5], optional
+        Flag this share of ``data``'s rows: the threshold is the (1 - contamination) quantile
+        of their scores. Without it, the threshold is the one stored at fit, ``-offset_``
+        (the 5% least typical validation rows by default); it exists for the model's own
+        ``score_samples`` only: ``elbo`` for a VAE, ``recon`` for an autoencoder.
+    anomaly_label : str, optional
+        Label (class name or code; several separated by commas) of the rows that are truly
+        anomalous; then AUROC and average precision of the scores are reported.
+    k : int, default=100
+        Importance samples per row for ``score="nll"``.
+    data_dir, label_column
+        Passed to :func:`~vaekit.datasets.load_dataset`.
+    random_state : int, RandomState or None
+        Seeds ``nll``'s draws; None uses the model's ``random_state``.
+
+    Returns
+    -------
+    dict
+        ``path``, ``rows``, ``score``, ``threshold``, ``threshold_source``, ``anomalies``
+        (rows flagged), ``anomaly_fraction``; with ``anomaly_label`` also ``auroc``,
+        ``average_precision`` and ``true_anomalies``.
+    """
+    if contamination is not None and not (
+        isinstance(contamination, numbers.Real)
+        and not isinstance(contamination, bool)
+        and 0 < contamination <= 0.5
+    ):
+        raise ConfigError(f"--contamination must be in (0, 0.5], got {contamination!r}.")
+    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
+        raise ConfigError(f"--k must be a positive integer, got {k!r}.")
+    out = Path(out)
+    if out.suffix.lower() != ".csv":
+        raise ConfigError(f"--out must end in .csv; got {out.name!r}.")
+    model = load_model(run)
+    score = resolve_score(model, score)
+    own = "elbo" if isinstance(model, VAE) else "recon"
+    if contamination is None:
+        if score != own:
+            raise ConfigError(
+                f"The threshold stored at fit is for --score {own}; pass --contamination to "
+                f"threshold --score {score}."
+            )
+        if not hasattr(model, "offset_"):
+            raise ConfigError(
+                f"{run} was saved without an anomaly threshold (an older vaekit); pass "
+                "--contamination or retrain it."
+            )
+    dataset = load_dataset(data, data_dir=data_dir, label_column=label_column)
+    if dataset.X.shape[0] == 0:
+        raise DataError(f"{dataset.name} has no rows to score.")
+    truth = None if anomaly_label is None else _true_anomalies(dataset, anomaly_label)
+    created = _writable_dir(out.parent if str(out.parent) else Path("."), "output folder")
+    try:
+        scores = anomaly_scores(model, dataset.X, score, k=k, random_state=random_state)
+    except BaseException:
+        _remove_new_folders(created)  # no empty output folder left behind
+        raise
+    if contamination is None:
+        threshold = -float(model.offset_)
+        share = "5%" if model.contamination == "auto" else f"{model.contamination:.0%}"
+        source = f"stored at fit (offset_): the least typical {share} of the held-out rows"
+    else:
+        threshold = float(np.quantile(scores, 1.0 - contamination))
+        source = f"the {1 - contamination:g} quantile of DATA's scores (--contamination)"
+    flagged = scores > threshold
+
+    columns = [np.arange(len(scores)), scores, flagged.astype(np.int64)]
+    header, fmt = ["index", "score", "is_anomaly"], ["%d", "%.10g", "%d"]
+    if dataset.y is not None:
+        integer = np.issubdtype(dataset.y.dtype, np.integer)
+        columns.append(dataset.y)
+        header.append("label")
+        fmt.append("%d" if integer else "%.17g")
+    text = io.StringIO()
+    text.write(",".join(header) + "\n")
+    np.savetxt(
+        text, np.column_stack([c.astype(np.float64) for c in columns]), fmt=fmt, delimiter=","
+    )
+    atomic_write_bytes(out, text.getvalue().encode())
+
+    result: dict[str, Any] = {
+        "path": str(out),
+        "model": type(model).__name__,
+        "data": dataset.name,
+        "rows": len(scores),
+        "score": score,
+        "score_meaning": SCORE_MEANINGS[score] + "; higher = more anomalous",
+        "threshold": threshold,
+        "threshold_source": source,
+        "anomalies": int(flagged.sum()),
+        "anomaly_fraction": float(flagged.mean()),
+    }
+    if score == "nll":
+        result["k"] = k
+    if truth is not None:
+        from sklearn.metrics import average_precision_score, roc_auc_score
+
+        result.update(
+            anomaly_label=anomaly_label,
+            true_anomalies=int(truth.sum()),
+            auroc=float(roc_auc_score(truth, scores)),
+            average_precision=float(average_precision_score(truth, scores)),
+        )
+    return result
+
+
+def _true_anomalies(dataset: Any, anomaly_label: str) -> np.ndarray:
+    """Boolean mask of the rows whose label is one of the comma-separated ``anomaly_label``."""
+    if dataset.y is None:
+        raise ConfigError(
+            f"{dataset.name} has no labels, so --anomaly-label cannot be used (for a table, name "
+            "the label column with --label-column)."
+        )
+    present = np.unique(dataset.y)
+    # A label may be given by class name (image folders, text labels) or by its code.
+    names = {str(v): v for v in present}
+    if dataset.classes:
+        names.update({dataset.classes[int(v)]: v for v in present if 0 <= v < len(dataset.classes)})
+    wanted = [part.strip() for part in str(anomaly_label).split(",") if part.strip()]
+    unknown = [w for w in wanted if w not in names]
+    if unknown or not wanted:
+        shown = ", ".join(list(names)[:20])
+        raise ConfigError(
+            f"--anomaly-label {anomaly_label!r} is not among {dataset.name}'s labels ({shown})."
+        )
+    truth = np.isin(dataset.y, [names[w] for w in wanted])
+    if truth.all():
+        raise ConfigError(
+            f"Every row of {dataset.name} has the label {anomaly_label!r}; AUROC needs normal "
+            "rows too."
+        )
+    return truth

@@ -1,0 +1,204 @@
+"""Anomaly detection: decision_function, predict, offset_, reconstruction error, `vaekit detect`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from vaekit import VAE, Autoencoder, load
+from vaekit.anomaly import anomaly_scores, detect_run
+from vaekit.cli import app
+from vaekit.datasets import load_dataset
+from vaekit.errors import ConfigError, PosteriorCollapseWarning
+
+SMALL = {"latent_dim": 4, "hidden_dims": (64,), "random_state": 0}
+TRAIN, TEST = load_dataset("digits:train"), load_dataset("digits:test")
+NOT_ZERO = ",".join(str(c) for c in range(1, 10))
+runner = CliRunner()
+
+
+def _fit(cls, X, **params):
+    with warnings.catch_warnings():  # tiny one-class fits may use few units; not the point here
+        warnings.simplefilter("ignore", PosteriorCollapseWarning)
+        return cls(**{**SMALL, **params}).fit(X)
+
+
+@pytest.fixture(scope="module")
+def one_class():
+    """A VAE and an AE trained on the zeros of digits:train only (133 images)."""
+    zeros = TRAIN.X[TRAIN.y == 0]
+    return {cls: _fit(cls, zeros, epochs=60) for cls in (VAE, Autoencoder)}
+
+
+@pytest.fixture(scope="module")
+def run_dir(one_class, tmp_path_factory):
+    path = tmp_path_factory.mktemp("detect") / "run"
+    one_class[VAE].save(path)
+    return path
+
+
+@pytest.mark.parametrize("cls", [VAE, Autoencoder])
+def test_one_class_digits_auroc(one_class, cls):
+    model = one_class[cls]
+    anomalous = TEST.y != 0  # 405 other digits against 45 zeros
+    scores = {"elbo": -model.score_samples(TEST.X)} if cls is VAE else {}
+    scores["recon"] = model.reconstruction_error(TEST.X)
+    if cls is VAE:
+        scores["nll"] = anomaly_scores(model, TEST.X, "nll", k=20, random_state=0)
+    for name, s in scores.items():
+        # Measured 1.000 for every score; chance is 0.5 ± 0.05 at these class sizes.
+        assert roc_auc_score(anomalous, s) > 0.95, name
+    assert np.array_equal(anomaly_scores(model, TEST.X), -model.score_samples(TEST.X))
+
+
+@pytest.mark.parametrize("cls", [VAE, Autoencoder])
+def test_predict_flags_about_the_contamination(cls):
+    model = _fit(cls, TRAIN.X, epochs=30, contamination=0.1)
+    decision = model.decision_function(TEST.X)
+    np.testing.assert_array_equal(decision, model.score_samples(TEST.X) - model.offset_)
+    labels = model.predict(TEST.X)
+    assert labels.dtype == np.int64 and set(np.unique(labels)) == {-1, 1}
+    np.testing.assert_array_equal(labels, np.where(decision < 0, -1, 1))
+    # offset_ is the 10% quantile of 135 validation rows: new rows like them are flagged at
+    # about that rate (standard error ~0.03).
+    assert 0.03 < np.mean(labels == -1) < 0.2
+    # "auto" is the 5% quantile, so the threshold is lower and fewer rows are flagged.
+    auto = clone(model).set_params(contamination="auto").fit(TRAIN.X)
+    assert auto.offset_ < model.offset_
+
+
+def test_contamination_is_validated():
+    for bad in (0, 0.6, -0.1, "most", True, float("nan")):
+        with pytest.raises(ConfigError, match="contamination"):
+            VAE(contamination=bad, epochs=1).fit(TRAIN.X[:20])
+    assert VAE().get_params()["contamination"] == "auto"
+
+
+@pytest.mark.parametrize("cls", [VAE, Autoencoder])
+def test_offset_survives_save_and_load(one_class, cls, tmp_path):
+    model = one_class[cls]
+    model.save(tmp_path / "m")
+    loaded = load(tmp_path / "m")
+    assert loaded.offset_ == model.offset_
+    np.testing.assert_array_equal(loaded.predict(TEST.X), model.predict(TEST.X))
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["fitted"]["offset_"] == model.offset_
+    assert ("active_units_" in config["fitted"]) == (cls is VAE)
+
+
+def test_models_saved_without_offset_still_load(one_class, tmp_path):
+    one_class[VAE].save(tmp_path / "m")
+    config_path = tmp_path / "m" / "config.json"
+    config = json.loads(config_path.read_text())
+    for name in ("offset_", "active_units_", "kl_per_dim_"):
+        del config["fitted"][name]
+    config_path.write_text(json.dumps(config))
+    loaded = load(tmp_path / "m")
+    assert loaded.score_samples(TEST.X[:3]).shape == (3,)
+    with pytest.raises(ConfigError, match="no offset_"):
+        loaded.predict(TEST.X[:3])
+    with pytest.raises(ConfigError, match="without an anomaly threshold"):
+        detect_run(tmp_path / "m", "digits:test", tmp_path / "s.csv")
+    assert detect_run(tmp_path / "m", "digits:test", tmp_path / "s.csv", contamination=0.1)
+
+
+def test_reconstruction_error_per_feature():
+    bernoulli = _fit(Autoencoder, TRAIN.X[:300], epochs=3)
+    gaussian = _fit(VAE, TRAIN.X[:300] * 16.0, epochs=3)  # not in [0, 1]: standardized
+    assert gaussian.likelihood_ == "gaussian"
+    for model, X in ((bernoulli, TEST.X[:20]), (gaussian, TEST.X[:20] * 16.0)):
+        total = model.reconstruction_error(X)
+        per_feature = model.reconstruction_error(X, per_feature=True)
+        assert total.shape == (20,) and per_feature.shape == (20, 64)
+        np.testing.assert_allclose(per_feature.sum(1), total, rtol=1e-10)
+    assert np.all(bernoulli.reconstruction_error(TEST.X[:20], per_feature=True) >= 0)  # BCE
+    # An autoencoder's score_samples is minus its reconstruction error.
+    np.testing.assert_array_equal(
+        bernoulli.score_samples(TEST.X[:20]), -bernoulli.reconstruction_error(TEST.X[:20])
+    )
+    images = _fit(Autoencoder, TRAIN.X[:100].reshape(-1, 8, 8), epochs=1)
+    assert images.reconstruction_error(TEST.X[:5].reshape(-1, 8, 8), True).shape == (5, 8, 8)
+
+
+def test_detect_cli_end_to_end(run_dir, tmp_path):
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(
+        app, ["detect", str(run_dir), "digits:test", "--out", str(out), "--anomaly-label", NOT_ZERO]
+    )
+    assert result.exit_code == 0, result.output
+    assert "auroc" in result.output and "average_precision" in result.output
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["index", "score", "is_anomaly", "label"]
+    assert len(rows) == 450 and [int(r["index"]) for r in rows] == list(range(450))
+    assert [int(r["label"]) for r in rows] == TEST.y.tolist()
+    model = load(run_dir)
+    np.testing.assert_allclose(
+        [float(r["score"]) for r in rows], -model.score_samples(TEST.X), rtol=1e-9
+    )
+    # Without --contamination the threshold is the one stored at fit: predict's.
+    flagged = np.array([int(r["is_anomaly"]) for r in rows])
+    np.testing.assert_array_equal(flagged == 1, model.predict(TEST.X) == -1)
+    assert not list(tmp_path.glob(".*.tmp"))  # written through a temporary file
+
+
+def test_detect_json_with_contamination(run_dir, tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "detect", str(run_dir), "digits:test", "--out", str(tmp_path / "s.csv"),
+            "--score", "nll", "--k", "10", "--contamination", "0.1",
+            "--anomaly-label", NOT_ZERO, "--json",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["score"] == "nll" and summary["k"] == 10 and summary["rows"] == 450
+    assert summary["anomalies"] == 45  # the top 10% of DATA's own scores
+    assert summary["true_anomalies"] == 405
+    assert summary["auroc"] > 0.95 and summary["average_precision"] > 0.95
+
+
+BAD_DETECT = [
+    (["--score", "iwae"], "--score must be one of"),
+    (["--contamination", "0.7"], "--contamination must be in (0, 0.5]"),
+    (["--contamination", "0"], "--contamination must be in (0, 0.5]"),
+    (["--anomaly-label", "12"], "is not among digits:test's labels"),
+    (["--anomaly-label", "0,1,2,3,4,5,6,7,8,9"], "needs normal rows too"),
+    (["--score", "recon"], "pass --contamination to threshold --score recon"),
+    (["--k", "0", "--score", "nll"], "--k must be a positive integer"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_DETECT, ids=[a[0] for a, _ in BAD_DETECT])
+def test_detect_user_errors(run_dir, tmp_path, args, message):
+    out = tmp_path / "s.csv"
+    result = runner.invoke(app, ["detect", str(run_dir), "digits:test", "--out", str(out), *args])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    assert message in result.output
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_detect_errors_that_depend_on_model_and_data(one_class, tmp_path):
+    one_class[Autoencoder].save(tmp_path / "ae")
+    with pytest.raises(ConfigError, match="needs a VAE"):
+        detect_run(tmp_path / "ae", "digits:test", tmp_path / "s.csv", score="elbo")
+    result = detect_run(tmp_path / "ae", "digits:test", tmp_path / "s.csv", anomaly_label="3")
+    assert result["score"] == "recon" and result["true_anomalies"] == 46
+    np.save(tmp_path / "unlabelled.npy", TEST.X[:10])
+    with pytest.raises(ConfigError, match="has no labels"):
+        detect_run(
+            tmp_path / "ae", tmp_path / "unlabelled.npy", tmp_path / "t.csv", anomaly_label="1"
+        )
+    with pytest.raises(ConfigError, match=r"--out must end in \.csv"):
+        detect_run(tmp_path / "ae", "digits:test", tmp_path / "s.txt")
+    assert not (tmp_path / "t.csv").exists() and not (tmp_path / "s.txt").exists()

@@ -1,0 +1,161 @@
+"""Generative metrics of a fitted VAE: test ELBO, IWAE log-likelihood, active units, collapse."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from vaekit import VAE, Autoencoder, load
+from vaekit.errors import ConfigError, PosteriorCollapseWarning
+from vaekit.estimator import collapse_message
+from vaekit.evaluation import generative
+
+X = load_digits().data / 16.0  # (1797, 64) in [0, 1]: the Bernoulli likelihood
+ROWS = X[::6]  # 300 rows for the Monte Carlo estimates
+
+
+@pytest.fixture(scope="module")
+def fits():
+    """β = 1 and β = 8 VAEs with the default settings, latent size 8, and their fit warnings."""
+    models, collapse_warnings = {}, {}
+    for beta in (1.0, 8.0):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            models[beta] = VAE(latent_dim=8, beta=beta, random_state=0).fit(X)
+        collapse_warnings[beta] = [
+            w for w in caught if issubclass(w.category, PosteriorCollapseWarning)
+        ]
+    return models, collapse_warnings
+
+
+@pytest.fixture(scope="module")
+def vae(fits):
+    return fits[0][1.0]
+
+
+def test_beta_8_collapses_and_fit_warns(fits):
+    models, collapse_warnings = fits
+    model = models[8.0]
+    assert len(collapse_warnings[8.0]) == 1
+    message = str(collapse_warnings[8.0][0].message)
+    assert "0 of 8 latent units are active on the validation split" in message
+    assert "lower beta" in message
+    assert model.active_units_ == 0 and model.kl_per_dim_.shape == (8,)
+    assert model.kl_per_dim_.max() < 0.01  # every unit is at the prior
+    assert generative.posterior_collapse_check(model, X) is not None
+
+
+def test_beta_1_does_not_warn(fits, vae):
+    assert fits[1][1.0] == []
+    # Measured: 4 of 8 units active (3 seeds); the rule fires below 1, so the margin is wide.
+    assert vae.active_units_ >= 3
+    assert generative.posterior_collapse_check(vae, X) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PosteriorCollapseWarning)
+        generative.posterior_collapse_check(vae, X)  # a check never warns, it returns
+
+
+def test_collapse_rule():
+    # Fewer than max(1, k / 10) active units: none for k <= 10, under a tenth beyond.
+    assert collapse_message(0, 8, "X") is not None
+    assert collapse_message(1, 8, "X") is None
+    assert collapse_message(1, 16, "X") is not None and collapse_message(2, 16, "X") is None
+    assert collapse_message(3, 32, "X") is not None and collapse_message(4, 32, "X") is None
+    assert "0 of 2 latent units" in collapse_message(0, 2, "X", threshold=0.05)
+    assert "> 0.05" in collapse_message(0, 2, "X", threshold=0.05)
+
+
+def test_active_units_agree_with_kl_and_fit(vae):
+    found = generative.active_units(vae, X)
+    kl = generative.kl_per_dimension(vae, X)
+    assert found["variances"].shape == kl.shape == (8,)
+    assert found["active_units"] == int(found["active"].sum()) == vae.active_units_
+    # Burda's variance criterion and "KL above 0.05 nats" pick the same units here.
+    assert np.array_equal(found["active"], kl > 0.05)
+    assert np.allclose(kl, vae.kl_per_dim_, atol=0.05)  # fit measured it on validation rows
+
+
+def test_active_units_on_dead_dimensions(vae):
+    model = copy.deepcopy(vae)
+    before = generative.active_units(model, X)
+    dead = np.flatnonzero(before["active"])[:2]  # kill two active units: μ_u(x) = 0 for all x
+    with torch.no_grad():
+        model.module_.encoder.head.mu.weight[dead] = 0.0
+        model.module_.encoder.head.mu.bias[dead] = 0.0
+    after = generative.active_units(model, X)
+    assert after["active_units"] == before["active_units"] - 2
+    assert np.all(after["variances"][dead] == 0.0) and not after["active"][dead].any()
+    assert generative.active_units(model, X, threshold=0.0)["active_units"] == 6
+
+
+def test_test_elbo_terms(vae):
+    result = generative.test_elbo(vae, ROWS, n_mc_samples=16)
+    assert result["n_samples"] == len(ROWS)
+    assert result["kl"] == pytest.approx(generative.kl_per_dimension(vae, ROWS).sum())
+    assert result["elbo"] == pytest.approx(-(result["reconstruction"] + result["kl"]))
+    assert result["kl"] > 0 and result["reconstruction"] > 0
+    # The same quantity as score_samples, whose mean carries the error of its shared draws.
+    assert result["elbo"] == pytest.approx(vae.score(ROWS), abs=1.0)
+    assert generative.test_elbo(vae, ROWS, n_mc_samples=16) == result  # seeded
+
+
+def test_iwae_bound_rises_with_k_above_the_elbo(vae):
+    elbo = vae.log_likelihood(ROWS, 64, random_state=0, bound="elbo")
+    bounds = {k: generative.iwae_log_likelihood(vae, ROWS, k, random_state=0) for k in (1, 3, 1000)}
+    means = {k: float(b.mean()) for k, b in bounds.items()}
+    # Measured: -24.31, -24.14, -24.07 against an ELBO of -24.32 (standard errors ~0.01-0.04).
+    assert means[1] < means[3] < means[1000]
+    assert means[1000] > elbo.mean() + 0.1
+    # k = 1 is a one-sample ELBO estimate: within 4 standard errors of the ELBO on average.
+    diff = bounds[1] - elbo
+    assert abs(diff.mean()) < 4 * diff.std() / np.sqrt(len(diff))
+    # Row by row the k = 1000 bound is above the ELBO but for Monte Carlo noise where the gap
+    # is small (measured: 85% of rows; 50% would mean no gap at all).
+    assert np.mean(bounds[1000] > elbo) > 0.75
+
+
+def test_iwae_chunking_and_seeds(vae):
+    rows = ROWS[:40]
+    whole = vae.log_likelihood(rows, 200, batch_size=40, k_batch=200, random_state=3)
+    chunked = generative.iwae_log_likelihood(
+        vae, rows, 200, batch_size=7, k_batch=13, random_state=3
+    )
+    np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-9)
+    again = vae.log_likelihood(rows, 200, random_state=3)  # default batching
+    np.testing.assert_allclose(again, whole, rtol=0, atol=1e-9)
+    other = vae.log_likelihood(rows, 200, random_state=4)
+    assert not np.allclose(other, whole, rtol=0, atol=1e-6)
+
+
+def test_fitted_latent_usage_survives_save_and_load(vae, tmp_path):
+    vae.save(tmp_path / "m")
+    loaded = load(tmp_path / "m")
+    assert loaded.active_units_ == vae.active_units_
+    assert np.array_equal(loaded.kl_per_dim_, vae.kl_per_dim_)
+    assert loaded.offset_ == vae.offset_
+
+
+def test_errors():
+    ae = Autoencoder(latent_dim=2, hidden_dims=(8,), epochs=1, random_state=0).fit(X[:50])
+    for fn in (
+        generative.test_elbo,
+        generative.iwae_log_likelihood,
+        generative.active_units,
+        generative.kl_per_dimension,
+        generative.posterior_collapse_check,
+    ):
+        with pytest.raises(ConfigError, match="needs a VAE"):
+            fn(ae, X[:5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PosteriorCollapseWarning)
+        tiny = VAE(latent_dim=2, hidden_dims=(8,), epochs=1, random_state=0).fit(X[:50])
+    for bad in ({"k": 0}, {"k": 2.5}, {"k_batch": 0}, {"batch_size": True}):
+        with pytest.raises(ConfigError, match="positive integer"):
+            tiny.log_likelihood(X[:5], **{"k": 10, **bad})
+    with pytest.raises(ConfigError, match="threshold"):
+        generative.active_units(tiny, X[:5], threshold=-1)
