@@ -20,6 +20,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
@@ -34,6 +35,7 @@ __all__ = [
     "latent_scatter",
     "loss_curves",
     "reconstruction_grid",
+    "sweep_figure",
 ]
 
 EMBED_METHODS = ("direct", "tsne", "umap")
@@ -717,3 +719,122 @@ def figure_to_png(fig: Figure, dpi: int = 100) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
     return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# Sweeps
+# --------------------------------------------------------------------------------------------
+
+_SWEEP_PANELS = (  # (row key, y label, panel title)
+    ("test_recon_nll", "reconstruction NLL (nats)", "Reconstruction (test)"),
+    ("test_kl", "KL (nats)", "KL (test)"),
+    ("active_units", "active units", "Active units (test)"),
+)
+
+
+def sweep_figure(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    suggested: tuple[int, float] | None = None,
+    metric: str = "accuracy",
+    title: str = "Sweep over latent size and β",
+) -> Figure:
+    """Reconstruction, KL, active units and downstream score per (latent size, β) setting.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        One per setting, as :func:`vaekit.sweep.sweep` returns them: ``latent_dim``, ``beta``,
+        ``test_recon_nll``, ``test_kl``, ``active_units``, and optionally ``collapsed`` (bool)
+        and ``downstream_score`` (None when unknown).
+    suggested : (latent_dim, beta), optional
+        The setting to mark with a star.
+    metric : str
+        What ``downstream_score`` is, for its panel's label.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    Figure
+        One panel per measure (the downstream panel only when some row has a score), β on the
+        x-axis (evenly spaced, in increasing order), one line per latent size k; collapsed
+        settings are crossed, and the active-units panel shows each k as a dotted line.
+    """
+    rows = list(rows)
+    if not rows or not all(isinstance(row, Mapping) for row in rows):
+        raise DataError("rows must be a non-empty list of per-setting dicts (sweep()['rows']).")
+    required = ("latent_dim", "beta", *(key for key, _, _ in _SWEEP_PANELS))
+    missing = sorted({key for row in rows for key in required if key not in row})
+    if missing:
+        raise DataError(f"Every row needs {', '.join(required)}; missing {', '.join(missing)}.")
+    panels = list(_SWEEP_PANELS)
+    if any(row.get("downstream_score") is not None for row in rows):
+        panels.append(("downstream_score", _plain(metric), f"Downstream {_plain(metric)} (test)"))
+    dims = sorted({int(row["latent_dim"]) for row in rows})
+    betas = sorted({float(row["beta"]) for row in rows})
+    x_of = {beta: i for i, beta in enumerate(betas)}
+    cmap = colormaps["viridis"]
+    colors = {k: cmap(0.85 * i / max(1, len(dims) - 1)) for i, k in enumerate(dims)}
+
+    fig = Figure(figsize=(3.9 * len(panels), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (key, ylabel, heading) in zip(axes, panels, strict=True):
+        for k in dims:
+            mine = sorted(
+                (x_of[float(r["beta"])], _value_or_nan(r.get(key)), bool(r.get("collapsed")))
+                for r in rows
+                if int(r["latent_dim"]) == k
+            )
+            xs, ys = [p[0] for p in mine], [p[1] for p in mine]
+            ax.plot(xs, ys, marker="o", markersize=4, color=colors[k], label=f"k={k}")
+            crossed = [(x, y) for x, y, collapsed in mine if collapsed]
+            if crossed:
+                ax.scatter(*zip(*crossed, strict=True), marker="x", s=70, color="crimson", zorder=3)
+            if key == "active_units":
+                ax.axhline(k, color=colors[k], linestyle=":", linewidth=0.8)
+        if suggested is not None:
+            for r in rows:
+                if (int(r["latent_dim"]), float(r["beta"])) == (suggested[0], float(suggested[1])):
+                    ax.scatter(
+                        [x_of[float(r["beta"])]],
+                        [_value_or_nan(r.get(key))],
+                        marker="*",
+                        s=260,
+                        facecolors="none",
+                        edgecolors="black",
+                        linewidths=1.2,
+                        zorder=4,
+                    )
+        ax.set_xticks(range(len(betas)), [f"{beta:g}" for beta in betas])
+        ax.set_xlabel(r"$\beta$")
+        ax.set_ylabel(ylabel)
+        ax.set_title(heading)
+        if key == "active_units":
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_ylim(bottom=-0.3)  # 0 active units must not hide in the axis line
+        _style(ax)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if any(row.get("collapsed") for row in rows):
+        handles.append(Line2D([], [], color="crimson", marker="x", linestyle="none"))
+        labels.append("posterior collapse")
+    if suggested is not None:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="*",
+                markersize=12,
+                linestyle="none",
+                markerfacecolor="none",
+                markeredgecolor="black",
+            )
+        )
+        labels.append("suggested")
+    axes[0].legend(handles, labels, frameon=False, fontsize="small")
+    fig.suptitle(_plain(title), fontsize="large", fontweight="bold")
+    return fig
+
+
+def _value_or_nan(value: Any) -> float:
+    return np.nan if value is None else float(value)
