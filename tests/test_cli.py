@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -117,53 +115,8 @@ def test_datasets_download_from_a_mirror(tmp_path):
     assert len(list((tmp_path / "mnist").glob("*.gz"))) == 4
 
 
-BAD_CALLS = [
-    (["train", "no-such-dataset", "--out", "{tmp}/r"], "no-such-dataset"),
-    (["train", "{tmp}/missing.csv", "--out", "{tmp}/r"], "missing.csv"),
-    (["train", "digits", "--out", "{tmp}/r", "--latent-dim", "0"], "latent_dim must be"),
-    (["train", "digits", "--out", "{tmp}/r", "--beta", "-1"], "beta must be"),
-    (["train", "digits", "--out", "{tmp}/r", "--epochs", "0"], "epochs must be"),
-    (["train", "digits", "--out", "{tmp}/r", "--batch-size", "0"], "batch_size must be"),
-    (["train", "digits", "--out", "{tmp}/r", "--model", "gan"], "model must be"),
-    (["train", "digits", "--out", "{tmp}/file.txt/r"], "Cannot write the run directory"),
-    (["train", "{tmp}/nan.npy", "--out", "{tmp}/r"], "NaN"),
-    (["train", "{tmp}/empty.csv", "--out", "{tmp}/r"], "empty"),
-    (["embed", "{tmp}/no-run", "digits", "--out", "{tmp}/z.npy"], "not a model directory"),
-    (["embed", "{run}", "digits", "--out", "{tmp}/z.txt"], "--out must end in"),
-    (["embed", "{run}", "{tmp}/three.csv", "--out", "{tmp}/z.npy"], "features"),
-    (["info", "{tmp}/no-run"], "not a model directory"),
-    (["datasets", "download", "olivetti", "--data-dir", "{tmp}"], "placed by hand"),
-    # The showcase commands; tests/test_showcase.py runs more of their errors in-process.
-    (["evaluate", "{run}", "{tmp}/x64.npy", "--out", "{tmp}/out"], "has no labels"),
-    (
-        ["evaluate", "{run}", "{tmp}/three.csv", "--label-column", "c", "--out", "{tmp}/out"],
-        "has 2 features per sample, but the model",
-    ),
-    (["visualize", "{run}", "digits", "--out", "{tmp}/out", "--method", "direct"], "2-D latent"),
-    (["report", "{tmp}"], "no results.json"),
-]
-
-
-@pytest.mark.parametrize(
-    ("args", "message"), BAD_CALLS, ids=[" ".join(a[:2]) for a, _ in BAD_CALLS]
-)
-def test_user_errors_are_one_line_with_exit_code_2(tmp_path, run_dir, args, message):
-    (tmp_path / "file.txt").write_text("x")
-    np.save(tmp_path / "nan.npy", np.array([[1.0, np.nan], [2.0, 3.0], [1.0, 1.0]]))
-    (tmp_path / "empty.csv").write_text("")
-    (tmp_path / "three.csv").write_text("a,b,c\n1,2,3\n4,5,6\n")
-    np.save(tmp_path / "x64.npy", np.random.default_rng(0).random((20, 64), dtype=np.float32))
-    argv = [a.format(tmp=tmp_path, run=run_dir) for a in args]
-    result = subprocess.run(
-        [sys.executable, "-m", "vaekit", *argv], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    assert message in result.stderr
-    assert not (tmp_path / "r").exists() and not (tmp_path / "z.npy").exists()
-    assert not (tmp_path / "out").exists()  # no empty output folder left behind either
+# User errors (one `error:` line, exit code 2, nothing left behind) for every command are the
+# catalogue in tests/test_bad_inputs.py, which also runs a few as real `python -m vaekit` processes.
 
 
 def test_existing_run_is_not_overwritten_without_asking(run_dir):

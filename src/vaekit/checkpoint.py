@@ -129,7 +129,10 @@ def load_checkpoint(path: Path, device: torch.device) -> tuple[TrainingState, di
     try:
         blob = path.read_bytes()
     except FileNotFoundError:
-        raise ModelFileError(f"No checkpoint to resume from: {path} does not exist.") from None
+        raise ModelFileError(
+            f"No checkpoint to resume from: {path} does not exist; drop --resume (resume=False) "
+            "to start a new run."
+        ) from None
     try:
         tensors = load_tensors(blob)
         meta = json.loads(_read_metadata(blob)[_META_KEY])

@@ -303,7 +303,8 @@ def _read_idx_view(path: Path) -> np.ndarray:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
             raise DataError(
-                f"{path.name} is not a valid gzip file ({exc}); download or compress it again."
+                f"{path.name} is not a valid gzip file ({_first_line(exc)}); download or "
+                "compress it again."
             ) from None
     return _parse_idx(raw, path.name)
 
@@ -495,7 +496,9 @@ def _load_npy(path: Path) -> Dataset:
         # trained on) batch by batch; other dtypes are converted to float32 in memory.
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except _NPY_ERRORS as exc:
-        raise DataError(f"{path.name} is a corrupt .npy file ({exc}); save it again.") from None
+        raise DataError(
+            f"{path.name} is a corrupt .npy file ({_first_line(exc)}); save it again."
+        ) from None
     return _array_dataset(arr, path.name)
 
 
@@ -517,10 +520,16 @@ def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
 def _load_npz(path: Path) -> Dataset:
     if not _has_magic(path, b"PK"):
         raise DataError(f"{path.name} is not an .npz (zip) file; save arrays with numpy.savez.")
+    if not zipfile.is_zipfile(path):  # else numpy takes it for a pickle and says so
+        raise DataError(
+            f"{path.name} is a truncated or corrupt .npz file (no zip directory); save it again."
+        )
     try:
         archive = np.load(path, allow_pickle=False)
     except _NPZ_ERRORS as exc:
-        raise DataError(f"{path.name} is a corrupt .npz file ({exc}); save it again.") from None
+        raise DataError(
+            f"{path.name} is a corrupt .npz file ({_first_line(exc)}); save it again."
+        ) from None
     with archive:
         keys = list(archive.files)
         feature_key = _first_key(keys, _FEATURE_KEYS) or (keys[0] if len(keys) == 1 else None)
@@ -535,8 +544,8 @@ def _load_npz(path: Path) -> Dataset:
             labels = None if label_key is None else archive[label_key]
         except _NPZ_ERRORS as exc:
             raise DataError(
-                f"{path.name} could not be read as numeric arrays ({exc}); save numeric arrays "
-                "with numpy.savez."
+                f"{path.name} could not be read as numeric arrays ({_first_line(exc)}); save "
+                "numeric arrays with numpy.savez."
             ) from None
     y, classes = (None, None) if labels is None else _labels(labels, f"{path.name}[{label_key}]")
     return _array_dataset(arr, path.name, y, classes)
@@ -627,7 +636,7 @@ def _table_dataset(table: pa.Table, name: str, label_column: str | None) -> Data
     if label_column is not None:
         if label_column not in names:
             raise DataError(
-                f"Label column '{label_column}' is not in {name}; its columns are "
+                f"Label column {label_column!r} is not in {name}; its columns are "
                 f"{_shorten(names)}."
             )
         label_index = names.index(label_column)
@@ -635,7 +644,7 @@ def _table_dataset(table: pa.Table, name: str, label_column: str | None) -> Data
         raise DataError(f"{name} has no data rows; pass a table with at least one row.")
     keep = [j for j in range(len(names)) if j != label_index]
     if not keep:
-        besides = f" besides the label column '{label_column}'" if label_column else ""
+        besides = f" besides the label column {label_column!r}" if label_column else ""
         raise DataError(f"{name} has no feature columns{besides}; add numeric columns.")
     X = np.empty((table.num_rows, len(keep)), dtype=np.float32)
     with np.errstate(over="ignore"):  # beyond float32 becomes inf, as in _array_dataset
@@ -662,14 +671,14 @@ def _numeric_column(column: pa.ChunkedArray, column_name: str, source: str) -> n
     )
     if not numeric:
         raise DataError(
-            f"Column '{column_name}' of {source} is not numeric ({kind}); drop it or pass it "
+            f"Column {column_name!r} of {source} is not numeric ({kind}); drop it or pass it "
             "as the label column (--label-column)."
         )
     try:
         return column.cast(pa.float64()).to_numpy(zero_copy_only=False)  # nulls -> NaN
     except (pa.ArrowException, ValueError) as exc:
         raise DataError(
-            f"Column '{column_name}' of {source} cannot be read as numbers ({_first_line(exc)})."
+            f"Column {column_name!r} of {source} cannot be read as numbers ({_first_line(exc)})."
         ) from None
 
 
@@ -678,7 +687,7 @@ def _table_labels(
 ) -> tuple[np.ndarray, list[str] | None]:
     import pyarrow as pa
 
-    where = f"column '{column_name}' of {source}"
+    where = f"column {column_name!r} of {source}"
     if column.null_count:
         raise DataError(
             f"Label {where} has {column.null_count} missing values; fill or drop those rows."

@@ -668,6 +668,14 @@ def _labelled(ds: Dataset, what: str) -> Dataset:
             f"{what} ({ds.name}) has no labels, and evaluate scores features against labels; "
             "use a labelled dataset, or a CSV / Parquet file with --label-column."
         )
+    present = np.unique(ds.y)
+    if len(present) == 1 and _is_classification(ds.y):  # before any extractor is trained
+        code = present[0].item()
+        name = ds.classes[code] if ds.classes and isinstance(code, int) else code
+        raise DataError(
+            f"{what} ({ds.name}) holds a single class ({name!r}), and classification and "
+            "clustering scores need at least two; pass data with two or more classes."
+        )
     return ds
 
 
