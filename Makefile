@@ -38,7 +38,7 @@ format: dev
 	$(VENV)/bin/ruff format src tests benchmarks
 
 bench: install
-	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/speed.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
