@@ -51,15 +51,20 @@ def _call(job: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
     try:
         return job(*args, **kwargs)
     except VaekitError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        _print_error(str(exc))  # escaped: a path or column name may hold [brackets]
     except FileNotFoundError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.filename}: no such file or directory.")
+        _print_error(f"{exc.filename}: no such file or directory.")
     except PermissionError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.filename}: permission denied.")
+        _print_error(f"{exc.filename}: permission denied.")
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]; nothing half-written was left behind.")
         raise typer.Exit(130) from None
     raise typer.Exit(2)
+
+
+def _print_error(message: str) -> None:
+    """``error: message`` as one line on stderr, whatever the message holds and the width."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _print_mapping(title: str, mapping: dict[str, Any], skip: tuple[str, ...] = ()) -> None:
@@ -235,6 +240,81 @@ def visualize(
 
 
 @app.command()
+def sweep(
+    data: str = typer.Argument(..., help="Training data. " + DATA_HELP),
+    latent_dims: str = typer.Option(
+        "2,8,16,32", "--latent-dims", help="Latent sizes to try, comma-separated."
+    ),
+    betas: str = typer.Option("0.5,1,4", "--betas", help="KL weights β >= 0, comma-separated."),
+    out: Path = typer.Option(
+        ..., "--out", help="Folder for results.json/.md/.csv, figures/ and report.html."
+    ),
+    epochs: int = typer.Option(
+        30, "--epochs", help="Maximum epochs per setting (early stopping may end sooner)."
+    ),
+    test: str | None = typer.Option(
+        None, "--test", help="Test data (default: 25% of DATA, stratified by label, --seed)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split, every VAE and the models."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1..."),
+    data_dir: Path | None = DataDir,
+    label_column: str | None = LabelColumn,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    as_json: bool = AsJson,
+) -> None:
+    """Train one VAE per (latent size, β) on DATA; compare them on held-out data; suggest one."""
+    from .sweep import sweep_run
+
+    result = _call(
+        sweep_run,
+        data,
+        out,
+        latent_dims,
+        betas,
+        test=test,
+        data_dir=data_dir,
+        label_column=label_column,
+        random_state=seed,
+        verbose=not (quiet or as_json) and sys.stderr.isatty(),
+        epochs=epochs,
+        device=device,
+    )
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    _print_sweep(result)
+
+
+def _print_sweep(result: dict[str, Any]) -> None:
+    """The sweep table (suggested row in bold), the suggestion and why, and the files."""
+    summary, metric = result["summary"], result["downstream"]["metric"]
+    table = Table(title=f"{result['title']} (test split; nats per sample)", title_justify="left")
+    for name in ("k", "β", "recon NLL", "KL", "-ELBO", "active", "collapsed", metric or "-"):
+        table.add_column(name, justify="left" if name == "collapsed" else "right")
+    for row in result["comparison"]["rows"]:
+        score = row["downstream_score"]
+        table.add_row(
+            str(row["latent_dim"]),
+            f"{row['beta']:g}",
+            f"{row['test_recon_nll']:.2f}",
+            f"{row['test_kl']:.2f}",
+            f"{row['test_neg_elbo']:.2f}",
+            f"{row['active_units']}/{row['latent_dim']}",
+            "yes" if row["collapsed"] else "no",
+            "-" if score is None else f"{score:.3f}",
+            style="bold green" if row["setting"] == summary["suggested"] else None,
+        )
+    out_console.print(table)
+    note = result["downstream"].get("note")
+    if note:
+        out_console.print(f"[bold yellow]note:[/] {escape(note)}", highlight=False)
+    out_console.print(f"[bold]suggested:[/] {escape(summary['reason'])}", highlight=False)
+    out_console.print(f"[bold]rule:[/] {escape(summary['rule'])}", highlight=False)
+    for path in (result["table_md"], result["table_csv"], result["report"]):
+        out_console.print(f"wrote: {path}", highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
 def report(
     path: Path = typer.Argument(
         ..., help="Output folder of evaluate / visualize / demo, or a folder holding such folders."
@@ -268,6 +348,9 @@ def train(
     likelihood: str = typer.Option("auto", "--likelihood", help="auto, bernoulli or gaussian."),
     kl_warmup_epochs: float = typer.Option(0.0, "--kl-warmup-epochs", help="Linear KL warm-up."),
     free_bits: float = typer.Option(0.0, "--free-bits", help="Free nats per latent dimension."),
+    dynamic_binarization: bool = typer.Option(
+        False, "--dynamic-binarization", help="Train on x ~ Bernoulli(x), redrawn every batch."
+    ),
     validation_fraction: float = typer.Option(0.1, "--validation-fraction"),
     seed: int | None = typer.Option(0, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1..."),
@@ -296,7 +379,12 @@ def train(
         "verbose": not quiet,
     }
     if model == "vae":
-        params.update(beta=beta, kl_warmup_epochs=kl_warmup_epochs, free_bits=free_bits)
+        params.update(
+            beta=beta,
+            kl_warmup_epochs=kl_warmup_epochs,
+            free_bits=free_bits,
+            dynamic_binarization=dynamic_binarization,
+        )
     result = _call(
         train_run,
         data,
@@ -343,6 +431,53 @@ def embed(
             f"wrote {result['rows']} x {len(result['columns'])} ({result['format']}) to "
             f"{result['path']}"
         )
+
+
+@app.command()
+def detect(
+    run: Path = typer.Argument(..., help="Run directory written by `vaekit train`."),
+    data: str = typer.Argument(..., help=DATA_HELP),
+    out: Path = typer.Option(
+        ..., "--out", help="CSV to write: index, score, is_anomaly (and label when known)."
+    ),
+    score: str = typer.Option(
+        "auto",
+        "--score",
+        help="elbo (-ELBO; VAE), recon (reconstruction error), nll (-log p(x), IWAE; VAE) or "
+        "auto (elbo for a VAE, recon for an AE). Higher = more anomalous.",
+    ),
+    contamination: float | None = typer.Option(
+        None,
+        "--contamination",
+        help="Flag this share of DATA (0 < c <= 0.5). Default: the threshold stored at fit "
+        "(the 5% least typical validation rows), for the model's own score only.",
+    ),
+    anomaly_label: str | None = typer.Option(
+        None,
+        "--anomaly-label",
+        help="Label(s) of the truly anomalous rows (comma-separated): reports AUROC and AP.",
+    ),
+    k: int = typer.Option(100, "--k", help="Importance samples per row for --score nll."),
+    data_dir: Path | None = DataDir,
+    label_column: str | None = LabelColumn,
+    as_json: bool = AsJson,
+) -> None:
+    """Score DATA's rows for anomalies with the model in RUN; write the scores to --out."""
+    from .anomaly import detect_run
+
+    result = _call(
+        detect_run,
+        run,
+        data,
+        out,
+        score=score,
+        contamination=contamination,
+        anomaly_label=anomaly_label,
+        k=k,
+        data_dir=data_dir,
+        label_column=label_column,
+    )
+    _emit(result, as_json, f"anomaly scores -> {result['path']}")
 
 
 @app.command()
@@ -399,24 +534,6 @@ def datasets_download(
         out_console.print(f"{f['status']:10s} {f['name']}  md5 {f['md5']}")
 
 
-def _version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"vaekit {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version_callback, is_eager=True, help="Show the version."
-    ),
-) -> None:
-    """vaekit: autoencoders and VAEs from the shell."""
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()
 GenerationOut = typer.Option(
     ..., "--out", help="Output file: .png (an image grid; image models) or .npy (the array)."
 )
@@ -505,3 +622,21 @@ def traverse(
     _emit(result, as_json, f"traversal -> {result['path']}")
 
 
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"vaekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Show the version."
+    ),
+) -> None:
+    """vaekit: autoencoders and VAEs from the shell."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
