@@ -1,7 +1,10 @@
 """The ``vaekit`` command: a typer app whose commands each call one library function.
 
 ``train``, ``embed`` and ``info`` call :mod:`vaekit.jobs`; ``demo``, ``evaluate``, ``visualize`` and
-``report`` call :mod:`vaekit.showcase`.
+``report`` call :mod:`vaekit.showcase`; ``generate``, ``interpolate`` and ``traverse`` call
+:mod:`vaekit.generation_jobs`; ``detect`` :mod:`vaekit.anomaly`, ``sweep`` :mod:`vaekit.sweep`,
+``export`` :mod:`vaekit.export`. ``train`` also runs under ``torchrun`` (see
+:mod:`vaekit.distributed`).
 
 A user error (bad file, bad parameter, broken model directory) is printed as one sentence on
 stderr with exit code 2, never as a traceback.
