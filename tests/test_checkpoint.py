@@ -126,16 +126,19 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     process = subprocess.Popen(_train_command(killed, epochs), env=env)
     checkpoint = killed / CHECKPOINT_FILE
     deadline = time.monotonic() + 120
-    while not checkpoint.exists():  # wait for the first epoch's checkpoint...
-        assert process.poll() is None, "training ended before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    first_write = checkpoint.stat().st_mtime_ns
-    while checkpoint.stat().st_mtime_ns == first_write:  # ...and the second one's, so that
-        time.sleep(0.005)  # the kill lands inside the third epoch: mid-epoch, after a resume
-    time.sleep(0.05)  # point exists
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    try:
+        while not checkpoint.exists():  # wait for the first epoch's checkpoint...
+            assert process.poll() is None, "training ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        first_write = checkpoint.stat().st_mtime_ns
+        while checkpoint.stat().st_mtime_ns == first_write:  # ...and the second one's, so
+            assert time.monotonic() < deadline  # that the kill lands mid-epoch, after a
+            time.sleep(0.005)  # resume point exists
+        time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
     assert not (killed / "model.safetensors").exists(), "the kill came too late to test resume"
     state, _ = load_checkpoint(checkpoint, torch.device("cpu"))
     assert 1 <= len(state.history) < epochs

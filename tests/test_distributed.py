@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -36,8 +37,19 @@ def test_torchrun_two_cpu_processes_train_one_model(tmp_path):
         *_torchrun(), "--standalone", "--nproc_per_node=2", "-m", "vaekit", "train", "digits",
         "--out", str(run), "--epochs", "6", "--latent-dim", "8", "--seed", "0", "--quiet",
     ]  # fmt: skip
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # Its own process group, so that a hang (e.g. a rendezvous that never completes) is killed
+    # with all of torchrun's workers instead of leaving them spinning after the test.
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        _, stderr = process.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    assert process.returncode == 0, stderr[-3000:]
 
     summary = json.loads((run / "run.json").read_text())
     assert summary["world_size"] == 2
