@@ -38,6 +38,30 @@ def test_mapped_rows_serve_the_same_batches_as_the_array(digits_file):
     np.testing.assert_array_equal(rows[10:13].numpy(), np.asarray(X)[indices[10:13]] * 2.0)
 
 
+def test_a_view_of_a_memory_map_is_gathered_through_the_mapping(digits_file):
+    X = np.load(digits_file, mmap_mode="r")[100:]  # a view: its file offset is not the array's
+    indices = np.arange(0, 900, 3)
+    rows = MappedRows(X, indices, lambda b: b, torch.device("cpu"))
+    assert rows._file is None
+    np.testing.assert_array_equal(rows[torch.tensor([1, 50])].numpy(), np.asarray(X)[[3, 150]])
+
+
+def test_shuffled_order_is_a_permutation_of_contiguous_blocks():
+    from vaekit.rows import BLOCK_ROWS
+
+    rows = MappedRows(np.zeros((1000, 2), np.float32), np.arange(1000), lambda b: b, "cpu")
+    torch.manual_seed(0)
+    order = rows.shuffled_order().numpy()
+    assert sorted(order.tolist()) == list(range(1000))
+    block_of = order // BLOCK_ROWS
+    firsts = []
+    for block in np.unique(block_of):  # each block's rows come together, in order...
+        where = np.flatnonzero(block_of == block)
+        assert (np.diff(where) == 1).all() and (np.diff(order[where]) == 1).all()
+        firsts.append(where[0])
+    assert not (np.diff(firsts) > 0).all()  # ...and the blocks come in a shuffled order
+
+
 def test_fit_on_a_memory_map_streams_and_learns_like_in_memory(digits_file, monkeypatch):
     """A memmap is never copied whole: training reads it through MappedRows batch by batch."""
     X_map = np.load(digits_file, mmap_mode="r")

@@ -251,7 +251,9 @@ def _run_epoch(
     module.train()
     n, bs = X.shape[0], config.batch_size
     steps = math.ceil(n / bs)
-    perm = torch.randperm(n, device=X.device)
+    # Out-of-core rows (vaekit.rows.MappedRows) shuffle in blocks, to read the file in runs.
+    shuffled_order = getattr(X, "shuffled_order", None)
+    perm = shuffled_order() if shuffled_order is not None else torch.randperm(n, device=X.device)
     # Sums stay on the device: one host sync per epoch, not one per step.
     sums = torch.zeros(4, device=X.device)  # objective, reconstruction, KL, rows
     for step in range(steps):
