@@ -42,7 +42,7 @@ def test_a_view_of_a_memory_map_is_gathered_through_the_mapping(digits_file):
     X = np.load(digits_file, mmap_mode="r")[100:]  # a view: its file offset is not the array's
     indices = np.arange(0, 900, 3)
     rows = MappedRows(X, indices, lambda b: b, torch.device("cpu"))
-    assert rows._file is None
+    assert rows._reader is None
     np.testing.assert_array_equal(rows[torch.tensor([1, 50])].numpy(), np.asarray(X)[[3, 150]])
 
 

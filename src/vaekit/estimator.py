@@ -21,7 +21,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
-from .datasets import release_pages
 from .distributed import World, device_for, init_process_group, is_main_process, shard, world
 from .errors import ConfigError, DataError, PosteriorCollapseWarning
 from .losses import (
@@ -34,7 +33,7 @@ from .losses import (
 )
 from .nn import AutoencoderModule, build_module, reparameterize
 from .persistence import jsonable_params
-from .rows import MappedRows, iter_chunks, memory_map_of
+from .rows import MappedRows, iter_chunks, memory_map_of, take_rows
 from .schedules import KL_SCHEDULES
 from .training import Objective, TrainConfig, train
 
@@ -571,8 +570,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         train_idx, val_idx = self._split(X.shape[0], seed)
         idx, where = (val_idx, "the validation split") if len(val_idx) else (train_idx, "")
         idx = idx[:: -(-len(idx) // _DIAGNOSTIC_ROWS)]  # every m-th row, m = ceil(n / max)
-        rows = X[idx]
-        release_pages(memory_map_of(X))  # gathering spread-out rows mapped most of the file
+        rows = take_rows(X, idx)  # from a memory map without mapping the whole file
         fraction = (
             DEFAULT_CONTAMINATION if self.contamination == "auto" else float(self.contamination)
         )

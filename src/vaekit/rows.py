@@ -52,6 +52,72 @@ def iter_chunks(X: np.ndarray, chunk_rows: int = 16384) -> Iterator[np.ndarray]:
         release_pages(mapping)
 
 
+def take_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``X[rows]`` for ascending ``rows``; from a memory-mapped X without mapping the file.
+
+    Gathering spread-out rows through a mapping maps most of the file (see the module
+    docstring); this reads them with positional reads instead when X is a plain .npy memmap.
+    """
+    if memory_map_of(X) is None:
+        return X[rows]
+    reader = _RowReader.open(X)
+    if reader is None:
+        batch = X[rows]
+        release_pages(memory_map_of(X))
+        return batch
+    with reader:
+        return reader.read(rows)
+
+
+class _RowReader:
+    """Positional reads of rows of a plain file-backed, C-contiguous ``np.memmap``."""
+
+    def __init__(self, X: np.memmap) -> None:
+        self.X = X
+        self.file = open(X.filename, "rb", buffering=0)  # noqa: SIM115 (closed by close())
+        self.offset, self.row_bytes = X.offset, X[0].nbytes
+
+    @classmethod
+    def open(cls, X: np.ndarray) -> _RowReader | None:
+        """A reader for X, or None when X is a view (whose file offset numpy does not keep)."""
+        if (
+            isinstance(X, np.memmap)
+            and isinstance(X.base, mmap.mmap)
+            and X.flags.c_contiguous
+            and X.filename is not None
+            and len(X) > 0
+        ):
+            return cls(X)
+        return None
+
+    def __enter__(self) -> _RowReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.file.close()
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """``X[rows]`` (ascending) by one positional read per run of consecutive rows."""
+        out = np.empty((len(rows), *self.X.shape[1:]), self.X.dtype)
+        buffer = memoryview(out).cast("B")
+        starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)  # first row of each run
+        for first, last in zip(starts, [*starts[1:], len(rows)], strict=True):
+            got = os.preadv(
+                self.file.fileno(),
+                [buffer[first * self.row_bytes : last * self.row_bytes]],
+                self.offset + int(rows[first]) * self.row_bytes,
+            )
+            if got != (last - first) * self.row_bytes:
+                raise DataError(
+                    f"{self.X.filename} ended while reading row {rows[first]}: the file was "
+                    "truncated while in use."
+                )
+        return out
+
+
 class MappedRows:
     """The rows ``indices`` of an on-disk ``X``, served as model-input tensors per batch.
 
@@ -78,15 +144,11 @@ class MappedRows:
         self.mapping = memory_map_of(X)
         sample = to_model_input(np.asarray(X[:1], dtype=np.float32))
         self.shape = (len(indices), *sample.shape[1:])
-        self._file = None
-        # Positional reads need the plain file-backed array itself (a view's offset is unknown).
-        if X is self.mapping and isinstance(X.base, mmap.mmap) and X.flags.c_contiguous:
-            self._file = open(X.filename, "rb", buffering=0)  # noqa: SIM115 (closed in __del__)
-            self._offset, self._row_bytes = X.offset, X[0].nbytes
+        self._reader = _RowReader.open(X)
 
     def __del__(self) -> None:
-        if getattr(self, "_file", None) is not None:
-            self._file.close()
+        if getattr(self, "_reader", None) is not None:
+            self._reader.close()
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -107,27 +169,8 @@ class MappedRows:
         # Ascending row numbers read the file front to back; the order of the rows inside a
         # batch does not matter to a mini-batch gradient.
         rows = np.sort(self.indices[positions])
-        batch = self._read(rows) if self._file is not None else self._gather(rows)
+        batch = self._reader.read(rows) if self._reader is not None else self._gather(rows)
         return torch.from_numpy(self.to_model_input(batch)).to(self.device)
-
-    def _read(self, rows: np.ndarray) -> np.ndarray:
-        """``X[rows]`` by one positional read per run of consecutive rows."""
-        out = np.empty((len(rows), *self.X.shape[1:]), self.X.dtype)
-        buffer = memoryview(out).cast("B")
-        starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)  # first row of each run
-        for first, last in zip(starts, [*starts[1:], len(rows)], strict=True):
-            want = (last - first) * self._row_bytes
-            got = os.preadv(
-                self._file.fileno(),
-                [buffer[first * self._row_bytes : last * self._row_bytes]],
-                self._offset + int(rows[first]) * self._row_bytes,
-            )
-            if got != want:
-                raise DataError(
-                    f"{self.X.filename} ended while reading row {rows[first]}: the file was "
-                    "truncated during training."
-                )
-        return out
 
     def _gather(self, rows: np.ndarray) -> np.ndarray:
         """``X[rows]`` through the mapping, whose pages are released straight after."""
