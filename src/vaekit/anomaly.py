@@ -19,7 +19,7 @@ import numpy as np
 from .datasets import load_dataset
 from .errors import ConfigError, DataError
 from .estimator import VAE
-from .jobs import _remove_new_folders, _writable_dir
+from .jobs import remove_new_folders, writable_dir
 from .persistence import atomic_write_bytes, load_model
 
 SCORES = ("auto", "elbo", "recon", "nll")
@@ -154,11 +154,11 @@ def detect_run(
     if dataset.X.shape[0] == 0:
         raise DataError(f"{dataset.name} has no rows to score.")
     truth = None if anomaly_label is None else _true_anomalies(dataset, anomaly_label)
-    created = _writable_dir(out.parent if str(out.parent) else Path("."), "output folder")
+    created = writable_dir(out.parent if str(out.parent) else Path("."), "output folder")
     try:
         scores = anomaly_scores(model, dataset.X, score, k=k, random_state=random_state)
     except BaseException:
-        _remove_new_folders(created)  # no empty output folder left behind
+        remove_new_folders(created)  # no empty output folder left behind
         raise
     if contamination is None:
         threshold = -float(model.offset_)

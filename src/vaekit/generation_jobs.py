@@ -24,7 +24,7 @@ from .datasets import Dataset, load_dataset
 from .errors import ConfigError, DataError
 from .estimator import VAE
 from .generation import INTERPOLATION_METHODS, interpolate, traversal_values, traverse
-from .jobs import RUN_FILE, _writable_dir
+from .jobs import RUN_FILE, writable_dir
 from .persistence import atomic_write_bytes, load_model
 from .plots import figure_to_png, image_grid
 
@@ -187,7 +187,7 @@ def _label(dataset: Dataset, i: int) -> Any:
 
 def _write(out: Path, suffix: str, array: np.ndarray, grid: dict[str, Any]) -> None:
     """Save ``array`` (.npy) or ``grid['images']`` as a PNG grid, after checking the folder."""
-    _writable_dir(out.parent, "output folder")
+    writable_dir(out.parent, "output folder")
     if suffix == ".npy":
         save_array(array, out)
     else:

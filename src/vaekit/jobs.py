@@ -29,10 +29,10 @@ EMBED_FORMATS = (".npy", ".csv", ".parquet")
 _EMBED_BATCH = 4096
 
 
-def _writable_dir(path: Path, what: str) -> list[Path]:
+def writable_dir(path: Path, what: str) -> list[Path]:
     """Create ``path`` if needed and prove a file can be written in it.
 
-    Returns the folders this call created, deepest first, for :func:`_remove_new_folders` to
+    Returns the folders this call created, deepest first, for :func:`remove_new_folders` to
     take back when the work then fails.
     """
     created = [p for p in (path, *path.parents) if not p.exists()]
@@ -41,7 +41,7 @@ def _writable_dir(path: Path, what: str) -> list[Path]:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".vaekit-write-test-"):
             pass
     except OSError as exc:
-        _remove_new_folders(created)
+        remove_new_folders(created)
         blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
         reason = f"{blocker} is a file" if blocker else (exc.strerror or str(exc)).lower()
         raise ConfigError(
@@ -50,8 +50,8 @@ def _writable_dir(path: Path, what: str) -> list[Path]:
     return created
 
 
-def _remove_new_folders(folders: list[Path]) -> None:
-    """Remove the folders :func:`_writable_dir` created, deepest first, while they are empty."""
+def remove_new_folders(folders: list[Path]) -> None:
+    """Remove the folders :func:`writable_dir` created, deepest first, while they are empty."""
     for folder in folders:
         try:
             folder.rmdir()
@@ -109,12 +109,12 @@ def train_run(
     estimator._check_params()  # a bad parameter is reported before anything is created
     dataset = load_dataset(data, data_dir=data_dir, label_column=label_column)
 
-    created = _writable_dir(out, "run directory")  # checked before training, not after it
+    created = writable_dir(out, "run directory")  # checked before training, not after it
     tic = time.perf_counter()
     try:
         estimator.fit(dataset.X, checkpoint_path=out / CHECKPOINT_FILE, resume=resume)
     except BaseException:
-        _remove_new_folders(created)  # leave nothing behind for a run that never trained
+        remove_new_folders(created)  # leave nothing behind for a run that never trained
         raise
     seconds = time.perf_counter() - tic
     last = estimator.history_[-1]
@@ -187,7 +187,7 @@ def embed_run(
     n = dataset.X.shape[0]
     if n == 0:
         raise DataError(f"{dataset.name} has no rows to embed.")
-    created = _writable_dir(out.parent if str(out.parent) else Path("."), "output folder")
+    created = writable_dir(out.parent if str(out.parent) else Path("."), "output folder")
 
     columns = list(model.get_feature_names_out())
     if with_logvar:
@@ -208,7 +208,7 @@ def embed_run(
         writer.commit()
     except BaseException:
         writer.abort()
-        _remove_new_folders(created)
+        remove_new_folders(created)
         raise
     return {"path": str(out), "rows": n, "columns": columns, "format": suffix.lstrip(".")}
 

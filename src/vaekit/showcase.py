@@ -28,7 +28,7 @@ import numpy as np
 from .datasets import Dataset, load_dataset
 from .errors import ConfigError, DataError, ModelFileError
 from .estimator import VAE, Autoencoder
-from .jobs import RUN_FILE, _writable_dir
+from .jobs import RUN_FILE, writable_dir
 from .persistence import load_model
 from .report import RESULTS_FILE, rebuild_report, write_report
 
@@ -104,7 +104,7 @@ def evaluate_run(
     )
     X_train, X_test, y_train, y_test = arrays
     tasks = ("classification", "clustering") if _is_classification(y_train) else ("regression",)
-    with _output_folder(out) as out_dir:
+    with output_folder(out) as out_dir:
         timings: dict[str, float] = {}
         with _one_blas_thread():
             with _timed(timings, "extractors_fit_seconds"):
@@ -174,7 +174,7 @@ def _evaluation_data(
 
     stratified = _is_classification(train_ds.y)
     if stratified:
-        _check_stratifiable(train_ds)
+        check_stratifiable(train_ds)
     try:
         arrays = train_test_split(
             X,
@@ -294,7 +294,7 @@ def visualize_run(
     rows = _subsample(len(X_all), max_points, random_state)
     X = X_all[rows]
     y = None if ds.y is None else ds.y[rows]
-    with _output_folder(out) as out_dir:
+    with output_folder(out) as out_dir:
         Z = model.transform(X)
         figures: dict[str, Any] = {}
         captions: dict[str, dict[str, str]] = {}
@@ -411,7 +411,7 @@ def demo(
 
     tic = time.perf_counter()
     timings: dict[str, float] = {}
-    with _output_folder(out) as out_dir:
+    with output_folder(out) as out_dir:
         ds = load_dataset("digits")
         X_train, X_test, y_train, y_test = train_test_split(
             ds.X, ds.y, test_size=TEST_SIZE, stratify=ds.y, random_state=seed
@@ -611,14 +611,14 @@ def _write(out: Path, results: dict[str, Any], figures: dict[str, Any]) -> dict[
 
 
 @contextmanager
-def _output_folder(path: str | os.PathLike) -> Iterator[Path]:
+def output_folder(path: str | os.PathLike) -> Iterator[Path]:
     """Create (and prove writable) the output folder; remove it again if the work fails early.
 
     Only a folder this call created, and only while still empty: nothing a user had is touched.
     """
     path = Path(path)
     existed = path.exists()
-    _writable_dir(path, "output folder")
+    writable_dir(path, "output folder")
     try:
         yield path
     except BaseException:
@@ -699,7 +699,7 @@ def _is_classification(y: np.ndarray) -> bool:
     return is_classification_target(y)
 
 
-def _check_stratifiable(ds: Dataset) -> None:
+def check_stratifiable(ds: Dataset) -> None:
     """A stratified 75/25 split needs 2 rows per class and a test part with every class."""
     values, counts = np.unique(ds.y, return_counts=True)
     if counts.min() < 2:

@@ -540,7 +540,7 @@ def sweep_run(
     """
     from .plots import sweep_figure
     from .report import RESULTS_FILE, write_report
-    from .showcase import _output_folder
+    from .showcase import output_folder
 
     tic = time.perf_counter()
     latent_dims = parse_grid(latent_dims, "--latent-dims", int)
@@ -554,7 +554,7 @@ def sweep_run(
     _check_arrays(X_train, X_test)
     _downstream_task(y_train, y_test, len(X_train), len(X_test))
 
-    with _output_folder(out) as out_dir:
+    with output_folder(out) as out_dir:
         result = sweep(
             X_train,
             X_test,
@@ -625,7 +625,7 @@ def _split(
     from sklearn.model_selection import train_test_split
 
     from .evaluation import is_classification_target
-    from .showcase import _check_stratifiable
+    from .showcase import check_stratifiable
 
     X, y = train_ds.X, train_ds.y
     if test is not None:
@@ -638,7 +638,7 @@ def _split(
         return X, X_test, y, test_ds.y, f"train: {train_ds.name}, test: {test_ds.name}"
     stratified = y is not None and is_classification_target(y)
     if stratified:
-        _check_stratifiable(train_ds)
+        check_stratifiable(train_ds)
     try:
         parts = train_test_split(
             *((X,) if y is None else (X, y)),
