@@ -88,6 +88,32 @@ def test_train_ae_and_files(tmp_path):
     assert type(model).__name__ == "Autoencoder" and model.likelihood_ == "gaussian"
 
 
+def test_train_sets_widths_and_patience(tmp_path):
+    run = tmp_path / "run"
+    result = invoke(
+        "train", "digits", "--out", run, *TRAIN_FAST, "--hidden-dims", "32,16",
+        "--patience", "0",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    model = load(run)
+    assert tuple(model.hidden_dims) == (32, 16) and model.patience is None
+    assert model.module_.encoder.body[0].out_features == 32
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--hidden-dims", "32,x", "--hidden-dims must be comma-separated positive integers"),
+        ("--conv-channels", "0,8", "--conv-channels must be comma-separated positive integers"),
+        ("--patience", "-1", "--patience must be 0 (never stop early) or more"),
+    ],
+)
+def test_train_rejects_bad_widths_and_patience(tmp_path, option, value, message):
+    result = invoke("train", "digits", "--out", tmp_path / "run", option, value)
+    assert result.exit_code == 2 and message in " ".join(result.output.split())
+    assert not (tmp_path / "run").exists()
+
+
 def test_demo_prints_the_comparison(tmp_path, monkeypatch):
     # The table and the report path, not the numbers: a short training budget is enough here
     # (tests/test_showcase.py runs the real demo and checks its numbers).

@@ -355,6 +355,17 @@ def train(
         False, "--dynamic-binarization", help="Train on x ~ Bernoulli(x), redrawn every batch."
     ),
     validation_fraction: float = typer.Option(0.1, "--validation-fraction"),
+    patience: int = typer.Option(
+        10, "--patience", help="Epochs without validation improvement before stopping; 0: never."
+    ),
+    hidden_dims: str | None = typer.Option(
+        None, "--hidden-dims", help="MLP layer widths, comma-separated (default: 512,256)."
+    ),
+    conv_channels: str | None = typer.Option(
+        None,
+        "--conv-channels",
+        help="Conv channels per level, comma-separated (default: 32,64,128,256).",
+    ),
     seed: int | None = typer.Option(0, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1..."),
     data_dir: Path | None = DataDir,
@@ -377,10 +388,14 @@ def train(
         "architecture": architecture,
         "likelihood": likelihood,
         "validation_fraction": validation_fraction,
+        "patience": _patience(patience),
         "random_state": seed,
         "device": device,
         "verbose": not quiet,
     }
+    for name, text in (("hidden_dims", hidden_dims), ("conv_channels", conv_channels)):
+        if text is not None:
+            params[name] = _widths(text, "--" + name.replace("_", "-"))
     if model == "vae":
         params.update(
             beta=beta,
@@ -403,6 +418,24 @@ def train(
 
     if is_main_process():  # under torchrun, one summary for the job, not one per rank
         _emit(result, as_json, f"trained {result['model']} -> {result['path']}", skip=("versions",))
+
+
+def _patience(value: int) -> int | None:
+    if value < 0:
+        _print_error(f"--patience must be 0 (never stop early) or more, got {value}.")
+        raise typer.Exit(2)
+    return value or None
+
+
+def _widths(text: str, option: str) -> tuple[int, ...]:
+    """'512,256' -> (512, 256); a clear error for anything but positive integers."""
+    items = [item.strip() for item in text.split(",")]
+    if not all(item.isdigit() and int(item) > 0 for item in items):
+        _print_error(
+            f"{option} must be comma-separated positive integers, e.g. 512,256; got {text!r}."
+        )
+        raise typer.Exit(2)
+    return tuple(int(item) for item in items)
 
 
 @app.command()
