@@ -317,6 +317,22 @@ def test_compare_features_gives_one_row_per_feature_set_model_and_task(compariso
     assert json.loads(json.dumps(comparison)) == comparison
 
 
+def test_compare_features_reports_progress_after_each_set_and_task(digits, extracted):
+    _, _, y_train, y_test = digits
+    features = {name: extracted[0][name] for name in ("pca", "vae_mu")}
+    calls = []
+    compare_features(
+        features, y_train, y_test, models=("knn",), methods=("kmeans",),
+        progress=lambda name, task: calls.append((name, task)),
+    )  # fmt: skip
+    assert calls == [
+        ("pca", "classification"),
+        ("pca", "clustering"),
+        ("vae_mu", "classification"),
+        ("vae_mu", "clustering"),
+    ]
+
+
 def test_format_table_marks_missed_targets(comparison):
     text = format_table(comparison, targets={"vae_mu": {"logreg accuracy": 1.01}})
     header, _, *body = text.splitlines()

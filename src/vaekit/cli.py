@@ -176,6 +176,7 @@ def evaluate(
     data_dir: Path | None = DataDir,
     label_column: str | None = LabelColumn,
     seed: int = typer.Option(0, "--seed", help="Seed of the split, PCA, the AE and the models."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_json: bool = AsJson,
 ) -> None:
     """Compare μ(x) of RUN with raw inputs, PCA and a plain AE on DATA's labels."""
@@ -190,6 +191,7 @@ def evaluate(
         data_dir=data_dir,
         label_column=label_column,
         random_state=seed,
+        verbose=not (quiet or as_json) and sys.stderr.isatty(),
     )
     if as_json:
         typer.echo(json.dumps(result, indent=2))

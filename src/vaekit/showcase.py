@@ -18,7 +18,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from .errors import ConfigError, DataError, ModelFileError
 from .estimator import VAE, Autoencoder
 from .jobs import RUN_FILE, writable_dir
 from .persistence import load_model
+from .progress import StepProgress
 from .report import RESULTS_FILE, rebuild_report, write_report
 
 __all__ = ["demo", "evaluate_run", "report_run", "visualize_run"]
@@ -62,6 +63,7 @@ def evaluate_run(
     data_dir: str | os.PathLike | None = None,
     label_column: str | None = None,
     random_state: int = 0,
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """Compare μ(x) of the model in ``run`` with raw inputs, PCA(k) and a plain AE(k).
 
@@ -89,6 +91,9 @@ def evaluate_run(
         As for :func:`~vaekit.datasets.load_dataset` (both ``data`` and ``test``).
     random_state : int, default=0
         Seeds the split, PCA, the autoencoder, the draw of z and every downstream model.
+    verbose : bool, default=False
+        Progress on stderr: the baseline autoencoder's epochs, then one step per feature set
+        and task.
 
     Returns
     -------
@@ -108,9 +113,16 @@ def evaluate_run(
         timings: dict[str, float] = {}
         with _one_blas_thread():
             with _timed(timings, "extractors_fit_seconds"):
-                features, extractors = _feature_sets(model, X_train, X_test, random_state)
-            with _timed(timings, "comparison_seconds"):
-                comparison = _compare(features, y_train, y_test, tasks, extractors, random_state)
+                features, extractors = _feature_sets(model, X_train, X_test, random_state, verbose)
+            steps = len(features) * len(tasks)
+            with (
+                _timed(timings, "comparison_seconds"),
+                StepProgress("evaluate", steps, verbose) as progress,
+            ):
+                comparison = _compare(
+                    features, y_train, y_test, tasks, extractors, random_state,
+                    lambda name, task: progress.advance(f"{name}: {task}"),
+                )  # fmt: skip
         run_data = _run_data(run)
         protocol = comparison["protocol"]
         protocol["split"] = split
@@ -201,12 +213,19 @@ def _compare(
     tasks: tuple[str, ...],
     extractors: dict[str, Any],
     random_state: int,
+    progress: Callable[[str, str], None] | None = None,
 ) -> dict[str, Any]:
     """:func:`~vaekit.evaluation.compare_features` with the evaluation defaults."""
     from .evaluation import compare_features
 
     return compare_features(
-        features, y_train, y_test, tasks=tasks, random_state=random_state, extractors=extractors
+        features,
+        y_train,
+        y_test,
+        tasks=tasks,
+        random_state=random_state,
+        extractors=extractors,
+        progress=progress,
     )
 
 

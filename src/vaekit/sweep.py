@@ -40,6 +40,7 @@ from .datasets import Dataset, load_dataset
 from .errors import ConfigError, DataError, PosteriorCollapseWarning
 from .estimator import VAE, collapse_message
 from .persistence import atomic_write_bytes, jsonable_params
+from .progress import StepProgress
 
 __all__ = ["SUGGESTION_RULE", "parse_grid", "suggest", "sweep", "sweep_run"]
 
@@ -290,17 +291,18 @@ def sweep(
 
     rows: list[dict[str, Any]] = []
     kl_dims: dict[str, list[float]] = {}
-    with _Progress(verbose, len(models)) as progress:
+    with StepProgress("sweep", len(models), verbose) as progress:
         while models:  # popped, so that a fitted model is freed once measured
             model = models.pop(0)
-            progress.training(setting_label(model.latent_dim, model.beta))
+            progress.status(f"training {setting_label(model.latent_dim, model.beta)}")
             row, kl = _fit_and_measure(model, X_train, X_test)
             if task is not None:
                 score = _downstream(model, X_train, X_test, y_train, y_test, task, random_state)
                 row["downstream_score"] = round(score, 4)
             rows.append(row)
             kl_dims[row["setting"]] = kl
-            progress.done(row)
+            progress.print(_row_line(row))
+            progress.advance(f"done {row['setting']}")
 
     metric = None if task is None else _DOWNSTREAM[task][1]
     downstream = {
@@ -726,55 +728,11 @@ def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 # -------------------------------------------------------------------------------- progress
-class _Progress:
-    """A rich progress bar over the settings on stderr; does nothing when not verbose."""
-
-    def __init__(self, verbose: bool, total: int) -> None:
-        self.bar = None
-        if verbose:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self.bar = Progress(
-                TextColumn("[bold]sweep"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[setting]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
-            self.task = self.bar.add_task("sweep", total=total, setting="")
-
-    def __enter__(self) -> _Progress:
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def training(self, label: str) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, setting=f"training {label}")
-
-    def done(self, row: Mapping[str, Any]) -> None:
-        if self.bar is None:
-            return
-        score = row["downstream_score"]
-        self.bar.console.print(
-            f"{row['setting']}: -ELBO {row['test_neg_elbo']:.2f}, KL {row['test_kl']:.2f}, "
-            f"{row['active_units']}/{row['latent_dim']} active"
-            + ("" if score is None else f", downstream {score:.3f}"),
-            markup=False,
-            highlight=False,
-        )
-        self.bar.update(self.task, advance=1, setting=f"done {row['setting']}")
+def _row_line(row: Mapping[str, Any]) -> str:
+    """One finished setting, as printed above the progress bar."""
+    score = row["downstream_score"]
+    return (
+        f"{row['setting']}: -ELBO {row['test_neg_elbo']:.2f}, KL {row['test_kl']:.2f}, "
+        f"{row['active_units']}/{row['latent_dim']} active"
+        + ("" if score is None else f", downstream {score:.3f}")
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -122,6 +122,7 @@ def compare_features(
     tasks: Sequence[str] = ("classification", "clustering"),
     random_state: int | None = 0,
     extractors: Mapping[str, Any] | None = None,
+    progress: Callable[[str, str], None] | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Run the downstream tasks on every named feature set; return one flat table.
@@ -141,6 +142,9 @@ def compare_features(
     extractors : dict, optional
         The fitted models from :func:`fit_feature_extractors`; their settings go into the
         protocol (``"extractors"``), so that the table says what produced each feature set.
+    progress : callable, optional
+        Called as ``progress(name, task)`` after each feature set × task is scored (e.g. to
+        advance a progress bar: on MNIST one pair can take minutes).
     **kwargs
         Options of the task functions, each given to every selected task that accepts it
         (``cv``, ``n_jobs``, ``search_max_samples`` -> supervised; ``methods``, ``max_samples``,
@@ -184,6 +188,8 @@ def compare_features(
             per_model = result["models" if "models" in result else "methods"]
             for model, scores in per_model.items():
                 rows.append({"features": name, "dim": dim, "task": task, "model": model, **scores})
+            if progress is not None:
+                progress(name, task)
     return {"protocol": protocol, "rows": rows, "summary": _summary(rows)}
 
 

@@ -1,0 +1,24 @@
+"""The step progress bar of long jobs (sweep, evaluate): it counts, prints as is, or stays quiet."""
+
+from __future__ import annotations
+
+from vaekit.progress import StepProgress
+
+
+def test_step_progress_counts_steps_and_prints_text_as_is(capsys):
+    with StepProgress("sweep", 2, verbose=True) as progress:
+        progress.status("training [bold]k=2[/bold]")
+        progress.print("k=2, β=1: -ELBO [1.5]")
+        progress.advance("done k=2")
+        assert progress.bar.tasks[0].completed == 1
+        assert progress.bar.tasks[0].fields["step"] == "done k=2"
+    err = capsys.readouterr().err
+    assert "k=2, β=1: -ELBO [1.5]" in err  # brackets are text, not rich markup
+
+
+def test_quiet_step_progress_writes_nothing(capsys):
+    with StepProgress("evaluate", 3, verbose=False) as progress:
+        progress.status("raw: classification")
+        progress.print("a line")
+        progress.advance("raw: classification")
+    assert capsys.readouterr() == ("", "")
