@@ -24,7 +24,6 @@ from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from .distributed import World, device_for, init_process_group, is_main_process, shard, world
 from .errors import ConfigError, DataError, PosteriorCollapseWarning
 from .losses import (
-    LIKELIHOODS,
     decoder_mean,
     gaussian_kl,
     gaussian_log_density,
@@ -32,15 +31,14 @@ from .losses import (
     reconstruction_nll,
 )
 from .nn import AutoencoderModule, build_module, reparameterize
+from .params import check_params, resolve_device
 from .persistence import jsonable_params
 from .rows import MappedRows, iter_chunks, memory_map_of, take_rows
-from .schedules import KL_SCHEDULES
 from .training import Objective, TrainConfig, train
 
 if TYPE_CHECKING:
     import os
 
-ARCHITECTURES = ("auto", "mlp", "conv")
 # Transform, reconstruction and scoring run in batches of this many rows: large enough to keep
 # the matrix multiplies efficient, small enough that a conv model's activations fit in memory.
 _PREDICT_BATCH = 2048
@@ -61,23 +59,6 @@ _ROW_MULTIPLE = 16
 DEFAULT_CONTAMINATION = 0.05  # contamination="auto": the least typical 5% of held-out rows
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: unit u is active if Cov_x(E_q[z_u | x]) > 0.01
 COLLAPSE_FRACTION = 0.1  # posterior collapse: fewer than max(1, 10% of k) units active
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as torch understands it."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(
-            f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'."
-        ) from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            f"device={device!r} was requested but CUDA is not available; use 'auto' or 'cpu'."
-        )
-    return resolved
 
 
 def _column_moments(X: np.ndarray, chunk_rows: int = 16384) -> tuple[np.ndarray, np.ndarray]:
@@ -131,82 +112,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
-        def positive_int(name: str) -> None:
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
-
-        def choice(name: str, options: tuple[str, ...]) -> None:
-            if getattr(self, name) not in options:
-                raise ConfigError(
-                    f"{name} must be one of {', '.join(options)}; got {getattr(self, name)!r}."
-                )
-
-        for name in ("latent_dim", "epochs", "batch_size"):
-            positive_int(name)
-        for name, widths in (
-            ("hidden_dims", self.hidden_dims),
-            ("conv_channels", self.conv_channels),
-        ):
-            try:
-                ok = len(widths) >= 1 and all(
-                    isinstance(w, numbers.Integral) and not isinstance(w, bool) and w >= 1
-                    for w in widths
-                )
-            except TypeError:
-                ok = False
-            if not ok:
-                raise ConfigError(
-                    f"{name} must be a non-empty sequence of positive integers, got {widths!r}."
-                )
-        choice("architecture", ARCHITECTURES)
-        choice("likelihood", ("auto", *LIKELIHOODS))
-        if not (
-            self.output_variance == "learned"
-            or (_is_real(self.output_variance) and self.output_variance > 0)
-        ):
-            raise ConfigError(
-                "output_variance must be 'learned' or a positive number, "
-                f"got {self.output_variance!r}."
-            )
-        if not (_is_real(self.learning_rate) and self.learning_rate > 0):
-            raise ConfigError(
-                f"learning_rate must be a positive number, got {self.learning_rate!r}."
-            )
-        if not (_is_real(self.validation_fraction) and 0 <= self.validation_fraction < 1):
-            raise ConfigError(
-                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}."
-            )
-        if self.patience is not None and not (
-            isinstance(self.patience, numbers.Integral) and self.patience >= 1
-        ):
-            raise ConfigError(
-                f"patience must be a positive integer or None, got {self.patience!r}."
-            )
-        if self.max_grad_norm is not None and not (
-            _is_real(self.max_grad_norm) and self.max_grad_norm > 0
-        ):
-            raise ConfigError(
-                f"max_grad_norm must be a positive number or None, got {self.max_grad_norm!r}."
-            )
-        if self._stochastic:
-            if not (_is_real(self.beta) and self.beta >= 0):
-                raise ConfigError(f"beta must be a non-negative number, got {self.beta!r}.")
-            choice("kl_schedule", KL_SCHEDULES)
-            if not (_is_real(self.kl_warmup_epochs) and self.kl_warmup_epochs >= 0):
-                raise ConfigError(f"kl_warmup_epochs must be >= 0, got {self.kl_warmup_epochs!r}.")
-            if not (_is_real(self.free_bits) and self.free_bits >= 0):
-                raise ConfigError(
-                    f"free_bits must be >= 0 (nats per dimension), got {self.free_bits!r}."
-                )
-        if not (
-            (isinstance(self.contamination, str) and self.contamination == "auto")
-            or (_is_real(self.contamination) and 0 < self.contamination <= 0.5)
-        ):
-            raise ConfigError(
-                f"contamination must be 'auto' or a number in (0, 0.5], got {self.contamination!r}."
-            )
-        resolve_device(self.device)
+        check_params(self, stochastic=self._stochastic)
 
     def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray:
         """Check X and return it as a float32 array of shape (n, *input_shape_)."""
@@ -755,10 +661,6 @@ def _double(t: torch.Tensor | None) -> torch.Tensor | None:
     1e-6, enough to make a row's score depend on which rows share its batch.
     """
     return None if t is None else t.double()
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class VAE(_BaseAutoencoder):

@@ -208,7 +208,8 @@ def load_model(path: str | os.PathLike, device: str | None = None) -> Any:
     VAE or Autoencoder
         Fitted, with the saved weights, scaling and history.
     """
-    from .estimator import VAE, Autoencoder, resolve_device
+    from .estimator import VAE, Autoencoder
+    from .params import resolve_device
 
     directory = Path(path)
     config = _read_config(directory)

@@ -1,0 +1,126 @@
+"""The hyper-parameter checks of :class:`~vaekit.VAE` and :class:`~vaekit.Autoencoder`.
+
+scikit-learn estimators take their parameters as given in ``__init__`` and check them in
+``fit``; every check is here, each failing with one :class:`~vaekit.errors.ConfigError` sentence
+that names the parameter, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import torch
+
+from .errors import ConfigError
+from .losses import LIKELIHOODS
+from .schedules import KL_SCHEDULES
+
+ARCHITECTURES = ("auto", "mlp", "conv")
+
+
+def check_params(est: Any, *, stochastic: bool) -> None:
+    """Raise :class:`~vaekit.errors.ConfigError` for the first invalid parameter of ``est``.
+
+    Parameters
+    ----------
+    est : VAE or Autoencoder
+        Read through its attributes (the ``__init__`` parameters).
+    stochastic : bool
+        True for a VAE: also check ``beta``, ``kl_schedule``, ``kl_warmup_epochs`` and
+        ``free_bits``.
+    """
+
+    def positive_int(name: str) -> None:
+        value = getattr(est, name)
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
+
+    def choice(name: str, options: tuple[str, ...]) -> None:
+        if getattr(est, name) not in options:
+            raise ConfigError(
+                f"{name} must be one of {', '.join(options)}; got {getattr(est, name)!r}."
+            )
+
+    for name in ("latent_dim", "epochs", "batch_size"):
+        positive_int(name)
+    for name, widths in (
+        ("hidden_dims", est.hidden_dims),
+        ("conv_channels", est.conv_channels),
+    ):
+        try:
+            ok = len(widths) >= 1 and all(
+                isinstance(w, numbers.Integral) and not isinstance(w, bool) and w >= 1
+                for w in widths
+            )
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ConfigError(
+                f"{name} must be a non-empty sequence of positive integers, got {widths!r}."
+            )
+    choice("architecture", ARCHITECTURES)
+    choice("likelihood", ("auto", *LIKELIHOODS))
+    if not (
+        est.output_variance == "learned"
+        or (_is_real(est.output_variance) and est.output_variance > 0)
+    ):
+        raise ConfigError(
+            f"output_variance must be 'learned' or a positive number, got {est.output_variance!r}."
+        )
+    if not (_is_real(est.learning_rate) and est.learning_rate > 0):
+        raise ConfigError(f"learning_rate must be a positive number, got {est.learning_rate!r}.")
+    if not (_is_real(est.validation_fraction) and 0 <= est.validation_fraction < 1):
+        raise ConfigError(
+            f"validation_fraction must be in [0, 1), got {est.validation_fraction!r}."
+        )
+    if est.patience is not None and not (
+        isinstance(est.patience, numbers.Integral) and est.patience >= 1
+    ):
+        raise ConfigError(f"patience must be a positive integer or None, got {est.patience!r}.")
+    if est.max_grad_norm is not None and not (
+        _is_real(est.max_grad_norm) and est.max_grad_norm > 0
+    ):
+        raise ConfigError(
+            f"max_grad_norm must be a positive number or None, got {est.max_grad_norm!r}."
+        )
+    if stochastic:
+        if not (_is_real(est.beta) and est.beta >= 0):
+            raise ConfigError(f"beta must be a non-negative number, got {est.beta!r}.")
+        choice("kl_schedule", KL_SCHEDULES)
+        if not (_is_real(est.kl_warmup_epochs) and est.kl_warmup_epochs >= 0):
+            raise ConfigError(f"kl_warmup_epochs must be >= 0, got {est.kl_warmup_epochs!r}.")
+        if not (_is_real(est.free_bits) and est.free_bits >= 0):
+            raise ConfigError(
+                f"free_bits must be >= 0 (nats per dimension), got {est.free_bits!r}."
+            )
+    if not (
+        (isinstance(est.contamination, str) and est.contamination == "auto")
+        or (_is_real(est.contamination) and 0 < est.contamination <= 0.5)
+    ):
+        raise ConfigError(
+            f"contamination must be 'auto' or a number in (0, 0.5], got {est.contamination!r}."
+        )
+    resolve_device(est.device)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else as torch understands it."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(
+            f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'."
+        ) from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device={device!r} was requested but CUDA is not available; use 'auto' or 'cpu'."
+        )
+    return resolved
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
