@@ -562,6 +562,22 @@ CASES: list[Case] = [
         error=ConfigError,
     ),
     Case(
+        "hidden-dims-text",
+        "--hidden-dims 512,abc",
+        (*TRAIN, "digits", *OUT, "--hidden-dims", "512,abc"),
+        out="run",
+        api=fit_params(hidden_dims=(512, "abc")),
+        error=ConfigError,
+    ),
+    Case(
+        "patience-negative",
+        "--patience -1",
+        (*TRAIN, "digits", *OUT, "--patience", "-1"),
+        out="run",
+        api=fit_params(patience=-1),
+        error=ConfigError,
+    ),
+    Case(
         "free-bits-negative",
         "--free-bits -0.5",
         (*TRAIN, "digits", *OUT, "--free-bits", "-0.5"),

@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
+from .errors import ConfigError
 
 app = typer.Typer(
     name="vaekit",
@@ -390,14 +391,10 @@ def train(
         "architecture": architecture,
         "likelihood": likelihood,
         "validation_fraction": validation_fraction,
-        "patience": _patience(patience),
         "random_state": seed,
         "device": device,
         "verbose": not quiet,
     }
-    for name, text in (("hidden_dims", hidden_dims), ("conv_channels", conv_channels)):
-        if text is not None:
-            params[name] = _widths(text, "--" + name.replace("_", "-"))
     if model == "vae":
         params.update(
             beta=beta,
@@ -405,17 +402,24 @@ def train(
             free_bits=free_bits,
             dynamic_binarization=dynamic_binarization,
         )
-    result = _call(
-        train_run,
-        data,
-        out,
-        model=model,
-        data_dir=data_dir,
-        label_column=label_column,
-        overwrite=overwrite,
-        resume=resume,
-        **params,
-    )
+
+    def job() -> dict:  # the option parsing inside the job, so its errors are reported alike
+        params["patience"] = _patience(patience)
+        for name, text in (("hidden_dims", hidden_dims), ("conv_channels", conv_channels)):
+            if text is not None:
+                params[name] = _widths(text, "--" + name.replace("_", "-"))
+        return train_run(
+            data,
+            out,
+            model=model,
+            data_dir=data_dir,
+            label_column=label_column,
+            overwrite=overwrite,
+            resume=resume,
+            **params,
+        )
+
+    result = _call(job)
     from .distributed import is_main_process
 
     if is_main_process():  # under torchrun, one summary for the job, not one per rank
@@ -423,9 +427,9 @@ def train(
 
 
 def _patience(value: int) -> int | None:
+    """--patience N: N >= 1 epochs, or 0 for no early stopping (the estimator's None)."""
     if value < 0:
-        _print_error(f"--patience must be 0 (never stop early) or more, got {value}.")
-        raise typer.Exit(2)
+        raise ConfigError(f"--patience must be 0 (never stop early) or more, got {value}.")
     return value or None
 
 
@@ -433,10 +437,9 @@ def _widths(text: str, option: str) -> tuple[int, ...]:
     """'512,256' -> (512, 256); a clear error for anything but positive integers."""
     items = [item.strip() for item in text.split(",")]
     if not all(item.isdigit() and int(item) > 0 for item in items):
-        _print_error(
+        raise ConfigError(
             f"{option} must be comma-separated positive integers, e.g. 512,256; got {text!r}."
         )
-        raise typer.Exit(2)
     return tuple(int(item) for item in items)
 
 
