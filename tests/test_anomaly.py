@@ -16,7 +16,7 @@ from vaekit import VAE, Autoencoder, load
 from vaekit.anomaly import anomaly_scores, detect_run
 from vaekit.cli import app
 from vaekit.datasets import load_dataset
-from vaekit.errors import ConfigError, PosteriorCollapseWarning
+from vaekit.errors import ConfigError, DataError, PosteriorCollapseWarning
 
 SMALL = {"latent_dim": 4, "hidden_dims": (64,), "random_state": 0}
 TRAIN, TEST = load_dataset("digits:train"), load_dataset("digits:test")
@@ -202,3 +202,25 @@ def test_detect_errors_that_depend_on_model_and_data(one_class, tmp_path):
     with pytest.raises(ConfigError, match=r"--out must end in \.csv"):
         detect_run(tmp_path / "ae", "digits:test", tmp_path / "s.txt")
     assert not (tmp_path / "t.csv").exists() and not (tmp_path / "s.txt").exists()
+
+
+def test_elbo_per_ink_divides_the_elbo_by_the_ink_of_each_row(one_class):
+    vae = one_class[VAE]
+    X = TEST.X[:20].copy()
+    X[0] = 0.0  # an empty image: divided by 1, not by 0
+    ink = np.maximum(X.reshape(len(X), -1).sum(1, dtype=np.float64), 1.0)
+    np.testing.assert_allclose(
+        anomaly_scores(vae, X, "elbo_per_ink"), -vae.score_samples(X) / ink, rtol=1e-12
+    )
+    anomalous = TEST.y != 0
+    assert roc_auc_score(anomalous, anomaly_scores(vae, TEST.X, "elbo_per_ink")) > 0.95
+
+
+def test_elbo_per_ink_needs_a_bernoulli_vae_and_non_negative_inputs(one_class):
+    with pytest.raises(ConfigError, match="needs a VAE"):
+        anomaly_scores(one_class[Autoencoder], TEST.X, "elbo_per_ink")
+    gaussian = _fit(VAE, np.random.default_rng(0).normal(size=(64, 3)), epochs=2)
+    with pytest.raises(ConfigError, match="elbo_per_ink is for images"):
+        anomaly_scores(gaussian, np.zeros((2, 3)), "elbo_per_ink")
+    with pytest.raises(DataError, match="needs inputs >= 0"):
+        anomaly_scores(one_class[VAE], -TEST.X[:2], "elbo_per_ink")

@@ -484,8 +484,9 @@ def detect(
     score: str = typer.Option(
         "auto",
         "--score",
-        help="elbo (-ELBO; VAE), recon (reconstruction error), nll (-log p(x), IWAE; VAE) or "
-        "auto (elbo for a VAE, recon for an AE). Higher = more anomalous.",
+        help="elbo (-ELBO; VAE), recon (reconstruction error), nll (-log p(x), IWAE; VAE), "
+        "elbo_per_ink (-ELBO / total intensity; images in [0, 1]) or auto (elbo for a VAE, "
+        "recon for an AE). Higher = more anomalous.",
     ),
     contamination: float | None = typer.Option(
         None,
