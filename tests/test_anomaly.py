@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
@@ -224,3 +225,5 @@ def test_elbo_per_ink_needs_a_bernoulli_vae_and_non_negative_inputs(one_class):
         anomaly_scores(gaussian, np.zeros((2, 3)), "elbo_per_ink")
     with pytest.raises(DataError, match="needs inputs >= 0"):
         anomaly_scores(one_class[VAE], -TEST.X[:2], "elbo_per_ink")
+    with pytest.raises(NotFittedError):
+        anomaly_scores(VAE(), TEST.X[:2], "elbo_per_ink")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 from .datasets import load_dataset
 from .errors import ConfigError, DataError
@@ -42,7 +43,8 @@ def resolve_score(model: Any, score: str) -> str:
         raise ConfigError(
             f"--score {score} needs a VAE; this model is a plain autoencoder: use --score recon."
         )
-    if score == "elbo_per_ink" and model.likelihood_ != "bernoulli":
+    # An unfitted model has no likelihood_ yet: anomaly_scores then says it is not fitted.
+    if score == "elbo_per_ink" and getattr(model, "likelihood_", "bernoulli") != "bernoulli":
         raise ConfigError(
             "--score elbo_per_ink is for images with values in [0, 1] (a Bernoulli VAE); this "
             f"model's likelihood is {model.likelihood_}: use --score elbo."
@@ -82,11 +84,12 @@ def anomaly_scores(
     if score == "elbo":
         return -model.score_samples(X)
     if score == "elbo_per_ink":
-        X = model._validate_X(X, reset=False)
+        check_is_fitted(model, "module_")
+        X = model._validate_X(X, reset=False)  # once: _scores is score_samples without it
         if X.size and X.min() < 0:
             raise DataError("--score elbo_per_ink needs inputs >= 0 (the ink of an image).")
         ink = X.reshape(len(X), -1).sum(axis=1, dtype=np.float64)
-        return -model.score_samples(X) / np.maximum(ink, 1.0)
+        return -model._scores(X) / np.maximum(ink, 1.0)
     if score == "recon":
         return model.reconstruction_error(X)
     return -model.log_likelihood(X, k, random_state=random_state)
