@@ -205,25 +205,54 @@ def test_detect_errors_that_depend_on_model_and_data(one_class, tmp_path):
     assert not (tmp_path / "t.csv").exists() and not (tmp_path / "s.txt").exists()
 
 
-def test_elbo_per_ink_divides_the_elbo_by_the_ink_of_each_row(one_class):
+def test_excess_is_the_elbo_minus_the_entropy_of_the_pixels(one_class):
+    vae = one_class[VAE]
+    X = TEST.X[:20].copy()
+    p = np.clip(X.astype(np.float64), 1e-300, 1.0)
+    q = np.clip(1.0 - X.astype(np.float64), 1e-300, 1.0)
+    entropy = -(X * np.log(p) + (1 - X) * np.log(q)).sum(axis=1)
+    excess = anomaly_scores(vae, X, "excess")
+    np.testing.assert_allclose(excess, -vae.score_samples(X) - entropy, rtol=1e-9)
+    # Cross-entropy >= entropy and KL >= 0: no row can score below zero.
+    assert (anomaly_scores(vae, TEST.X, "excess") > 0).all()
+    binary = (X > 0.5).astype(X.dtype)  # nothing to subtract from a black-and-white image
+    np.testing.assert_allclose(
+        anomaly_scores(vae, binary, "excess"), -vae.score_samples(binary), rtol=1e-9
+    )
+
+
+def test_excess_per_ink_divides_by_the_ink_of_each_row(one_class):
     vae = one_class[VAE]
     X = TEST.X[:20].copy()
     X[0] = 0.0  # an empty image: divided by 1, not by 0
     ink = np.maximum(X.reshape(len(X), -1).sum(1, dtype=np.float64), 1.0)
     np.testing.assert_allclose(
-        anomaly_scores(vae, X, "elbo_per_ink"), -vae.score_samples(X) / ink, rtol=1e-12
+        anomaly_scores(vae, X, "excess_per_ink"), anomaly_scores(vae, X, "excess") / ink
     )
-    anomalous = TEST.y != 0
-    assert roc_auc_score(anomalous, anomaly_scores(vae, TEST.X, "elbo_per_ink")) > 0.95
 
 
-def test_elbo_per_ink_needs_a_bernoulli_vae_and_non_negative_inputs(one_class):
+def test_excess_corrects_the_complexity_bias_of_the_elbo():
+    """Under a model of 8s, simpler digits look typical to -ELBO; the excess sees through it.
+
+    Measured on digits with seeds 0-3: AUROC -ELBO 0.905-0.910, excess 0.981-0.982.
+    """
+    eights = _fit(VAE, TRAIN.X[TRAIN.y == 8], epochs=60)
+    anomalous = TEST.y != 8
+    elbo = roc_auc_score(anomalous, anomaly_scores(eights, TEST.X, "elbo"))
+    excess = roc_auc_score(anomalous, anomaly_scores(eights, TEST.X, "excess"))
+    assert excess > 0.96 and excess > elbo + 0.04, (elbo, excess)
+
+
+@pytest.mark.parametrize("score", ["excess", "excess_per_ink"])
+def test_excess_needs_a_fitted_bernoulli_vae_and_inputs_in_the_unit_interval(one_class, score):
     with pytest.raises(ConfigError, match="needs a VAE"):
-        anomaly_scores(one_class[Autoencoder], TEST.X, "elbo_per_ink")
+        anomaly_scores(one_class[Autoencoder], TEST.X, score)
     gaussian = _fit(VAE, np.random.default_rng(0).normal(size=(64, 3)), epochs=2)
-    with pytest.raises(ConfigError, match="elbo_per_ink is for images"):
-        anomaly_scores(gaussian, np.zeros((2, 3)), "elbo_per_ink")
-    with pytest.raises(DataError, match="needs inputs >= 0"):
-        anomaly_scores(one_class[VAE], -TEST.X[:2], "elbo_per_ink")
+    with pytest.raises(ConfigError, match=f"{score} is for inputs in \\[0, 1\\]"):
+        anomaly_scores(gaussian, np.zeros((2, 3)), score)
+    with pytest.raises(DataError, match=r"needs inputs in \[0, 1\]"):
+        anomaly_scores(one_class[VAE], -TEST.X[:2], score)
+    with pytest.raises(DataError, match=r"needs inputs in \[0, 1\]"):
+        anomaly_scores(one_class[VAE], TEST.X[:2] * 2, score)
     with pytest.raises(NotFittedError):
-        anomaly_scores(VAE(), TEST.X[:2], "elbo_per_ink")
+        anomaly_scores(VAE(), TEST.X[:2], score)

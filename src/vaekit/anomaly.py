@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import xlogy
 from sklearn.utils.validation import check_is_fitted
 
 from .datasets import load_dataset
@@ -23,10 +24,13 @@ from .estimator import VAE
 from .jobs import remove_new_folders, writable_dir
 from .persistence import atomic_write_bytes, load_model
 
-SCORES = ("auto", "elbo", "recon", "nll", "elbo_per_ink")
+SCORES = ("auto", "elbo", "recon", "nll", "excess", "excess_per_ink")
+# Scores defined only for a Bernoulli VAE of inputs in [0, 1].
+_BERNOULLI_ONLY = ("excess", "excess_per_ink")
 SCORE_MEANINGS = {
     "elbo": "negative ELBO, nats",
-    "elbo_per_ink": "negative ELBO per unit of ink (sum of the input), nats",
+    "excess": "negative ELBO minus the input's own entropy sum_j H(x_j), nats",
+    "excess_per_ink": "excess per unit of ink (sum of the input), nats",
     "recon": "reconstruction error -log p(x | z = μ(x)), nats",
     "nll": "negative importance-weighted log-likelihood, nats",
 }
@@ -39,15 +43,15 @@ def resolve_score(model: Any, score: str) -> str:
     is_vae = isinstance(model, VAE)
     if score == "auto":
         return "elbo" if is_vae else "recon"
-    if score in ("elbo", "nll", "elbo_per_ink") and not is_vae:
+    if score in ("elbo", "nll", *_BERNOULLI_ONLY) and not is_vae:
         raise ConfigError(
             f"--score {score} needs a VAE; this model is a plain autoencoder: use --score recon."
         )
     # An unfitted model has no likelihood_ yet: anomaly_scores then says it is not fitted.
-    if score == "elbo_per_ink" and getattr(model, "likelihood_", "bernoulli") != "bernoulli":
+    if score in _BERNOULLI_ONLY and getattr(model, "likelihood_", "bernoulli") != "bernoulli":
         raise ConfigError(
-            "--score elbo_per_ink is for images with values in [0, 1] (a Bernoulli VAE); this "
-            f"model's likelihood is {model.likelihood_}: use --score elbo."
+            f"--score {score} is for inputs in [0, 1] (a Bernoulli VAE); this model's "
+            f"likelihood is {model.likelihood_}: use --score elbo."
         )
     return score
 
@@ -62,15 +66,22 @@ def anomaly_scores(
     model : VAE or Autoencoder
         Fitted.
     X : array-like of shape (n_samples, ...)
-    score : {"auto", "elbo", "recon", "nll", "elbo_per_ink"}, default="auto"
+    score : {"auto", "elbo", "recon", "nll", "excess", "excess_per_ink"}, default="auto"
         ``elbo``: -ELBO (``-model.score_samples``; VAE). ``recon``: the reconstruction error
         -log p(x | z = μ(x)) (``model.reconstruction_error``). ``nll``: -log p(x) estimated
-        with ``k`` importance samples (``-model.log_likelihood``; VAE). ``elbo_per_ink``: -ELBO
-        divided by the row's total intensity ``max(Σ_j x_j, 1)``, for Bernoulli VAEs of images
-        in [0, 1]: a likelihood prefers inputs with little ink (a "1" under a model of "8"s),
-        whatever the class (Nalisnick et al. 2019); dividing by the ink is a crude correction
-        for that input complexity (Serrà et al. 2020 use a compressor's code length). ``auto``:
-        ``elbo`` for a VAE, ``recon`` for an autoencoder. All in nats (per unit of ink).
+        with ``k`` importance samples (``-model.log_likelihood``; VAE). ``auto``: ``elbo`` for
+        a VAE, ``recon`` for an autoencoder.
+
+        For a Bernoulli VAE of inputs in [0, 1] (grey-level images): ``excess`` is -ELBO minus
+        the input's own entropy ``Σ_j H(x_j)``, ``H(p) = -p log p - (1-p) log(1-p)``. The
+        Bernoulli cross-entropy of a grey pixel is at least its entropy, whatever the model,
+        so -ELBO charges every image a model-free floor that grows with its anti-aliased
+        edges; ``excess`` is what the model pays above that floor (0 for a perfect
+        reconstruction with no KL), the reconstruction term in KL form. ``excess_per_ink``
+        divides it by the row's ink ``max(Σ_j x_j, 1)``, so that a small, simple digit does
+        not look typical under any model just for having few pixels to explain (the
+        complexity bias of likelihoods, Nalisnick et al. 2019; Serrà et al. 2020). For
+        binary inputs ``excess`` equals ``elbo``. All in nats (per unit of ink).
     k : int, default=100
         Importance samples per row for ``nll``.
     random_state : int, RandomState or None
@@ -83,13 +94,19 @@ def anomaly_scores(
     score = resolve_score(model, score)
     if score == "elbo":
         return -model.score_samples(X)
-    if score == "elbo_per_ink":
+    if score in _BERNOULLI_ONLY:
         check_is_fitted(model, "module_")
         X = model._validate_X(X, reset=False)  # once: _scores is score_samples without it
-        if X.size and X.min() < 0:
-            raise DataError("--score elbo_per_ink needs inputs >= 0 (the ink of an image).")
+        if X.size and (X.min() < 0 or X.max() > 1):
+            raise DataError(
+                f"--score {score} needs inputs in [0, 1] (a Bernoulli VAE's pixel intensities); "
+                f"these range over [{X.min():.4g}, {X.max():.4g}]."
+            )
+        excess = -model._scores(X) - _entropy_floor(X)
+        if score == "excess":
+            return excess
         ink = X.reshape(len(X), -1).sum(axis=1, dtype=np.float64)
-        return -model._scores(X) / np.maximum(ink, 1.0)
+        return excess / np.maximum(ink, 1.0)
     if score == "recon":
         return model.reconstruction_error(X)
     return -model.log_likelihood(X, k, random_state=random_state)
@@ -120,7 +137,7 @@ def detect_run(
         ``.csv`` file with the columns ``index`` (row of ``data``), ``score`` (higher = more
         anomalous), ``is_anomaly`` (1 / 0) and ``label`` when ``data`` has labels. Written to
         a temporary file and renamed, so it is never left half-written.
-    score : {"auto", "elbo", "recon", "nll", "elbo_per_ink"}
+    score : {"auto", "elbo", "recon", "nll", "excess", "excess_per_ink"}
         See :func:`anomaly_scores`.
     contamination : float in (0, 0.5], optional
         Flag this share of ``data``'s rows: the threshold is the (1 - contamination) quantile
@@ -226,6 +243,17 @@ def detect_run(
             average_precision=float(average_precision_score(truth, scores)),
         )
     return result
+
+
+def _entropy_floor(X: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """``Σ_j H(x_j)`` per row of X in [0, 1], float64: the least -log p(x | z) any Bernoulli
+    decoder can reach. Chunked, so a large X is never copied whole in float64."""
+    flat = X.reshape(len(X), -1)
+    out = np.empty(len(flat), dtype=np.float64)
+    for start in range(0, len(flat), chunk):
+        p = flat[start : start + chunk].astype(np.float64)
+        out[start : start + chunk] = -(xlogy(p, p) + xlogy(1 - p, 1 - p)).sum(axis=1)
+    return out
 
 
 def _true_anomalies(dataset: Any, anomaly_label: str) -> np.ndarray:

@@ -485,8 +485,9 @@ def detect(
         "auto",
         "--score",
         help="elbo (-ELBO; VAE), recon (reconstruction error), nll (-log p(x), IWAE; VAE), "
-        "elbo_per_ink (-ELBO / total intensity; images in [0, 1]) or auto (elbo for a VAE, "
-        "recon for an AE). Higher = more anomalous.",
+        "excess (-ELBO minus the pixels' own entropy; images in [0, 1]), excess_per_ink "
+        "(excess / total intensity) or auto (elbo for a VAE, recon for an AE). Higher = more "
+        "anomalous.",
     ),
     contamination: float | None = typer.Option(
         None,
