@@ -823,6 +823,15 @@ CASES: list[Case] = [
         error=ConfigError,
     ),
     Case(
+        "excess-range",
+        "--score excess on data outside [0, 1] (vaekit detect)",
+        ("detect", "vae", "data.npy", "--score", "excess", "--contamination", "0.1", *SCORES),
+        npy("data.npy", table(4) * 255),
+        "scores.csv",
+        runs=("vae",),
+        error=DataError,
+    ),
+    Case(
         "detect-new-folder",
         "vaekit detect into a new folder, with data that then fails",
         ("detect", "vae", "data.npy", "--out", "new/scores.csv"),
