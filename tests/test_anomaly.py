@@ -167,6 +167,19 @@ def test_detect_json_with_contamination(run_dir, tmp_path):
     assert summary["auroc"] > 0.95 and summary["average_precision"] > 0.95
 
 
+def test_detect_excess_from_the_command_line(run_dir, tmp_path):
+    out = tmp_path / "s.csv"
+    args = ["--score", "excess", "--contamination", "0.1", "--anomaly-label", NOT_ZERO, "--json"]
+    result = runner.invoke(app, ["detect", str(run_dir), "digits:test", "--out", str(out), *args])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["score"] == "excess" and "own entropy" in summary["score_meaning"]
+    with out.open() as f:
+        scores = [float(r["score"]) for r in csv.DictReader(f)]
+    np.testing.assert_allclose(scores, anomaly_scores(load(run_dir), TEST.X, "excess"), rtol=1e-9)
+    assert summary["auroc"] > 0.95
+
+
 BAD_DETECT = [
     (["--score", "iwae"], "--score must be one of"),
     (["--contamination", "0.7"], "--contamination must be in (0, 0.5]"),
