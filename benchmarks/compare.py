@@ -70,7 +70,7 @@ def main() -> None:
     evaluate_seconds = time.perf_counter() - tic
 
     results = json.loads((report / "results.json").read_text())
-    comparison = {"summary": results["summary"], "protocol": results["comparison"]["protocol"]}
+    comparison = {"summary": results["summary"], **results["comparison"]}
     table = format_table(comparison, targets=TARGETS[args.dataset])
     minutes = train_seconds / 60
     budget = "within" if minutes <= TRAINING_BUDGET_MINUTES else "OVER"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits, make_blobs
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
 import vaekit.evaluation.downstream as downstream
@@ -109,6 +112,16 @@ def test_linear_svm_uses_the_dual_solver_on_wide_features_only():
     result = classification_scores(F[:400], y[:400], F[400:], y[400:], models=("linear_svm",))
     assert result["models"]["linear_svm"]["accuracy"] >= 0.98
     assert "dual coordinate descent" in result["protocol"]["solvers"]["linear_svm"]
+
+
+def test_a_capped_solver_is_reported_not_warned_about(monkeypatch):
+    capped = (lambda rs, nj, d: LinearSVC(max_iter=1, random_state=rs), {"C": [0.1, 1.0]})
+    monkeypatch.setitem(downstream.CLASSIFIERS, "linear_svm", capped)
+    F_train, F_test, y_train, y_test = _blobs(std=3.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # one would fail the test
+        result = classification_scores(F_train, y_train, F_test, y_test, models=("linear_svm",))
+    assert result["models"]["linear_svm"]["converged"] is False
 
 
 def test_classification_on_noise_is_at_chance():
@@ -358,6 +371,15 @@ def test_format_table_marks_missed_targets(comparison):
     assert "not measured" not in met
     odd = format_table(comparison, targets={"svm accuracy": 0.9, "ica": {"knn accuracy": 0.9}})
     assert "Targets not measured: svm accuracy; ica knn accuracy." in odd
+
+
+def test_format_table_lists_refits_that_stopped_at_their_iteration_cap(comparison):
+    assert "Not converged" not in format_table(comparison)
+    capped = {**comparison, "rows": [dict(row) for row in comparison["rows"]]}
+    logreg = next(r for r in capped["rows"] if r["features"] == "raw" and r["model"] == "logreg")
+    logreg["converged"] = False
+    text = format_table(capped)
+    assert "Not converged (solver stopped at its iteration cap): raw logreg." in text
 
 
 def test_format_table_escapes_names():

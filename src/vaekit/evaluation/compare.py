@@ -242,6 +242,16 @@ def format_table(
         unmeasured = _unmeasured(targets, summary, columns)
         if unmeasured:  # a target nobody measured is not a target met
             lines.append("Targets not measured: " + "; ".join(unmeasured) + ".")
+    capped = [
+        f"{row['features']} {row['model']}"
+        for row in result.get("rows", [])
+        if row.get("converged") is False
+    ]
+    if capped:  # their scores stand, but the solver stopped at its iteration cap
+        lines += [
+            "",
+            "Not converged (solver stopped at its iteration cap): " + ", ".join(capped) + ".",
+        ]
     lines += ["", "Protocol:", *_protocol_lines(result.get("protocol", {}))]
     return "\n".join(lines) + "\n"
 
