@@ -406,17 +406,25 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         for start in range(0, Z.shape[0], rows):
             yield torch.from_numpy(np.ascontiguousarray(Z[start : start + rows])).to(self.device_)
 
-    def _encode(self, X: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    def _encode(self, X: Any, mean_only: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         check_is_fitted(self, "module_")
-        return self._encode_array(self._validate_X(X, reset=False))
+        return self._encode_array(self._validate_X(X, reset=False), mean_only)
 
-    def _encode_array(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(μ, log σ² or None) of validated X, (n, *input_shape_) -> (n, latent_dim) each."""
+    def _encode_array(
+        self, X: np.ndarray, mean_only: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(μ, log σ² or None) of validated X, (n, *input_shape_) -> (n, latent_dim) each.
+
+        With ``mean_only`` the variance head is not run and log σ² comes back as None.
+        """
         self.module_.eval()
         mus, logvars = [], []
         with torch.inference_mode():
             for batch in self._batches(X):
-                mu, logvar = self.module_.encode(batch)
+                if mean_only:
+                    mu, logvar = self.module_.encode_mean(batch), None
+                else:
+                    mu, logvar = self.module_.encode(batch)
                 mus.append(mu.cpu().numpy())
                 if logvar is not None:
                     logvars.append(logvar.cpu().numpy())
@@ -517,7 +525,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         -------
         ndarray of shape (n_samples, latent_dim), float32
         """
-        return self._encode(X)[0]
+        return self._encode(X, mean_only=True)[0]
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Decode latent vectors to the decoder mean E[x | z], in data units.
