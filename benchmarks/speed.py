@@ -30,7 +30,8 @@ The defaults are sized for about 15 minutes on 2 idle cores (an estimate: a conv
     python benchmarks/speed.py [--epochs 3] [--conv-epochs 2] [--repeats 3] [--conv-repeats 1]
     python benchmarks/speed.py --quick        # smoke test (~1-2 min) on 2,048 rows
 
-Writes benchmarks/results/speed.json and speed.md.
+Writes benchmarks/results/speed.json and speed.md (``--name STEM``: STEM.json and STEM.md, e.g.
+for a partial run with ``--models mlp`` that should not replace the full table).
 """
 
 from __future__ import annotations
@@ -620,6 +621,9 @@ def main() -> None:
         action="store_true",
         help="smoke test: 2,048 rows, 2 epochs, 1 repeat (1-2 min idle)",
     )
+    parser.add_argument(
+        "--name", default="speed", help="results file stem under benchmarks/results/"
+    )
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)  # TRAINER MODEL BATCH
     parser.add_argument("--sgemm", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
@@ -697,7 +701,9 @@ def main() -> None:
     )
     table += "\n\n" + protocol(args, threads, gflops, flops) + "\n"
     payload = {
-        "config": {k: v for k, v in vars(args).items() if k not in ("worker", "sgemm", "seed")},
+        "config": {
+            k: v for k, v in vars(args).items() if k not in ("worker", "sgemm", "seed", "name")
+        },
         "models": MODEL_NAMES,
         "flops_per_sample": flops,
         "sgemm": roofline,
@@ -707,7 +713,7 @@ def main() -> None:
         "runs": runs,
         "machine": machine(),
     }
-    paths = write_results("speed", payload, table)
+    paths = write_results(args.name, payload, table)
     print(table)
     print("written:", *paths)
 
