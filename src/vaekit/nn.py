@@ -51,7 +51,7 @@ def halved_sizes(height: int, width: int, layers: int) -> list[tuple[int, int]]:
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
     """Linear + ReLU for each consecutive pair of ``sizes`` (ReLU after every layer).
 
-    Every ReLU in this module is in place: it follows a layer whose output nothing else reads
+    Every ReLU in vaekit.nn is in place: each follows a layer whose output nothing else reads
     (a linear or convolution's backward needs its input, not its output), and skipping one
     allocation per activation made μ extraction ~5% faster (784-400-20 MLP, 2,048-row batches).
     """
