@@ -24,6 +24,7 @@ from torch import nn
 
 from . import __version__
 from .errors import ConfigError
+from .nn import encoder_mean
 from .persistence import atomic_write_bytes
 
 EXPORT_FORMATS = ("onnx",)
@@ -66,8 +67,7 @@ class _MuEncoder(nn.Module):
             x = torch.flatten(x, 1)  # MLP on images: (n, h, w) or (n, c, h, w) -> (n, d)
         elif len(self.module_shape) == 3 and len(self.input_shape) == 2:
             x = x.unsqueeze(1)  # conv on greyscale: (n, h, w) -> (n, 1, h, w)
-        mu, _ = self.encoder(x)  # log σ² is unused and pruned from the graph
-        return mu  # (n, k)
+        return encoder_mean(self.encoder, x)  # (n, k)
 
 
 def _mu_encoder(model: Any) -> _MuEncoder:
