@@ -38,9 +38,15 @@ def _assert_same_weights(a, b) -> None:
         assert torch.equal(wa[key], wb[key]), key
 
 
-@pytest.mark.parametrize("estimator", [VAE, Autoencoder])
-def test_resumed_fit_equals_uninterrupted_fit(tmp_path, digits, monkeypatch, estimator):
+@pytest.mark.parametrize(
+    ("estimator", "lr_schedule"),
+    [(VAE, "constant"), (Autoencoder, "constant"), (VAE, "cosine")],
+)
+def test_resumed_fit_equals_uninterrupted_fit(
+    tmp_path, digits, monkeypatch, estimator, lr_schedule
+):
     params = dict(latent_dim=3, hidden_dims=(32,), epochs=6, batch_size=64, random_state=0)
+    params["lr_schedule"] = lr_schedule
     if estimator is VAE:
         params["kl_warmup_epochs"] = 2
     full = estimator(**params).fit(digits)

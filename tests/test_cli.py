@@ -88,15 +88,17 @@ def test_train_ae_and_files(tmp_path):
     assert type(model).__name__ == "Autoencoder" and model.likelihood_ == "gaussian"
 
 
-def test_train_sets_widths_and_patience(tmp_path):
+def test_train_sets_widths_patience_and_lr_schedule(tmp_path):
     run = tmp_path / "run"
     result = invoke(
         "train", "digits", "--out", run, *TRAIN_FAST, "--hidden-dims", "32,16",
-        "--patience", "0",
+        "--patience", "0", "--lr-schedule", "cosine",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     model = load(run)
     assert tuple(model.hidden_dims) == (32, 16) and model.patience is None
+    assert model.lr_schedule == "cosine"
+    assert model.history_[-1]["lr"] < model.history_[0]["lr"] < model.learning_rate
     assert model.module_.encoder.body[0].out_features == 32
 
 

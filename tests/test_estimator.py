@@ -182,6 +182,7 @@ def test_wrong_shape_at_transform_time_is_a_clear_error(digits):
         ({"learning_rate": 0}, "learning_rate must be a positive"),
         ({"validation_fraction": 1.0}, r"validation_fraction must be in \[0, 1\)"),
         ({"kl_schedule": "cosine"}, "kl_schedule must be one of"),
+        ({"lr_schedule": "linear"}, "lr_schedule must be one of"),
         ({"free_bits": -0.1}, "free_bits must be >= 0"),
         ({"device": "quantum"}, "not a torch device"),
     ],

@@ -1,4 +1,4 @@
-"""The per-sample loss terms against torch.distributions, and the β schedules."""
+"""The per-sample loss terms against torch.distributions, and the β and learning-rate schedules."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from vaekit.losses import (
     iwae_bound,
     reconstruction_nll,
 )
-from vaekit.schedules import kl_weight
+from vaekit.schedules import kl_weight, lr_factor
 
 
 def test_bernoulli_nll_matches_torch_distribution():
@@ -97,3 +97,12 @@ def test_kl_schedules():
     assert kl_weight("cyclical", 1.0, 5.0, 10) == pytest.approx(0.5)
     assert kl_weight("cyclical", 1.0, 15.0, 10) == 1.0
     assert kl_weight("cyclical", 1.0, 25.0, 10) == pytest.approx(0.5)
+
+
+def test_lr_schedules():
+    assert lr_factor("constant", 0.0) == lr_factor("constant", 0.99) == 1.0
+    assert lr_factor("cosine", 0.0) == 1.0
+    assert lr_factor("cosine", 0.5) == pytest.approx(0.5)
+    assert lr_factor("cosine", 0.25) == pytest.approx((1 + 2**-0.5) / 2)
+    assert lr_factor("cosine", 1.0) == pytest.approx(0.0)
+    assert lr_factor("cosine", 3.0) == pytest.approx(0.0)  # epochs extended on resume: stays low

@@ -60,6 +60,37 @@ def test_non_finite_loss_restores_weights_halves_lr_and_continues():
     assert any(not torch.equal(initial[k], v) for k, v in module.state_dict().items())
 
 
+def test_cosine_schedule_sets_every_steps_learning_rate():
+    module, objective, X = _setup()
+    seen: list[float] = []
+    optimizer_step = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return optimizer_step(self, *args, **kwargs)
+
+    config = TrainConfig(epochs=4, batch_size=64, learning_rate=1e-2, lr_schedule="cosine")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.optim.Adam, "step", spy)
+        history = train(module, objective, X, None, config)
+    steps = 4 * 4  # 256 rows in batches of 64, 4 epochs
+    expected = [1e-2 * (1 + math.cos(math.pi * t / steps)) / 2 for t in range(steps)]
+    assert seen == pytest.approx(expected)
+    assert [h["lr"] for h in history] == pytest.approx(expected[3::4])  # each epoch's last step
+
+
+def test_non_finite_restart_halves_the_scheduled_learning_rate():
+    module, objective, X = _setup()
+    poisoned = PoisonedObjective(objective, bad_calls=2)
+    config = TrainConfig(
+        epochs=2, batch_size=128, learning_rate=1e-2, patience=None, lr_schedule="cosine"
+    )
+    history = train(module, poisoned, X, None, config)
+    # The last step of epoch 1 is at progress 1/4, of epoch 2 at 3/4; both halved once.
+    assert history[0]["lr"] == pytest.approx(5e-3 * (1 + math.cos(math.pi / 4)) / 2)
+    assert history[1]["lr"] == pytest.approx(5e-3 * (1 + math.cos(3 * math.pi / 4)) / 2)
+
+
 def test_repeated_non_finite_losses_give_a_clear_error():
     module, objective, X = _setup()
     poisoned = PoisonedObjective(objective, bad_calls=10**9)

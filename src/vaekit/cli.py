@@ -350,6 +350,9 @@ def train(
     ),
     batch_size: int = typer.Option(128, "--batch-size"),
     learning_rate: float = typer.Option(1e-3, "--learning-rate"),
+    lr_schedule: str = typer.Option(
+        "constant", "--lr-schedule", help="constant, or cosine: decay to 0 over --epochs."
+    ),
     architecture: str = typer.Option("auto", "--architecture", help="auto, mlp or conv."),
     likelihood: str = typer.Option("auto", "--likelihood", help="auto, bernoulli or gaussian."),
     kl_warmup_epochs: float = typer.Option(0.0, "--kl-warmup-epochs", help="Linear KL warm-up."),
@@ -388,6 +391,7 @@ def train(
         "epochs": epochs,
         "batch_size": batch_size,
         "learning_rate": learning_rate,
+        "lr_schedule": lr_schedule,
         "architecture": architecture,
         "likelihood": likelihood,
         "validation_fraction": validation_fraction,

@@ -368,6 +368,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             epochs=self.epochs,
             batch_size=self.batch_size,
             learning_rate=float(self.learning_rate),
+            lr_schedule=getattr(self, "lr_schedule", "constant"),
             beta=float(getattr(self, "beta", 0.0)),
             kl_schedule=getattr(self, "kl_schedule", "constant"),
             kl_warmup_epochs=float(getattr(self, "kl_warmup_epochs", 0.0)),
@@ -723,6 +724,9 @@ class VAE(_BaseAutoencoder):
     batch_size : int, default=128
     learning_rate : float, default=1e-3
         Adam's step size.
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        ``cosine`` decays the step size along half a cosine to 0 at the last of ``epochs``,
+        which usually ends at a lower loss for the same number of epochs.
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping; 0 disables the split.
     patience : int or None, default=10
@@ -798,6 +802,7 @@ class VAE(_BaseAutoencoder):
         epochs: int = 100,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
+        lr_schedule: str = "constant",
         validation_fraction: float = 0.1,
         patience: int | None = 10,
         max_grad_norm: float | None = None,
@@ -820,6 +825,7 @@ class VAE(_BaseAutoencoder):
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.max_grad_norm = max_grad_norm
@@ -1053,8 +1059,8 @@ class Autoencoder(_BaseAutoencoder):
         The reconstruction loss: binary cross-entropy for data in [0, 1], Gaussian NLL on
         standardized data otherwise.
     output_variance : "learned" or float, default="learned"
-    epochs, batch_size, learning_rate, validation_fraction, patience, max_grad_norm,
-    contamination, random_state, device, verbose
+    epochs, batch_size, learning_rate, lr_schedule, validation_fraction, patience,
+    max_grad_norm, contamination, random_state, device, verbose
         As for :class:`VAE`; the anomaly score is :meth:`score_samples`, minus the
         reconstruction error.
 
@@ -1079,6 +1085,7 @@ class Autoencoder(_BaseAutoencoder):
         epochs: int = 100,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
+        lr_schedule: str = "constant",
         validation_fraction: float = 0.1,
         patience: int | None = 10,
         max_grad_norm: float | None = None,
@@ -1096,6 +1103,7 @@ class Autoencoder(_BaseAutoencoder):
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.max_grad_norm = max_grad_norm

@@ -15,7 +15,7 @@ import torch
 
 from .errors import ConfigError
 from .losses import LIKELIHOODS
-from .schedules import KL_SCHEDULES
+from .schedules import KL_SCHEDULES, LR_SCHEDULES
 
 ARCHITECTURES = ("auto", "mlp", "conv")
 
@@ -71,6 +71,7 @@ def check_params(est: Any, *, stochastic: bool) -> None:
         )
     if not (_is_real(est.learning_rate) and est.learning_rate > 0):
         raise ConfigError(f"learning_rate must be a positive number, got {est.learning_rate!r}.")
+    choice("lr_schedule", LR_SCHEDULES)
     if not (_is_real(est.validation_fraction) and 0 <= est.validation_fraction < 1):
         raise ConfigError(
             f"validation_fraction must be in [0, 1), got {est.validation_fraction!r}."

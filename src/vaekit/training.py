@@ -20,7 +20,7 @@ from .distributed import all_reduce_sum
 from .errors import TrainingError
 from .losses import free_bits_kl, gaussian_kl, reconstruction_nll
 from .nn import AutoencoderModule, reparameterize
-from .schedules import kl_weight
+from .schedules import kl_weight, lr_factor
 
 
 @dataclass
@@ -68,6 +68,7 @@ class TrainConfig:
     epochs: int
     batch_size: int
     learning_rate: float
+    lr_schedule: str = "constant"
     beta: float = 1.0
     kl_schedule: str = "linear"
     kl_warmup_epochs: float = 0.0
@@ -188,7 +189,8 @@ def train(
         while len(history) < config.epochs and not stopper.stopped:
             epoch = len(history)
             tic = time.perf_counter()
-            record = _run_epoch(module, optimizer, objective, X_train, config, epoch, ddp)
+            lr_scale = 0.5**restarts
+            record = _run_epoch(module, optimizer, objective, X_train, config, epoch, lr_scale, ddp)
             if not math.isfinite(record["train_loss"]):
                 restarts += 1
                 if restarts > config.max_nonfinite_restarts:
@@ -197,10 +199,9 @@ def train(
                         "the learning rate each time; check the data for extreme values or lower "
                         "learning_rate."
                     )
-                # Roll back to the end of the last good epoch and retry it more gently.
+                # Roll back to the end of the last good epoch and retry it more gently: every
+                # restart halves the learning rate (see _run_epoch's lr_scale).
                 _restore(module, optimizer, last_good)
-                for group in optimizer.param_groups:
-                    group["lr"] *= 0.5
                 continue
             if X_val is not None and X_val.shape[0] > 0:
                 val = evaluate(
@@ -241,9 +242,13 @@ def _run_epoch(
     X: torch.Tensor,
     config: TrainConfig,
     epoch: int,
+    lr_scale: float = 1.0,
     ddp: torch.nn.Module | None = None,
 ) -> dict:
     """One shuffled pass over X (n, ...); returns the epoch's mean training terms.
+
+    The learning rate of each step is ``config.learning_rate * lr_scale`` times the schedule's
+    factor at that step (``lr_scale`` < 1 after non-finite restarts).
 
     With ``ddp`` (a ``DistributedDataParallel`` :class:`_LossModule`), the loss goes through it
     so that ``backward`` averages the gradients over all ranks.
@@ -251,6 +256,7 @@ def _run_epoch(
     module.train()
     n, bs = X.shape[0], config.batch_size
     steps = math.ceil(n / bs)
+    base_lr = config.learning_rate * lr_scale
     # Out-of-core rows (vaekit.rows.MappedRows) shuffle in blocks, to read the file in runs.
     shuffled_order = getattr(X, "shuffled_order", None)
     perm = shuffled_order() if shuffled_order is not None else torch.randperm(n, device=X.device)
@@ -263,6 +269,9 @@ def _run_epoch(
         beta = kl_weight(
             config.kl_schedule, config.beta, epoch + step / steps, config.kl_warmup_epochs
         )
+        lr = base_lr * lr_factor(config.lr_schedule, (epoch + step / steps) / config.epochs)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         terms = objective(module, x, beta) if ddp is None else LossTerms(*ddp(x, beta))
         optimizer.zero_grad(set_to_none=True)
         terms.objective.backward()
@@ -397,8 +406,6 @@ def _snapshot(module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict
 
 
 def _restore(module: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
+    # The learning rate needs no care: _run_epoch sets it at every step.
     module.load_state_dict(state["module"])
-    lr = optimizer.param_groups[0]["lr"]
     optimizer.load_state_dict(state["optimizer"])
-    for group in optimizer.param_groups:  # keep the (possibly halved) current learning rate
-        group["lr"] = lr
