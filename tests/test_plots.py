@@ -238,6 +238,18 @@ def test_loss_curves_vae_has_loss_recon_kl_and_beta_axis():
     np.testing.assert_allclose(loss_ax.get_lines()[0].get_xdata(), np.arange(1, 7))
 
 
+def test_loss_curves_draw_a_changing_learning_rate_on_the_loss_panel():
+    history = _vae_history()
+    for i, record in enumerate(history):
+        record["lr"] = 1e-3 * (1 + np.cos(np.pi * (i + 1) / 6)) / 2
+    fig = plots.loss_curves(history)
+    assert len(fig.axes) == 5  # the constant-rate figure's four, and the rate's twin axis
+    loss_ax, lr_ax = fig.axes[0], fig.axes[4]
+    np.testing.assert_allclose(lr_ax.get_lines()[0].get_ydata(), [r["lr"] for r in history])
+    assert "learning rate" in lr_ax.get_ylabel()
+    assert [t.get_text() for t in loss_ax.get_legend().get_texts()] == ["train", "val", "lr"]
+
+
 def test_loss_curves_autoencoder_without_kl_or_validation():
     history = [
         {k: v for k, v in rec.items() if "kl" not in k} for rec in _vae_history(val=False)

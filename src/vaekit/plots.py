@@ -41,7 +41,7 @@ __all__ = [
 EMBED_METHODS = ("direct", "tsne", "umap")
 MAX_CATEGORIES = 20  # beyond this, categorical colours stop being distinguishable
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_COLORS = {"train": "#1f77b4", "val": "#ff7f0e", "beta": "#555555"}
+_COLORS = {"train": "#1f77b4", "val": "#ff7f0e", "beta": "#555555", "lr": "#2ca02c"}
 
 
 def _plain(text: Any) -> str:
@@ -570,7 +570,8 @@ def _series(history: Sequence[Mapping[str, Any]], key: str) -> np.ndarray | None
 
 
 def loss_curves(history: Sequence[Mapping[str, Any]], *, title: str = "Training") -> Figure:
-    """Per-epoch loss, reconstruction term and KL (train and validation), with β.
+    """Per-epoch loss, reconstruction term and KL (train and validation), with β and a
+    scheduled learning rate.
 
     Parameters
     ----------
@@ -585,7 +586,9 @@ def loss_curves(history: Sequence[Mapping[str, Any]], *, title: str = "Training"
     -------
     Figure
         Panels "loss", "reconstruction" and, when the history has KL, "KL" with β on a secondary
-        axis (β is only drawn for models that have a KL term).
+        axis (β is only drawn for models that have a KL term). A learning rate that changed
+        during training (``lr_schedule="cosine"``, or halved after a non-finite loss) is drawn
+        on a secondary axis of the loss panel.
     """
     history = list(history)
     if not history or not all(isinstance(rec, Mapping) for rec in history):
@@ -623,7 +626,18 @@ def loss_curves(history: Sequence[Mapping[str, Any]], *, title: str = "Training"
         ax_beta.set_ylim(bottom=0.0, top=max(1e-9, float(np.nanmax(beta))) * 1.1)
         more_handles, more_labels = ax_beta.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
-    for ax in axes[:-1]:
+    lr = _series(history, "lr")
+    loss_handles, loss_labels = axes[0].get_legend_handles_labels()
+    if lr is not None and np.nanmax(lr) > np.nanmin(lr):  # a constant rate says nothing
+        ax_lr = axes[0].twinx()
+        ax_lr.plot(epochs, lr, color=_COLORS["lr"], linestyle=":", linewidth=1.2, label="lr")
+        ax_lr.set_ylabel("learning rate")  # at the last step of each epoch
+        ax_lr.set_ylim(bottom=0.0, top=float(np.nanmax(lr)) * 1.1)
+        more_handles, more_labels = ax_lr.get_legend_handles_labels()
+        loss_handles, loss_labels = loss_handles + more_handles, loss_labels + more_labels
+    if loss_handles:
+        axes[0].legend(loss_handles, loss_labels, frameon=False)
+    for ax in axes[1:-1]:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(frameon=False)
     if handles:
