@@ -725,8 +725,9 @@ class VAE(_BaseAutoencoder):
     learning_rate : float, default=1e-3
         Adam's step size.
     lr_schedule : {"constant", "cosine"}, default="constant"
-        ``cosine`` decays the step size along half a cosine to 0 at the last of ``epochs``,
-        which usually ends at a lower loss for the same number of epochs.
+        ``cosine`` decays the step size along half a cosine to 0 at the last of ``epochs``
+        (Loshchilov & Hutter 2017); small steps at the end settle the weights, at the price of
+        fixing the length of training in advance.
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping; 0 disables the split.
     patience : int or None, default=10

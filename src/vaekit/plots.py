@@ -570,8 +570,7 @@ def _series(history: Sequence[Mapping[str, Any]], key: str) -> np.ndarray | None
 
 
 def loss_curves(history: Sequence[Mapping[str, Any]], *, title: str = "Training") -> Figure:
-    """Per-epoch loss, reconstruction term and KL (train and validation), with β and a
-    scheduled learning rate.
+    """Per-epoch loss, reconstruction and KL (train and validation), with β and learning rate.
 
     Parameters
     ----------
