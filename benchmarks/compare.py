@@ -45,6 +45,8 @@ def main() -> None:
     parser.add_argument("--dataset", default="mnist", choices=sorted(TARGETS))
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--latent-dim", type=int, default=32)
+    parser.add_argument("--architecture", default="conv", choices=["conv", "mlp"])
+    parser.add_argument("--hidden-dims", default=None, help="MLP widths, e.g. 1024,512")
     parser.add_argument("--beta", type=float, default=1.0)
     parser.add_argument("--kl-warmup-epochs", type=float, default=0.0)
     parser.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"])
@@ -60,9 +62,10 @@ def main() -> None:
         *(["--beta", f"{args.beta:g}"] if args.beta != 1.0 else []),
         *(["--kl-warmup-epochs", f"{args.kl_warmup_epochs:g}"] if args.kl_warmup_epochs else []),
         *(["--lr-schedule", args.lr_schedule] if args.lr_schedule != "constant" else []),
+        *(["--hidden-dims", args.hidden_dims] if args.hidden_dims else []),
     ]
     train = [
-        "train", f"{args.dataset}:train", "--architecture", "conv",
+        "train", f"{args.dataset}:train", "--architecture", args.architecture,
         "--latent-dim", str(args.latent_dim), "--epochs", str(args.epochs), *tuning,
         "--seed", str(args.seed), "--out", str(run),
     ]  # fmt: skip
@@ -83,18 +86,21 @@ def main() -> None:
     minutes = train_seconds / 60
     budget = "within" if minutes <= TRAINING_BUDGET_MINUTES else "OVER"
     settings = (
-        f"β = {args.beta:g}, {args.epochs} epochs"
+        (f"widths {args.hidden_dims}, " if args.hidden_dims else "")
+        + f"β = {args.beta:g}, {args.epochs} epochs"
         + (f", KL warm-up {args.kl_warmup_epochs:g} epochs" if args.kl_warmup_epochs else "")
         + (f", {args.lr_schedule} learning rate" if args.lr_schedule != "constant" else "")
     )
     header = (
-        f"{args.dataset}, 60,000 / 10,000, latent {args.latent_dim}: conv VAE ({settings}) "
+        f"{args.dataset}, 60,000 / 10,000, latent {args.latent_dim}: {args.architecture} VAE "
+        f"({settings}) "
         f"trained in {minutes:.1f} min, {budget} the "
         f"{TRAINING_BUDGET_MINUTES:g}-minute budget; `vaekit evaluate` (AE baseline training "
         f"included) took {evaluate_seconds / 60:.1f} min.\n\n"
         f"    python benchmarks/compare.py --dataset {args.dataset} --epochs {args.epochs}"
         + "".join(f" {flag}" for flag in tuning)
         + (f" --latent-dim {args.latent_dim}" if args.latent_dim != 32 else "")
+        + (f" --architecture {args.architecture}" if args.architecture != "conv" else "")
         + "\n\n"
     )
     print(header + table)
