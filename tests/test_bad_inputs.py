@@ -562,6 +562,14 @@ CASES: list[Case] = [
         error=ConfigError,
     ),
     Case(
+        "lr-schedule-unknown",
+        "--lr-schedule step",
+        (*TRAIN, "digits", *OUT, "--lr-schedule", "step"),
+        out="run",
+        api=fit_params(lr_schedule="step"),
+        error=ConfigError,
+    ),
+    Case(
         "hidden-dims-text",
         "--hidden-dims 512,abc",
         (*TRAIN, "digits", *OUT, "--hidden-dims", "512,abc"),
