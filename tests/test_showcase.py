@@ -128,6 +128,20 @@ def test_evaluate_compares_five_feature_sets_on_both_tasks(evaluated):
     assert _figures(out) == {"latent_tsne.png", "loss_vae.png", "loss_ae_baseline.png"}
 
 
+def test_evaluate_reports_how_both_models_were_trained(evaluated, runs):
+    out, result = evaluated
+    vae_params = result["parameters"]["vae"]
+    saved = {k: v for k, v in load(runs[4]).get_params().items() if k != "verbose"}
+    assert vae_params == json.loads(json.dumps(saved))  # tuples read back as lists
+    assert vae_params["latent_dim"] == 4 and vae_params["epochs"] == 3
+    assert "verbose" not in vae_params
+    # The baseline AE shares the run's training parameters (its budget included).
+    baseline = result["parameters"]["ae_baseline"]
+    assert baseline["epochs"] == 3 and baseline["lr_schedule"] == vae_params["lr_schedule"]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<h3>parameters</h3>" in page and "lr_schedule" in page
+
+
 def test_evaluate_scores_the_runs_own_mu(evaluated, runs):
     _, result = evaluated
     vae = load(runs[4])
@@ -196,6 +210,7 @@ def test_visualize_direct_on_a_2d_latent_writes_image_figures(root, runs):
     }
     summary = result["summary"]
     assert summary["latent_dim"] == 2 and summary["rows_used"] == 450
+    assert result["parameters"]["latent_dim"] == 2 and result["parameters"]["epochs"] == 3
     assert summary["kl_source"] == "validation split, last epoch"
     assert len(summary["kl_per_dim"]) == 2
     assert summary["kl_per_dim"] == [
@@ -299,6 +314,8 @@ def test_demo_compares_five_feature_sets_for_classification_and_clustering(demo)
         assert {r["features"] for r in rows if r["task"] == task} == FEATURE_SETS
     assert {r["dim"] for r in rows if r["features"] != "raw"} == {8}
     assert result["n_train"] == 1347 and result["n_test"] == 450
+    assert result["parameters"]["vae"]["latent_dim"] == result["parameters"]["ae"]["latent_dim"]
+    assert "beta" in result["parameters"]["vae"] and "beta" not in result["parameters"]["ae"]
     saved = json.loads((out / "results.json").read_text())
     assert saved == {k: v for k, v in result.items() if k != "report"}
 

@@ -158,6 +158,10 @@ def evaluate_run(
             "n_train": len(y_train),
             "n_test": len(y_test),
             "latent_dim": model.latent_dim,
+            "parameters": {
+                _model_key(model): _parameters(model),
+                **({"ae_baseline": _parameters(extractors["ae"])} if "ae" in extractors else {}),
+            },
             "timings": {**timings, "total_seconds": round(time.perf_counter() - tic, 2)},
             "figures": captions,
         }
@@ -344,6 +348,7 @@ def visualize_run(
             "run": str(run),
             "data": str(data),
             "random_state": random_state,
+            "parameters": _parameters(model),
             "figures": captions,
         }
         return _write(out_dir, results, figures)
@@ -477,6 +482,7 @@ def demo(
                     "test_recon_nll": round(-float(np.mean(ae.score_samples(X_test))), 3),
                 },
             },
+            "parameters": {"vae": _parameters(vae), "ae": _parameters(ae)},
             "timings": timings,
             "figures": captions,
         }
@@ -747,6 +753,20 @@ def _image_shape(model: VAE | Autoencoder, ds: Dataset) -> tuple[int, ...] | Non
         return tuple(ds.image_shape)
     shape = tuple(model.input_shape_)
     return shape if len(shape) >= 2 else None
+
+
+def _parameters(model: VAE | Autoencoder) -> dict[str, Any]:
+    """The estimator's constructor parameters, so a report says how its model was trained.
+
+    ``verbose`` is left out (it changes nothing learned); a value JSON cannot hold (a
+    ``RandomState`` passed as ``random_state``) is recorded as its repr.
+    """
+    plain = (str, int, float, bool, tuple, list, type(None))
+    return {
+        name: value if isinstance(value, plain) else repr(value)
+        for name, value in model.get_params().items()
+        if name != "verbose"
+    }
 
 
 def _model_key(model: VAE | Autoencoder) -> str:
