@@ -14,7 +14,8 @@ PCA, AE, VAE μ(x) and one draw of z. The protocol is printed under the table.
     python benchmarks/compare.py --dataset mnist --epochs 20
     python benchmarks/compare.py --dataset fashion-mnist --epochs 20
 
-Writes benchmarks/results/compare_<dataset>.json and .md; the HTML report stays in --out.
+Writes benchmarks/results/compare_<dataset>.json and .md (``--name STEM``: STEM.json and STEM.md,
+for a variant that should not replace the main table); the HTML report stays in --out.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def main() -> None:
     parser.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="report folder (default: temp)")
+    parser.add_argument(
+        "--name", default=None, help="results file stem (default: compare_<dataset>)"
+    )
     args = parser.parse_args()
     common = ["--data-dir", str(data_dir())]
     work = Path(tempfile.mkdtemp(prefix="vaekit-compare-"))
@@ -101,6 +105,7 @@ def main() -> None:
         + "".join(f" {flag}" for flag in tuning)
         + (f" --latent-dim {args.latent_dim}" if args.latent_dim != 32 else "")
         + (f" --architecture {args.architecture}" if args.architecture != "conv" else "")
+        + (f" --name {args.name}" if args.name else "")
         + "\n\n"
     )
     print(header + table)
@@ -117,7 +122,8 @@ def main() -> None:
         "report": str(report / "report.html"),
         "machine": machine(),
     }
-    write_results(f"compare_{args.dataset.replace('-', '_')}", payload, header + table)
+    name = args.name or f"compare_{args.dataset.replace('-', '_')}"
+    write_results(name, payload, header + table)
 
 
 if __name__ == "__main__":
