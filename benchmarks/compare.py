@@ -54,6 +54,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="report folder (default: temp)")
     parser.add_argument(
+        "--run",
+        type=Path,
+        default=None,
+        help="evaluate this saved model instead of training one (training flags then only "
+        "describe it; its training time is the sum of its epochs' recorded seconds)",
+    )
+    parser.add_argument(
         "--name", default=None, help="results file stem (default: compare_<dataset>)"
     )
     args = parser.parse_args()
@@ -73,9 +80,14 @@ def main() -> None:
         "--latent-dim", str(args.latent_dim), "--epochs", str(args.epochs), *tuning,
         "--seed", str(args.seed), "--out", str(run),
     ]  # fmt: skip
-    tic = time.perf_counter()
-    subprocess.run([*VAEKIT, *train, *common], check=True)
-    train_seconds = time.perf_counter() - tic
+    if args.run is None:
+        tic = time.perf_counter()
+        subprocess.run([*VAEKIT, *train, *common], check=True)
+        train_seconds = time.perf_counter() - tic
+    else:
+        run = args.run
+        history = json.loads((run / "history.json").read_text())
+        train_seconds = sum(record["seconds"] for record in history)
     evaluate = [
         "evaluate", str(run), f"{args.dataset}:train", "--test", f"{args.dataset}:test",
         "--out", str(report), "--seed", str(args.seed),
@@ -105,13 +117,17 @@ def main() -> None:
         + "".join(f" {flag}" for flag in tuning)
         + (f" --latent-dim {args.latent_dim}" if args.latent_dim != 32 else "")
         + (f" --architecture {args.architecture}" if args.architecture != "conv" else "")
+        + (f" --run {args.run}" if args.run else "")
         + (f" --name {args.name}" if args.name else "")
         + "\n\n"
     )
     print(header + table)
     payload = {
         "dataset": args.dataset,
-        "commands": [" ".join(["vaekit", *train]), " ".join(["vaekit", *evaluate])],
+        "commands": [
+            f"(not run: --run {args.run})" if args.run else " ".join(["vaekit", *train]),
+            " ".join(["vaekit", *evaluate]),
+        ],
         "train_minutes": round(minutes, 2),
         "evaluate_minutes": round(evaluate_seconds / 60, 2),
         "targets": TARGETS[args.dataset],
