@@ -1,7 +1,9 @@
 """Training and embedding speed: ``VAE.fit`` against a plain PyTorch loop and pythae, on MNIST 60k.
 
 Models: the MLP VAE 784-400-20 of pytorch/examples vae/main.py, and vaekit's default conv VAE
-(3x3 stride-2 convolutions 1->32->64, dense 256, latent 20, mirrored decoder). Both Bernoulli,
+at latent 20 (read from ``VAE()``'s defaults, so it follows them: today three levels of a 3x3
+stride-2 conv and a 3x3 stride-1 conv, 1->32->64->128 channels down to 4x4, dense 256, and a
+decoder of transposed convs back up). Both Bernoulli,
 Adam lr 1e-3, no validation split, no early stopping, at batch 128 and 1024. Three trainers:
 
 * ``vaekit``: ``VAE.fit`` (and ``VAE.transform`` for the embedding);
@@ -29,6 +31,14 @@ The defaults are sized for about 15 minutes on 2 idle cores (an estimate: a conv
 
     python benchmarks/speed.py [--epochs 3] [--conv-epochs 2] [--repeats 3] [--conv-repeats 1]
     python benchmarks/speed.py --quick        # smoke test (~1-2 min) on 2,048 rows
+    python benchmarks/speed.py --device cuda  # the same on a GPU (float32, no TF32)
+
+On a GPU every trainer runs there: vaekit with ``device="cuda"`` (the whole dataset moved to the
+GPU once), the loops the way pytorch/examples does on CUDA (a DataLoader with one worker and
+pinned memory, each batch copied with ``.to(device)``), pythae with ``no_cuda=False``. Timing
+stamps synchronize the device first, and the roofline is ``torch.mm`` on 8192 x 8192 float32
+there, with TF32 left off as PyTorch's default leaves it, so every trainer and the roofline do
+the same full-precision arithmetic.
 
 Writes benchmarks/results/speed.json and speed.md (``--name STEM``: STEM.json and STEM.md, e.g.
 for a partial run with ``--models mlp`` that should not replace the full table).
@@ -73,7 +83,7 @@ TRAINER_NAMES = {
     "vaekit": "vaekit VAE.fit",
 }
 MODEL_NAMES = {"mlp": "MLP 784-400-20", "conv": "vaekit default conv, latent 20"}
-SGEMM_N = 2048
+SGEMM_N = {"cpu": 2048, "cuda": 8192}  # the GPU needs a bigger product to reach its peak
 
 
 # ---------------------------------------------------------------------------- models
@@ -93,7 +103,7 @@ def shared_module(model: str) -> nn.Module:
     )
 
 
-def vaekit_estimator(model: str, batch: int, epochs: int, seed: int) -> VAE:
+def vaekit_estimator(model: str, batch: int, epochs: int, seed: int, device: str) -> VAE:
     common = {
         "latent_dim": LATENT,
         "likelihood": "bernoulli",
@@ -103,7 +113,7 @@ def vaekit_estimator(model: str, batch: int, epochs: int, seed: int) -> VAE:
         "validation_fraction": 0.0,
         "patience": None,
         "random_state": seed,
-        "device": "cpu",
+        "device": device,
     }
     if model == "mlp":
         return VAE(hidden_dims=MLP_HIDDEN, architecture="mlp", **common)
@@ -195,7 +205,12 @@ def pythae_classes():
 
 # ---------------------------------------------------------------------------- measurements
 def stamp() -> tuple[float, float]:
-    """(wall clock, this process's CPU time over all its threads), in seconds."""
+    """(wall clock, this process's CPU time over all its threads), in seconds.
+
+    On a GPU the queued kernels are waited for first, so a stamp marks finished work.
+    """
+    if torch.cuda.is_initialized():
+        torch.cuda.synchronize()
     return time.perf_counter(), time.process_time()
 
 
@@ -217,10 +232,13 @@ def throughput(rows: int, start: tuple[float, float], ends: list[tuple[float, fl
     }
 
 
-def loader(X: torch.Tensor, batch: int, shuffle: bool) -> torch.utils.data.DataLoader:
-    return torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(X), batch_size=batch, shuffle=shuffle
-    )
+def loader(
+    X: torch.Tensor | torch.utils.data.Dataset, batch: int, shuffle: bool, device: str = "cpu"
+) -> torch.utils.data.DataLoader:
+    """A DataLoader as pytorch/examples vae/main.py makes it: on CUDA, one worker, pinned memory."""
+    data = torch.utils.data.TensorDataset(X) if isinstance(X, torch.Tensor) else X
+    extra = {"num_workers": 1, "pin_memory": True} if device == "cuda" else {}
+    return torch.utils.data.DataLoader(data, batch_size=batch, shuffle=shuffle, **extra)
 
 
 class ToTensorMNIST(torch.utils.data.Dataset):
@@ -242,21 +260,25 @@ class ToTensorMNIST(torch.utils.data.Dataset):
 
 
 def train_plain(
-    model: str, X: torch.Tensor, batch: int, epochs: int, seed: int, per_item: bool = False
+    model: str,
+    X: torch.Tensor,
+    batch: int,
+    epochs: int,
+    seed: int,
+    device: str,
+    per_item: bool = False,
 ) -> dict:
     torch.manual_seed(seed)
-    net = ExamplesVAE() if model == "mlp" else ExamplesConvVAE()
+    net = (ExamplesVAE() if model == "mlp" else ExamplesConvVAE()).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=LR)
-    if per_item:
-        data = torch.utils.data.DataLoader(ToTensorMNIST(X), batch_size=batch, shuffle=True)
-    else:
-        data = loader(X, batch, shuffle=True)
+    data = loader(ToTensorMNIST(X) if per_item else X, batch, shuffle=True, device=device)
     ends = []
     start = stamp()
     net.train()
     for _ in range(epochs):
         train_loss = 0.0
         for (x,) in data:
+            x = x.to(device)
             optimizer.zero_grad()
             recon_batch, mu, logvar = net(x)
             loss = examples_loss(recon_batch, x, mu, logvar)
@@ -274,7 +296,9 @@ def train_plain(
     }
 
 
-def train_vaekit(model: str, X: np.ndarray, batch: int, epochs: int, seed: int) -> dict:
+def train_vaekit(
+    model: str, X: np.ndarray, batch: int, epochs: int, seed: int, device: str
+) -> dict:
     import vaekit.estimator
 
     # Stamp the end of each epoch through training.train's own on_epoch_end hook.
@@ -283,7 +307,7 @@ def train_vaekit(model: str, X: np.ndarray, batch: int, epochs: int, seed: int) 
     vaekit.estimator.train = functools.partial(
         original, on_epoch_end=lambda epoch, record: ends.append(stamp())
     )
-    vae = vaekit_estimator(model, batch, epochs, seed)
+    vae = vaekit_estimator(model, batch, epochs, seed, device)
     try:
         start = stamp()
         vae.fit(X)
@@ -302,7 +326,9 @@ def train_vaekit(model: str, X: np.ndarray, batch: int, epochs: int, seed: int) 
     }
 
 
-def train_pythae(model: str, X: torch.Tensor, batch: int, epochs: int, seed: int) -> dict:
+def train_pythae(
+    model: str, X: torch.Tensor, batch: int, epochs: int, seed: int, device: str
+) -> dict:
     from pythae.models import VAE as PythaeVAE
     from pythae.models import VAEConfig
     from pythae.pipelines import TrainingPipeline
@@ -336,7 +362,7 @@ def train_pythae(model: str, X: torch.Tensor, batch: int, epochs: int, seed: int
             num_epochs=epochs,
             per_device_train_batch_size=batch,
             learning_rate=LR,
-            no_cuda=True,
+            no_cuda=device != "cuda",
             seed=seed,
         )
         pipeline = TrainingPipeline(model=vae, training_config=training_config)
@@ -361,12 +387,14 @@ def _pair(output) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def neg_elbo(encode, logits_of, X: torch.Tensor, seed: int = 0, batch: int = 1000) -> float:
+def neg_elbo(
+    encode, logits_of, X: torch.Tensor, device: str, seed: int = 0, batch: int = 1000
+) -> float:
     """Mean -ELBO (nats) on X: BCE at one z ~ q(z|x) (ε seeded, same for all) + exact KL."""
     total = 0.0
-    eps = torch.randn(len(X), LATENT, generator=torch.Generator().manual_seed(seed))
+    eps = torch.randn(len(X), LATENT, generator=torch.Generator().manual_seed(seed)).to(device)
     for start in range(0, len(X), batch):
-        x = X[start : start + batch]
+        x = X[start : start + batch].to(device)
         mu, logvar = encode(x)
         logits = logits_of(mu + eps[start : start + batch] * torch.exp(0.5 * logvar))
         n = x.shape[0]
@@ -389,12 +417,22 @@ def embed_rate(embed, n: int, warm_up) -> float:
 
 
 @torch.no_grad()
-def embed_loop(embed, X: torch.Tensor, batch: int) -> torch.Tensor:
+def embed_loop(embed, X: torch.Tensor, batch: int, device: str) -> torch.Tensor:
     """The plain way: a DataLoader over the rows at the training batch size, μ per batch."""
-    return torch.cat([embed(x) for (x,) in loader(X, batch, shuffle=False)])
+    data = loader(X, batch, shuffle=False, device=device)
+    return torch.cat([embed(x.to(device)).cpu() for (x,) in data])
 
 
-def worker(trainer: str, model: str, batch: int, epochs: int, seed: int, rows: int, test_rows: int):
+def worker(
+    trainer: str,
+    model: str,
+    batch: int,
+    epochs: int,
+    seed: int,
+    rows: int,
+    test_rows: int,
+    device: str,
+) -> dict:
     """One timed run in this (fresh) process."""
     root = data_dir()
     images = load_dataset("mnist:train", data_dir=root).X[:rows]  # (n, 28, 28) in [0, 1]
@@ -407,9 +445,9 @@ def worker(trainer: str, model: str, batch: int, epochs: int, seed: int, rows: i
     # The first torch.optim optimizer of a process imports torch._dynamo (~2 s): pay it here.
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
     # The machine's matmul speed right now, next to this run: shared cores drift by 2x.
-    probe = sgemm()
+    probe = sgemm(device)
     if trainer == "vaekit":
-        run = train_vaekit(model, X_np, batch, epochs, seed)
+        run = train_vaekit(model, X_np, batch, epochs, seed, device)
         embed = embed_rate(
             lambda: run["transform"](X_np), len(X_np), lambda: run["transform"](X_np[:2048])
         )
@@ -419,36 +457,39 @@ def worker(trainer: str, model: str, batch: int, epochs: int, seed: int, rows: i
             "plain": train_plain,
             "pythae": train_pythae,
         }[trainer]
-        run = train(model, X_t, batch, epochs, seed)
+        run = train(model, X_t, batch, epochs, seed, device)
         embed = embed_rate(
-            lambda: embed_loop(run["embed"], X_t, batch),
+            lambda: embed_loop(run["embed"], X_t, batch, device),
             len(X_t),
-            lambda: embed_loop(run["embed"], X_t[: 2 * batch], batch),
+            lambda: embed_loop(run["embed"], X_t[: 2 * batch], batch, device),
         )
     result = {k: v for k, v in run.items() if not callable(v)}
     result["embed_samples_per_second"] = embed
-    result["test_neg_elbo"] = neg_elbo(run["encode"], run["logits"], test_t)
+    result["test_neg_elbo"] = neg_elbo(run["encode"], run["logits"], test_t, device)
     result["torch_threads"] = torch.get_num_threads()
     result["sgemm_gflops"] = probe["gflops_median"]
     return result
 
 
-def sgemm(repeats: int = 15) -> dict:
-    """float32 matrix-multiply GFLOP/s (torch.mm, 2048 x 2048), median of repeats."""
-    a, b = torch.randn(SGEMM_N, SGEMM_N), torch.randn(SGEMM_N, SGEMM_N)
-    c = torch.empty(SGEMM_N, SGEMM_N)
+def sgemm(device: str = "cpu", repeats: int = 15) -> dict:
+    """float32 matrix-multiply GFLOP/s (torch.mm, n x n, n from SGEMM_N), median of repeats."""
+    n = SGEMM_N[device]
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    c = torch.empty(n, n, device=device)
     for _ in range(3):
         torch.mm(a, b, out=c)
     times = []
     for _ in range(repeats):
-        tic = time.perf_counter()
+        tic = stamp()[0]
         torch.mm(a, b, out=c)
-        times.append(time.perf_counter() - tic)
-    flops = 2 * SGEMM_N**3
+        times.append(stamp()[0] - tic)
+    flops = 2 * n**3
     return {
         "gflops_median": flops / statistics.median(times) / 1e9,
         "gflops_best": flops / min(times) / 1e9,
         "torch_threads": torch.get_num_threads(),
+        "device": device,
+        "n": n,
     }
 
 
@@ -564,6 +605,7 @@ def summarize(runs: list[dict], flops: dict, gflops: float) -> tuple[list[dict],
 
 def protocol(args: argparse.Namespace, threads: int, gflops: float, flops: dict) -> str:
     """The paragraph under the table: how every number in it was measured."""
+    n = SGEMM_N[args.device]
     mflops = ", ".join(f"{m} {f['forward'] / 1e6:.2f} MFLOP" for m, f in flops.items())
     text = (
         f"Protocol. MNIST train, {args.rows:,} rows (flattened to 784 for the MLP, 28x28 "
@@ -589,7 +631,8 @@ def protocol(args: argparse.Namespace, threads: int, gflops: float, flops: dict)
         "encoder and decoder modules. Embed samples/s: one pass over the training rows after a "
         "warm-up call: `VAE.transform` for vaekit (2,048-row batches inside), the encoder's μ "
         "under `no_grad` over a DataLoader at the training batch size for the other two. "
-        f"Roofline: `torch.mm` on {SGEMM_N}x{SGEMM_N} float32, the median of 15, probed before "
+        f"Device: {args.device}. Roofline: `torch.mm` on {n}x{n} float32 on it, the median of "
+        "15, probed before "
         "and after all runs and at the start of every run; the best probe is the roofline "
         f"({gflops:.1f} GFLOP/s), so a probe slowed by a noisy neighbour cannot inflate a "
         "fraction. Training FLOPs per sample = 3 x forward (backward "
@@ -625,19 +668,26 @@ def main() -> None:
         "--name", default="speed", help="results file stem under benchmarks/results/"
     )
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)  # TRAINER MODEL BATCH
+    parser.add_argument(
+        "--device", choices=tuple(SGEMM_N), default="cpu", help="where every trainer runs"
+    )
     parser.add_argument("--sgemm", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.epochs, args.conv_epochs, args.repeats, args.conv_repeats = 2, 2, 1, 1
         args.rows, args.test_rows = 2_048, 1_000
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch sees no CUDA device here")
     if args.sgemm:
-        print(json.dumps(sgemm()))
+        print(json.dumps(sgemm(args.device)))
         return
     if args.worker:
         trainer, model, batch = args.worker
         epochs = args.epochs if model == "mlp" else args.conv_epochs
-        result = worker(trainer, model, int(batch), epochs, args.seed, args.rows, args.test_rows)
+        result = worker(
+            trainer, model, int(batch), epochs, args.seed, args.rows, args.test_rows, args.device
+        )
         print(json.dumps(result))
         return
     if min(args.epochs, args.conv_epochs) < 2:
@@ -650,12 +700,13 @@ def main() -> None:
     if "mlp" in flops:  # the hand count of the issue: 784->400, 400->20 (x2), 20->400->784
         assert flops["mlp"]["forward"] == 2 * (784 * 400 + 2 * 400 * 20 + 20 * 400 + 400 * 784)
     pythae_missing = pythae_status() if "pythae" in args.trainers else None
-    roofline = [subprocess_json(["--sgemm"])]
+    roofline = [subprocess_json(["--sgemm", "--device", args.device])]
     print(f"sgemm: {roofline[0]['gflops_median']:.1f} GFLOP/s", flush=True)
 
     runs = []
     common = ["--epochs", str(args.epochs), "--conv-epochs", str(args.conv_epochs)]
     common += ["--rows", str(args.rows), "--test-rows", str(args.test_rows)]
+    common += ["--device", args.device]
     for repeat in range(max(args.repeats, args.conv_repeats)):
         for model, batch, trainer in itertools.product(args.models, args.batches, args.trainers):
             if repeat >= (args.repeats if model == "mlp" else args.conv_repeats):
@@ -674,7 +725,7 @@ def main() -> None:
                 f"-ELBO {result['test_neg_elbo']:.2f}"
             )
             print(f"repeat {repeat} {model} batch {batch} {trainer}: {shown}", flush=True)
-    roofline.append(subprocess_json(["--sgemm"]))
+    roofline.append(subprocess_json(["--sgemm", "--device", args.device]))
     # The roofline is the best the machine showed (each probe a median of 15 matmuls), so the
     # fractions are conservative: a probe slowed by a neighbour cannot make a trainer look good.
     probes = [r["gflops_median"] for r in roofline]
