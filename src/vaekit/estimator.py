@@ -45,9 +45,10 @@ _PREDICT_BATCH = 2048
 # ... except a conv model on a CPU: at 2,048 rows each activation (32 x 14 x 14 floats per MNIST
 # row, 51 MB) spills out of the cache. Measured on 2 cores: a latent-32 MNIST conv VAE's
 # transform ran 9.9k rows/s at 512 rows, 5.5k at 2,048; its IWAE (k=50) 1.5x faster with 512
-# row x sample pairs per pass than with 4,096. An MLP is flat from 512 rows up, and a GPU
-# wants large batches.
-_PREDICT_BATCH_CONV_CPU = 512
+# row x sample pairs per pass than with 4,096. Session 9, the latent-20 speed-benchmark model,
+# transform of 20k MNIST rows interleaved 6 times: 8.9k rows/s at 256 rows, 6.4k at 512 (and
+# 9.0k at 128). An MLP is flat from 512 rows up, and a GPU wants large batches.
+_PREDICT_BATCH_CONV_CPU = 256
 # The importance-weighted likelihood decodes this many (row, sample) pairs per forward pass: the
 # memory of one pass is bounded by it whatever k is (about 170 MB for an MNIST conv decoder).
 _IWAE_PAIRS = 4096
