@@ -66,6 +66,9 @@ from torch import nn
 
 from vaekit import VAE
 from vaekit.datasets import load_dataset
+
+# transform's batch sizes, named in the protocol text so that it follows them
+from vaekit.estimator import _PREDICT_BATCH, _PREDICT_BATCH_CONV_CPU
 from vaekit.nn import build_module, reparameterize
 
 from _common import data_dir, machine, markdown_table, write_results
@@ -629,12 +632,12 @@ def protocol(args: argparse.Namespace, threads: int, gflops: float, flops: dict)
         "example's own 784-400-20 MLP, vaekit's layers for conv). pythae "
         f"{_pythae_version()}: `TrainingPipeline` + `pythae.models.VAE` (BCE) around vaekit's "
         "encoder and decoder modules. Embed samples/s: one pass over the training rows after a "
-        "warm-up call: `VAE.transform` for vaekit (2,048-row batches inside, 256 for a conv "
-        "model on a CPU), the encoder's μ "
-        "under `no_grad` over a DataLoader at the training batch size for the other two. "
+        f"warm-up call: `VAE.transform` for vaekit ({_PREDICT_BATCH:,}-row batches inside, "
+        f"{_PREDICT_BATCH_CONV_CPU:,} for a conv model on a CPU), the encoder's μ under "
+        "`no_grad` over a DataLoader at the training batch size for the other two. "
         f"Device: {args.device}. Roofline: `torch.mm` on {n}x{n} float32 on it, the median of "
-        "15, probed before "
-        "and after all runs and at the start of every run; the best probe is the roofline "
+        "15, probed before and after all runs and at the start of every run; the best probe "
+        "is the roofline "
         f"({gflops:.1f} GFLOP/s), so a probe slowed by a noisy neighbour cannot inflate a "
         "fraction. Training FLOPs per sample = 3 x forward (backward "
         "≈ 2x forward), forward = 2 x the multiply-adds of the Linear and conv layers "
