@@ -19,6 +19,7 @@ from .checkpoint import TrainingState, capture_rng, restore_rng
 from .distributed import all_reduce_sum
 from .errors import TrainingError
 from .losses import free_bits_kl, gaussian_kl, reconstruction_nll
+from .mlp_step import MLPVAEStep
 from .nn import AutoencoderModule, reparameterize
 from .schedules import kl_weight, lr_factor
 
@@ -80,6 +81,17 @@ class TrainConfig:
     )
     eval_batch_size: int = 4096
     verbose: bool = False
+
+
+def _fast_step(module: AutoencoderModule, objective: Objective) -> MLPVAEStep | None:
+    """The hand-derived loss-and-gradient pass where it applies (MLP, Bernoulli VAE), else None.
+
+    Only for this module's own :class:`Objective`: a caller's objective (a wrapper, a subclass)
+    defines its own loss, which autograd differentiates as written.
+    """
+    if type(objective) is not Objective:
+        return None
+    return MLPVAEStep.build(module, objective.likelihood, objective.stochastic, objective.free_bits)
 
 
 def _make_optimizer(module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -172,6 +184,8 @@ def train(
     """
     optimizer = _make_optimizer(module, config.learning_rate)
     ddp = _LossModule.for_ddp(module, objective)
+    # Under DDP the gradients must flow through autograd (its hooks all-reduce them).
+    fast_step = None if ddp is not None else _fast_step(module, objective)
     stopper = _EarlyStopping(config)
     history: list[dict] = []
     restarts = 0
@@ -190,7 +204,9 @@ def train(
             epoch = len(history)
             tic = time.perf_counter()
             lr_scale = 0.5**restarts
-            record = _run_epoch(module, optimizer, objective, X_train, config, epoch, lr_scale, ddp)
+            record = _run_epoch(
+                module, optimizer, objective, X_train, config, epoch, lr_scale, ddp, fast_step
+            )
             if not math.isfinite(record["train_loss"]):
                 restarts += 1
                 if restarts > config.max_nonfinite_restarts:
@@ -244,6 +260,7 @@ def _run_epoch(
     epoch: int,
     lr_scale: float = 1.0,
     ddp: torch.nn.Module | None = None,
+    fast_step: MLPVAEStep | None = None,
 ) -> dict:
     """One shuffled pass over X (n, ...); returns the epoch's mean training terms.
 
@@ -251,7 +268,8 @@ def _run_epoch(
     factor at that step (``lr_scale`` < 1 after non-finite restarts).
 
     With ``ddp`` (a ``DistributedDataParallel`` :class:`_LossModule`), the loss goes through it
-    so that ``backward`` averages the gradients over all ranks.
+    so that ``backward`` averages the gradients over all ranks. With ``fast_step``, the loss
+    and its gradients come from that hand-derived pass instead of autograd.
     """
     module.train()
     n, bs = X.shape[0], config.batch_size
@@ -272,9 +290,12 @@ def _run_epoch(
         lr = base_lr * lr_factor(config.lr_schedule, (epoch + step / steps) / config.epochs)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        terms = objective(module, x, beta) if ddp is None else LossTerms(*ddp(x, beta))
-        optimizer.zero_grad(set_to_none=True)
-        terms.objective.backward()
+        if fast_step is not None:
+            terms = LossTerms(*fast_step(x, beta))  # also writes every parameter's .grad
+        else:
+            terms = objective(module, x, beta) if ddp is None else LossTerms(*ddp(x, beta))
+            optimizer.zero_grad(set_to_none=True)
+            terms.objective.backward()
         if config.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm, foreach=True)
         optimizer.step()
