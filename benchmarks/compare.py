@@ -47,7 +47,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--latent-dim", type=int, default=32)
     parser.add_argument("--architecture", default="conv", choices=["conv", "mlp"])
-    parser.add_argument("--hidden-dims", default=None, help="MLP widths, e.g. 1024,512")
+    parser.add_argument(
+        "--hidden-dims",
+        default=None,
+        help="MLP widths, e.g. 1024,512; conv: the last is the dense width",
+    )
     parser.add_argument("--beta", type=float, default=1.0)
     parser.add_argument("--kl-warmup-epochs", type=float, default=0.0)
     parser.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"])

@@ -365,7 +365,10 @@ def train(
         10, "--patience", help="Epochs without validation improvement before stopping; 0: never."
     ),
     hidden_dims: str | None = typer.Option(
-        None, "--hidden-dims", help="MLP layer widths, comma-separated (default: 512,256)."
+        None,
+        "--hidden-dims",
+        help="MLP layer widths, comma-separated (default: 512,256); a conv model uses the last "
+        "as its dense layer's width.",
     ),
     conv_channels: str | None = typer.Option(
         None,
