@@ -30,8 +30,8 @@ Notation (one batch of n rows; every ReLU layer ``h = relu(a)``, ``a = h_prev W�
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
+from .losses import gaussian_kl, reconstruction_nll
 from .nn import LOGVAR_MAX, LOGVAR_MIN, AutoencoderModule, MLPDecoder, MLPEncoder
 
 
@@ -117,22 +117,21 @@ class MLPVAEStep:
         eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype)  # as reparameterize draws
         std = torch.exp(0.5 * logvar)
         z = torch.addcmul(mu, eps, std)
-        var = logvar.exp()
         decoder_inputs = [z]
         for layer in self.decoder_layers:
             decoder_inputs.append(_affine(layer, decoder_inputs[-1]).relu_())
         logits = _affine(self.out, decoder_inputs[-1])
-        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
-        kl_per_dim = 0.5 * (mu * mu + var - 1.0 - logvar)
+        recon = reconstruction_nll("bernoulli", x, logits)
+        kl_per_dim = gaussian_kl(mu, logvar)
         objective = (recon + beta * kl_per_dim.sum(1)).mean()
 
         # Backward. `delta` is ∂L/∂(pre-activation) of the layer being visited.
         delta = torch.sigmoid(logits).sub_(x).div_(n)
-        grad_z = _backward_through(self.out, delta, decoder_inputs, self.decoder_layers, True)
-        assert grad_z is not None
+        decoder_stack = [*self.decoder_layers, self.out]
+        grad_z = _backward_through(decoder_stack, delta, decoder_inputs) @ decoder_stack[0].weight
         kl_weight = beta / n
         grad_mu = grad_z.add(mu, alpha=kl_weight)
-        grad_logvar = (grad_z * eps).mul_(std).add_(var.sub_(1.0), alpha=kl_weight).mul_(0.5)
+        grad_logvar = (grad_z * eps).mul_(std).add_(torch.expm1(logvar), alpha=kl_weight).mul_(0.5)
         grad_logvar.mul_((logvar_raw >= LOGVAR_MIN) & (logvar_raw <= LOGVAR_MAX))
         _weight_grads(self.mu_head, grad_mu, h)
         _weight_grads(self.logvar_head, grad_logvar, h)
@@ -140,9 +139,7 @@ class MLPVAEStep:
             grad_h = torch.addmm(
                 grad_mu @ self.mu_head.weight, grad_logvar, self.logvar_head.weight
             )
-            grad_h = _relu_backward(grad_h, h)
-            last = self.encoder_layers[-1]
-            _backward_through(last, grad_h, encoder_inputs, self.encoder_layers[:-1], False)
+            _backward_through(self.encoder_layers, _relu_backward(grad_h, h), encoder_inputs)
         return objective, recon, kl_per_dim
 
 
@@ -167,21 +164,16 @@ def _weight_grads(layer: torch.nn.Linear, delta: torch.Tensor, h_in: torch.Tenso
 
 
 def _backward_through(
-    top: torch.nn.Linear,
-    delta: torch.Tensor,
-    inputs: list[torch.Tensor],
-    relu_layers: list[torch.nn.Linear],
-    input_grad: bool,
-) -> torch.Tensor | None:
-    """Back-propagate δ of ``top`` down a stack of Linear + ReLU layers, writing weight grads.
+    layers: list[torch.nn.Linear], delta: torch.Tensor, inputs: list[torch.Tensor]
+) -> torch.Tensor:
+    """Back-propagate δ of ``layers[-1]`` down a stack whose lower layers end in a ReLU.
 
-    ``inputs[i]`` is the input of ``relu_layers[i]`` and ``inputs[-1]`` the input of ``top``.
-    Returns ∂L/∂inputs[0] when ``input_grad`` (the decoder's z), else None: the encoder's input
-    is the data, and skipping its gradient saves one of the step's largest matrix multiplies.
+    ``inputs[i]`` is the input of ``layers[i]`` (for i > 0 the ReLU output of the layer below).
+    Writes every layer's weight gradients and returns δ of ``layers[0]``; its input gradient is
+    the caller's to take (the decoder needs ∂L/∂z, the encoder's input is the data).
     """
-    layers = [*relu_layers, top]
     for i in range(len(layers) - 1, 0, -1):
         _weight_grads(layers[i], delta, inputs[i])
-        delta = _relu_backward(delta @ layers[i].weight, inputs[i])  # inputs[i] = relu(...)
+        delta = _relu_backward(delta @ layers[i].weight, inputs[i])
     _weight_grads(layers[0], delta, inputs[0])
-    return delta @ layers[0].weight if input_grad else None
+    return delta
