@@ -50,10 +50,8 @@ class MLPVAEStep:
         encoder, decoder = module.encoder, module.decoder
         self.encoder_layers = _linears(encoder.body)
         self.mu_head, self.logvar_head = encoder.head.mu, encoder.head.logvar
-        self.decoder_layers = _linears(decoder.body)
-        self.out = decoder.out
-        linears = [*self.encoder_layers, self.mu_head, self.logvar_head]
-        linears += [*self.decoder_layers, self.out]
+        self.decoder_layers = [*_linears(decoder.body), decoder.out]  # the output layer last
+        linears = [*self.encoder_layers, self.mu_head, self.logvar_head, *self.decoder_layers]
         self.parameters = [p for layer in linears for p in (layer.weight, layer.bias)]
 
     @classmethod
@@ -118,17 +116,17 @@ class MLPVAEStep:
         std = torch.exp(0.5 * logvar)
         z = torch.addcmul(mu, eps, std)
         decoder_inputs = [z]
-        for layer in self.decoder_layers:
+        for layer in self.decoder_layers[:-1]:
             decoder_inputs.append(_affine(layer, decoder_inputs[-1]).relu_())
-        logits = _affine(self.out, decoder_inputs[-1])
+        logits = _affine(self.decoder_layers[-1], decoder_inputs[-1])
         recon = reconstruction_nll("bernoulli", x, logits)
         kl_per_dim = gaussian_kl(mu, logvar)
         objective = (recon + beta * kl_per_dim.sum(1)).mean()
 
         # Backward. `delta` is ∂L/∂(pre-activation) of the layer being visited.
         delta = torch.sigmoid(logits).sub_(x).div_(n)
-        decoder_stack = [*self.decoder_layers, self.out]
-        grad_z = _backward_through(decoder_stack, delta, decoder_inputs) @ decoder_stack[0].weight
+        delta = _backward_through(self.decoder_layers, delta, decoder_inputs)
+        grad_z = delta @ self.decoder_layers[0].weight
         kl_weight = beta / n
         grad_mu = grad_z.add(mu, alpha=kl_weight)
         grad_logvar = (grad_z * eps).mul_(std).add_(torch.expm1(logvar), alpha=kl_weight).mul_(0.5)
