@@ -357,6 +357,42 @@ def test_compare_features_reports_progress_after_each_set_and_task(digits, extra
     ]
 
 
+def test_compare_features_in_worker_processes_gives_the_same_table(digits, extracted, comparison):
+    # Every (feature set, task) pair is seeded on its own, so two workers change the order the
+    # pairs finish in and the recorded seconds, nothing else.
+    _, _, y_train, y_test = digits
+    features, models = extracted
+    calls = []
+    parallel = compare_features(
+        features, y_train, y_test, models=FAST_MODELS, methods=("kmeans",), extractors=models,
+        n_jobs=2, progress=lambda name, task: calls.append((name, task)),
+    )  # fmt: skip
+
+    def scores(result):
+        return [{k: v for k, v in row.items() if not k.endswith("seconds")} for row in result]
+
+    assert scores(parallel["rows"]) == scores(comparison["rows"])
+    assert parallel["summary"] == comparison["summary"]
+    assert parallel["protocol"] == comparison["protocol"]
+    tasks = ("classification", "clustering")
+    assert sorted(calls) == sorted((name, task) for name in features for task in tasks)
+
+
+def test_compare_features_names_the_feature_set_a_worker_failed_on(digits, extracted):
+    _, _, y_train, y_test = digits
+    pca = extracted[0]["pca"]
+    broken = {"pca": pca, "bad": (pca[0], np.full_like(pca[1], np.nan))}
+    with pytest.raises(DataError, match="Feature set 'bad': F_test holds NaN"):
+        compare_features(broken, y_train, y_test, models=("knn",), n_jobs=2)
+
+
+@pytest.mark.parametrize("n_jobs", [0, 1.5, True, "2"])
+def test_compare_features_rejects_a_bad_n_jobs(digits, extracted, n_jobs):
+    _, _, y_train, y_test = digits
+    with pytest.raises(ConfigError, match="n_jobs"):
+        compare_features({"pca": extracted[0]["pca"]}, y_train, y_test, n_jobs=n_jobs)
+
+
 def test_format_table_marks_missed_targets(comparison):
     text = format_table(comparison, targets={"vae_mu": {"logreg accuracy": 1.01}})
     header, _, *body = text.splitlines()

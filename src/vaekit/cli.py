@@ -177,6 +177,13 @@ def evaluate(
     data_dir: Path | None = DataDir,
     label_column: str | None = LabelColumn,
     seed: int = typer.Option(0, "--seed", help="Seed of the split, PCA, the AE and the models."),
+    jobs: int = typer.Option(
+        -1,
+        "--jobs",
+        "-j",
+        help="Feature sets x tasks scored at once, in worker processes (-1: one per CPU core, "
+        "1: one after the other); the scores do not depend on it.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_json: bool = AsJson,
 ) -> None:
@@ -192,6 +199,7 @@ def evaluate(
         data_dir=data_dir,
         label_column=label_column,
         random_state=seed,
+        n_jobs=jobs,
         verbose=not (quiet or as_json) and sys.stderr.isatty(),
     )
     if as_json:

@@ -63,6 +63,7 @@ def evaluate_run(
     data_dir: str | os.PathLike | None = None,
     label_column: str | None = None,
     random_state: int = 0,
+    n_jobs: int | None = None,
     verbose: bool = False,
 ) -> dict[str, Any]:
     """Compare μ(x) of the model in ``run`` with raw inputs, PCA(k) and a plain AE(k).
@@ -91,6 +92,9 @@ def evaluate_run(
         As for :func:`~vaekit.datasets.load_dataset` (both ``data`` and ``test``).
     random_state : int, default=0
         Seeds the split, PCA, the autoencoder, the draw of z and every downstream model.
+    n_jobs : int or None, default=None
+        (feature set, task) pairs scored at once in worker processes; -1: one per core (see
+        :func:`~vaekit.evaluation.compare_features`). The scores do not depend on it.
     verbose : bool, default=False
         Progress on stderr: the baseline autoencoder's epochs, then one step per feature set
         and task.
@@ -101,7 +105,10 @@ def evaluate_run(
         ``results.json``'s content (``summary``, ``comparison`` with rows and protocol, ...)
         plus ``"report"``, the path of ``report.html``.
     """
+    from .evaluation.compare import check_n_jobs
+
     tic = time.perf_counter()
+    check_n_jobs(n_jobs)
     model = load_model(run)
     # Everything a user can get wrong is checked before the output folder is created.
     train_ds, arrays, split = _evaluation_data(
@@ -121,7 +128,7 @@ def evaluate_run(
             ):
                 comparison = _compare(
                     features, y_train, y_test, tasks, extractors, random_state,
-                    lambda name, task: progress.advance(f"{name}: {task}"),
+                    lambda name, task: progress.advance(f"{name}: {task}"), n_jobs,
                 )  # fmt: skip
         run_data = _run_data(run)
         protocol = comparison["protocol"]
@@ -218,6 +225,7 @@ def _compare(
     extractors: dict[str, Any],
     random_state: int,
     progress: Callable[[str, str], None] | None = None,
+    n_jobs: int | None = None,
 ) -> dict[str, Any]:
     """:func:`~vaekit.evaluation.compare_features` with the evaluation defaults."""
     from .evaluation import compare_features
@@ -230,6 +238,7 @@ def _compare(
         random_state=random_state,
         extractors=extractors,
         progress=progress,
+        n_jobs=n_jobs,
     )
 
 

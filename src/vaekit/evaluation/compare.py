@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import inspect
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.decomposition import PCA
 from sklearn.utils import check_random_state
 
@@ -123,12 +124,15 @@ def compare_features(
     random_state: int | None = 0,
     extractors: Mapping[str, Any] | None = None,
     progress: Callable[[str, str], None] | None = None,
+    n_jobs: int | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Run the downstream tasks on every named feature set; return one flat table.
 
     Supervised tasks train on the training features and score the test features; clustering
-    runs on the test features (scored against ``y_test``).
+    runs on the test features (scored against ``y_test``). Each (feature set, task) pair is
+    computed on its own, seeded with ``random_state``, so the scores do not depend on
+    ``n_jobs``: only the recorded seconds do.
 
     Parameters
     ----------
@@ -144,10 +148,17 @@ def compare_features(
         protocol (``"extractors"``), so that the table says what produced each feature set.
     progress : callable, optional
         Called as ``progress(name, task)`` after each feature set × task is scored (e.g. to
-        advance a progress bar: on MNIST one pair can take minutes).
+        advance a progress bar: on MNIST one pair can take minutes). With ``n_jobs`` > 1 the
+        calls come in the order the pairs finish.
+    n_jobs : int or None, default=None
+        How many (feature set, task) pairs are scored at once, each in its own worker process
+        (joblib's loky backend, which gives each worker ``cpu_count // n_jobs`` BLAS and OpenMP
+        threads). None or 1: one after the other in this process; -1: one per CPU core. On
+        MNIST most of the work is single-threaded (liblinear, lbfgs under one BLAS thread,
+        Ward, HDBSCAN), so this is what puts a second core to use.
     **kwargs
         Options of the task functions, each given to every selected task that accepts it
-        (``cv``, ``n_jobs``, ``search_max_samples`` -> supervised; ``methods``, ``max_samples``,
+        (``cv``, ``search_max_samples`` -> supervised; ``methods``, ``max_samples``,
         ``n_clusters`` -> clustering; ``models`` -> classification or regression).
 
     Returns
@@ -175,22 +186,78 @@ def compare_features(
     }
     if extractors:
         protocol["extractors"] = _describe_extractors(extractors)
+    pairs = [(name, task) for name in features for task in tasks]
+    results: dict[tuple[str, str], dict[str, Any]] = {}
+    for name, task, result in _score_pairs(
+        pairs, features, y_train, y_test, random_state, options, n_jobs
+    ):
+        results[name, task] = result
+        if progress is not None:
+            progress(name, task)
     rows: list[dict[str, Any]] = []
-    for name, (F_train, F_test) in features.items():
-        for task in tasks:
-            args = (F_test, y_test) if task == "clustering" else (F_train, y_train, F_test, y_test)
-            try:
-                result = TASKS[task](*args, random_state=random_state, **options[task])
-            except DataError as exc:  # say which feature set it was
-                raise DataError(f"Feature set {name!r}: {exc}") from None
-            protocol.setdefault(task, result["protocol"])
-            dim = protocol["feature_sets"][name] = int(np.shape(F_test)[1])
-            per_model = result["models" if "models" in result else "methods"]
-            for model, scores in per_model.items():
-                rows.append({"features": name, "dim": dim, "task": task, "model": model, **scores})
-            if progress is not None:
-                progress(name, task)
+    for name, task in pairs:  # the table's order, whatever order the pairs finished in
+        result = results[name, task]
+        protocol.setdefault(task, result["protocol"])
+        dim = protocol["feature_sets"][name] = int(np.shape(features[name][1])[1])
+        per_model = result["models" if "models" in result else "methods"]
+        for model, scores in per_model.items():
+            rows.append({"features": name, "dim": dim, "task": task, "model": model, **scores})
     return {"protocol": protocol, "rows": rows, "summary": _summary(rows)}
+
+
+def _score_pairs(
+    pairs: list[tuple[str, str]],
+    features: Mapping[str, tuple[Any, Any]],
+    y_train: Any,
+    y_test: Any,
+    random_state: int | None,
+    options: dict[str, dict[str, Any]],
+    n_jobs: int | None,
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(name, task, result)`` for every pair, as each finishes; in parallel if asked."""
+    check_n_jobs(n_jobs)
+
+    def arguments(name: str, task: str) -> tuple[Any, ...]:
+        F_train, F_test = features[name]
+        return name, task, F_train, F_test, y_train, y_test, random_state, options[task]
+
+    workers = 1 if n_jobs is None else min(effective_n_jobs(n_jobs), len(pairs))
+    if workers <= 1:  # no pool to start: score here, in order
+        for name, task in pairs:
+            yield _score_pair(*arguments(name, task))
+        return
+    # Pairs are handed out in the caller's order: in a comparison the heaviest (raw inputs) first.
+    yield from Parallel(n_jobs=workers, return_as="generator_unordered")(
+        delayed(_score_pair)(*arguments(name, task)) for name, task in pairs
+    )
+
+
+def check_n_jobs(n_jobs: Any) -> None:
+    """Raise ConfigError unless ``n_jobs`` is None or a non-zero integer (joblib's convention)."""
+    if n_jobs is not None and (
+        not isinstance(n_jobs, numbers.Integral) or isinstance(n_jobs, bool) or n_jobs == 0
+    ):
+        raise ConfigError(
+            f"n_jobs must be a positive number of worker processes, -1 for one per CPU core, or "
+            f"None; got {n_jobs!r}."
+        )
+
+
+def _score_pair(
+    name: str,
+    task: str,
+    F_train: Any,
+    F_test: Any,
+    y_train: Any,
+    y_test: Any,
+    random_state: int | None,
+    options: dict[str, Any],
+) -> tuple[str, str, dict[str, Any]]:
+    args = (F_test, y_test) if task == "clustering" else (F_train, y_train, F_test, y_test)
+    try:
+        return name, task, TASKS[task](*args, random_state=random_state, **options)
+    except DataError as exc:  # say which feature set it was
+        raise DataError(f"Feature set {name!r}: {exc}") from None
 
 
 def format_table(
