@@ -166,3 +166,57 @@ def test_cli_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error:") and "Traceback" not in result.stderr
     assert "does not exist" in result.stderr
+
+
+def test_resume_without_a_seed_keeps_the_first_runs_split(tmp_path, digits, monkeypatch):
+    """random_state=None draws a new seed per fit; a resumed fit must reuse the checkpoint's,
+    or rows it trained on would become validation rows."""
+    import vaekit.estimator as estimator_module
+
+    splits = []
+    real_split = estimator_module._BaseAutoencoder._split
+
+    def spy(self, n, seed):
+        out = real_split(self, n, seed)
+        splits.append(out[1].tolist())
+        return out
+
+    monkeypatch.setattr(estimator_module._BaseAutoencoder, "_split", spy)
+    checkpoint = tmp_path / CHECKPOINT_FILE
+    params = dict(latent_dim=3, hidden_dims=(32,), batch_size=64, patience=None)
+    first = Autoencoder(epochs=2, **params).fit(digits, checkpoint_path=checkpoint)
+    resumed = Autoencoder(epochs=3, **params).fit(digits, checkpoint_path=checkpoint, resume=True)
+    assert resumed.seed_ == first.seed_
+    assert splits[0] == splits[-1]  # the validation rows of both fits
+
+
+def test_resume_refuses_a_checkpoint_of_the_other_estimator(tmp_path, digits):
+    checkpoint = tmp_path / CHECKPOINT_FILE
+    params = dict(latent_dim=3, hidden_dims=(32,), random_state=0)
+    VAE(epochs=1, **params).fit(digits, checkpoint_path=checkpoint)
+    with pytest.raises(ConfigError, match="estimator='VAE' \\(now 'Autoencoder'\\)"):
+        Autoencoder(epochs=2, **params).fit(digits, checkpoint_path=checkpoint, resume=True)
+
+
+def test_rng_states_round_trip_per_rank_and_in_device_order(tmp_path):
+    """Each rank's states come back to that rank; CUDA states by device number, not by name
+    (as strings, cuda.10 sorts before cuda.2)."""
+    from vaekit.checkpoint import TrainingState, save_checkpoint
+
+    def fake(rank: int, devices: int) -> dict:
+        cpu = torch.full((8,), rank, dtype=torch.uint8)
+        return {"cpu": cpu, "cuda": [torch.full((4,), 16 * rank + i, dtype=torch.uint8)
+                                     for i in range(devices)]}  # fmt: skip
+
+    rngs = [fake(rank, 11) for rank in range(3)]
+    state = TrainingState(
+        module={"w": torch.zeros(2)}, optimizer={"state": {}, "param_groups": []}, history=[],
+        best_loss=float("inf"), best_module=None, stale=0, restarts=0, stopped=False, rng=rngs,
+    )  # fmt: skip
+    path = tmp_path / CHECKPOINT_FILE
+    save_checkpoint(path, state, {})
+    loaded, _ = load_checkpoint(path, torch.device("cpu"))
+    assert len(loaded.rng) == 3
+    for want, got in zip(rngs, loaded.rng, strict=True):
+        assert torch.equal(want["cpu"], got["cpu"])
+        assert [int(t[0]) for t in got["cuda"]] == [int(t[0]) for t in want["cuda"]]

@@ -130,6 +130,27 @@ def test_vae_scores_real_digits_above_noise_and_repeats_its_scores(digits):
     assert vae.score(X_test) == pytest.approx(scores.mean())
 
 
+@pytest.mark.parametrize("random_state", [None, np.random.RandomState(0)])
+def test_scores_repeat_without_an_int_seed(digits, random_state):
+    """score_samples draws its ε from the fit's seed: a row's score, and the outlier calls of
+    predict, do not change between calls or with the rows scored alongside it."""
+    X_train, X_test, *_ = digits
+    params = {**QUICK, "random_state": random_state}
+    vae = VAE(latent_dim=4, **params).fit(X_train)
+    np.testing.assert_array_equal(vae.score_samples(X_test), vae.score_samples(X_test))
+    np.testing.assert_array_equal(vae.score_samples(X_test[:7]), vae.score_samples(X_test)[:7])
+    np.testing.assert_array_equal(vae.predict(X_test[:50]), vae.predict(X_test)[:50])
+    ll = vae.log_likelihood(X_test[:5], k=4)
+    np.testing.assert_array_equal(ll, vae.log_likelihood(X_test[:5], k=4))
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.5, True])
+def test_score_samples_checks_its_sample_count(digits, n):
+    vae = VAE(latent_dim=2, **QUICK).fit(digits[0])
+    with pytest.raises(ConfigError, match="n_mc_samples must be a positive integer"):
+        vae.score_samples(digits[1][:3], n_mc_samples=n)
+
+
 def test_sampling_and_encoding_are_seeded(digits):
     X_train, X_test, *_ = digits
     vae = VAE(latent_dim=4, **QUICK).fit(X_train)
@@ -167,6 +188,17 @@ def test_wrong_shape_at_transform_time_is_a_clear_error(digits):
     conv = VAE(latent_dim=2, epochs=1).fit(np.random.default_rng(0).uniform(size=(8, 8, 8)))
     with pytest.raises(DataError, match="shape"):
         conv.transform(np.zeros((2, 9, 9)))
+
+
+def test_an_image_model_takes_flattened_rows_too():
+    """Rows of h·w features are the same images, for the standardized Gaussian model as well
+    (its per-pixel scaling has the image's shape)."""
+    images = np.random.default_rng(0).integers(0, 17, size=(60, 8, 8)).astype(np.float32)
+    for X in (images, images / 16.0):  # Gaussian, then Bernoulli
+        model = Autoencoder(latent_dim=2, conv_channels=(4,), epochs=1, random_state=0).fit(X)
+        flat = X.reshape(len(X), -1)
+        np.testing.assert_array_equal(model.transform(flat), model.transform(X))
+        np.testing.assert_array_equal(model.score_samples(flat), model.score_samples(X))
 
 
 @pytest.mark.parametrize(

@@ -150,3 +150,21 @@ def test_clone_pipeline_and_grid_search(X):
     search = GridSearchCV(VAE(**QUICK), {"latent_dim": [2, 4]}, cv=2).fit(X[:600])
     assert search.best_params_["latent_dim"] in (2, 4)
     assert np.isfinite(search.best_score_)
+
+
+def test_numpy_scalar_params_save_and_checkpoint(tmp_path):
+    """GridSearchCV hands estimators numpy scalars (param_grid={"latent_dim": np.arange(...)});
+    they must save like Python numbers, and a save that fails must not damage a saved model."""
+    X = load_digits().data[:300].astype(np.float32) / 16.0
+    params = dict(hidden_dims=(np.int64(32),), epochs=1, random_state=0)
+    model = VAE(latent_dim=np.int64(3), beta=np.float32(0.5), **params)
+    model.fit(X, checkpoint_path=tmp_path / "checkpoint.safetensors")
+    model.save(tmp_path / "run")
+    loaded = load(tmp_path / "run")
+    assert loaded.latent_dim == 3 and loaded.hidden_dims == (32,) and loaded.beta == 0.5
+    np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+
+    model.history_ = [{"epoch": object()}]  # cannot be written as JSON
+    with pytest.raises(TypeError):
+        model.save(tmp_path / "run")
+    np.testing.assert_array_equal(load(tmp_path / "run").transform(X), loaded.transform(X))

@@ -52,8 +52,10 @@ class TrainingState:
         Non-finite-loss rollbacks so far.
     stopped : bool
         Early stopping already fired: there is nothing left to train.
-    rng : dict
-        ``{"cpu": ByteTensor, "cuda": [ByteTensor, ...]}`` torch RNG states.
+    rng : list of dict
+        Torch RNG states ``{"cpu": ByteTensor, "cuda": [ByteTensor, ...]}``, one per rank in
+        rank order (a single entry outside ``torchrun``): every rank draws its own ε and batch
+        order, so an exact resume restores each rank's own state.
     """
 
     module: dict[str, torch.Tensor]
@@ -64,7 +66,7 @@ class TrainingState:
     stale: int
     restarts: int
     stopped: bool
-    rng: dict[str, Any] = field(default_factory=dict)
+    rng: list[dict[str, Any]] = field(default_factory=list)
 
 
 def capture_rng(device: torch.device) -> dict[str, Any]:
@@ -96,9 +98,11 @@ def save_checkpoint(path: Path, state: TrainingState, params: dict[str, Any]) ->
                 tensors[f"optimizer.{index}.{key}"] = value
             else:
                 optimizer_values.setdefault(str(index), {})[key] = value
-    tensors["rng.cpu"] = state.rng["cpu"]
-    for i, cuda_state in enumerate(state.rng.get("cuda", [])):
-        tensors[f"rng.cuda.{i}"] = cuda_state
+    for rank, rng in enumerate(state.rng):
+        prefix = "rng." if rank == 0 else f"rng.rank{rank}."  # rank 0 as in single runs
+        tensors[f"{prefix}cpu"] = rng["cpu"]
+        for i, cuda_state in enumerate(rng.get("cuda", [])):
+            tensors[f"{prefix}cuda.{i}"] = cuda_state
     meta = {
         "format": CHECKPOINT_FORMAT,
         "params": params,
@@ -154,7 +158,9 @@ def load_checkpoint(path: Path, device: torch.device) -> tuple[TrainingState, di
             optimizer_state.setdefault(int(index), {})[name] = value.to(device)
     for index, values in meta["optimizer_values"].items():
         optimizer_state.setdefault(int(index), {}).update(values)
-    cuda_states = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
+    rngs = [_rng_entries(tensors, "rng.")]
+    while f"rng.rank{len(rngs)}.cpu" in tensors:
+        rngs.append(_rng_entries(tensors, f"rng.rank{len(rngs)}."))
     state = TrainingState(
         module=section("module."),
         optimizer={"state": optimizer_state, "param_groups": meta["optimizer_param_groups"]},
@@ -164,9 +170,20 @@ def load_checkpoint(path: Path, device: torch.device) -> tuple[TrainingState, di
         stale=int(meta["stale"]),
         restarts=int(meta["restarts"]),
         stopped=bool(meta["stopped"]),
-        rng={"cpu": tensors["rng.cpu"], "cuda": cuda_states},
+        rng=rngs,
     )
     return state, meta["params"]
+
+
+def _rng_entries(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, Any]:
+    """One rank's RNG states from the ``{prefix}cpu`` / ``{prefix}cuda.{i}`` entries."""
+    cuda = {
+        int(key[len(prefix) + 5 :]): value
+        for key, value in tensors.items()
+        if key.startswith(f"{prefix}cuda.")
+    }
+    # By device number: as strings, "cuda.10" would sort before "cuda.2".
+    return {"cpu": tensors[f"{prefix}cpu"], "cuda": [cuda[i] for i in sorted(cuda)]}
 
 
 def _read_metadata(blob: bytes) -> dict[str, str]:

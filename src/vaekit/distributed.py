@@ -85,3 +85,25 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
+
+
+def broadcast_seed(seed: int) -> int:
+    """Rank 0's ``seed`` on every rank (a no-op outside a process group).
+
+    With ``random_state=None`` each process draws its own seed; the split and the shards must
+    come from one seed, or ranks would train on overlapping rows and validate on others.
+    """
+    if dist.is_available() and dist.is_initialized():
+        box = [seed]
+        dist.broadcast_object_list(box, src=0)
+        return int(box[0])
+    return seed
+
+
+def gather_objects(obj: object) -> list:
+    """``obj`` from every rank, in rank order, on every rank (``[obj]`` outside a job)."""
+    if dist.is_available() and dist.is_initialized():
+        out: list = [None] * dist.get_world_size()
+        dist.all_gather_object(out, obj)
+        return out
+    return [obj]

@@ -21,7 +21,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
-from .distributed import World, device_for, init_process_group, is_main_process, shard, world
+from .distributed import (
+    World,
+    broadcast_seed,
+    device_for,
+    init_process_group,
+    is_main_process,
+    shard,
+    world,
+)
 from .errors import ConfigError, DataError, PosteriorCollapseWarning
 from .losses import (
     decoder_mean,
@@ -85,6 +93,10 @@ def _column_moments(X: np.ndarray, chunk_rows: int = 16384) -> tuple[np.ndarray,
     return mean, np.sqrt(squares / n)
 
 
+# The fit's seed travels in a checkpoint's parameters under this key (not compared on resume).
+_SEED_KEY = "fit_seed"
+
+
 def _torch_seed(random_state: Any) -> int:
     """An int seed for torch from a scikit-learn ``random_state`` (None, int or RandomState)."""
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
@@ -121,6 +133,14 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def _check_params(self) -> None:
         check_params(self, stochastic=self._stochastic)
 
+    def _as_samples(self, X: np.ndarray) -> np.ndarray:
+        """Rows of a fitted model's input, (n, d) -> (n, *input_shape_) (a view).
+
+        An image model takes flattened rows too (their feature count is already checked):
+        scaling and the network both need the sample shape.
+        """
+        return X.reshape(X.shape[0], *self.input_shape_)
+
     def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray:
         """Check X and return it as a float32 array of shape (n, *input_shape_)."""
         if not hasattr(X, "shape"):  # lists and other array-likes: convert once, here
@@ -135,13 +155,14 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                         "X contains NaN or infinite values; remove or impute them before "
                         "training or encoding."
                     )
-            return X
+            return X if reset else self._as_samples(X)
         if len(X.shape) <= 2:
             # scikit-learn's own checks and messages (NaN, sparse, 1-D, feature-count mismatch).
             try:
-                return validate_data(self, X, reset=reset, dtype=np.float32)
+                X = validate_data(self, X, reset=reset, dtype=np.float32)
             except ValueError as exc:
                 raise _data_error(exc) from None
+            return X if reset else self._as_samples(X)
         try:
             X = check_array(X, allow_nd=True, dtype=np.float32)
         except ValueError as exc:
@@ -215,7 +236,18 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             self.device_ = device_for(job, self.device_)
             init_process_group(self.device_)
 
-        seed = _torch_seed(self.random_state)
+        fingerprint = {"n_samples": n, "sample_shape": list(self.input_shape_)}
+        resume_from, saved_seed = None, None
+        if resume:
+            assert checkpoint_path is not None
+            resume_from, saved_seed = self._load_checkpoint(Path(checkpoint_path), fingerprint)
+        # The one seed of the fit: split, initial weights, batch order, ε, and later the ε of
+        # scoring. A resumed fit takes the checkpoint's, so that random_state=None (a fresh draw
+        # per call) still resumes on the same split; under torchrun every rank takes rank 0's.
+        seed = saved_seed if saved_seed is not None else _torch_seed(self.random_state)
+        if job is not None:
+            seed = broadcast_seed(seed)
+        self.seed_ = seed
         train_idx, val_idx = self._split(n, seed)
         if job is not None:
             train_idx, val_idx = self._shard(train_idx, seed, job), self._shard(val_idx, seed, job)
@@ -233,13 +265,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         # All randomness of a fit (initial weights, batch order, ε) comes from this one seed, in a
         # forked RNG so that fitting never changes the caller's global torch random state.
-        fingerprint = {"n_samples": n, "sample_shape": list(self.input_shape_)}
-        resume_from, on_checkpoint = None, None
+        on_checkpoint = None
         if checkpoint_path is not None:
             checkpoint_path = Path(checkpoint_path)
-            if resume:
-                resume_from = self._load_checkpoint(checkpoint_path, fingerprint)
-            params = {**jsonable_params(self.get_params()), "data": fingerprint}
+            params = {**self._checkpoint_params(fingerprint), _SEED_KEY: seed}
 
             def on_checkpoint(state: TrainingState) -> None:
                 if is_main_process():  # one writer for the whole torchrun job
@@ -264,12 +293,28 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self._fit_diagnostics(X, seed)
         return self
 
-    def _load_checkpoint(self, path: Path, fingerprint: dict[str, Any]) -> TrainingState:
-        """The checkpoint's training state, after checking it belongs to this fit."""
+    def _checkpoint_params(self, fingerprint: dict[str, Any]) -> dict[str, Any]:
+        """What a checkpoint must match to be resumed: estimator class, parameters, data shape."""
+        return {
+            "estimator": type(self).__name__,
+            **jsonable_params(self.get_params()),
+            "data": fingerprint,
+        }
+
+    def _load_checkpoint(
+        self, path: Path, fingerprint: dict[str, Any]
+    ) -> tuple[TrainingState, int | None]:
+        """The checkpoint's training state and fit seed, after checking it belongs to this fit.
+
+        The seed is None for checkpoints written before it was stored.
+        """
         state, saved = load_checkpoint(path, self.device_)
-        current = {**jsonable_params(self.get_params()), "data": fingerprint}
-        # These may change between the interrupted run and its resumption.
+        current = self._checkpoint_params(fingerprint)
+        # These may change between the interrupted run and its resumption. A checkpoint written
+        # before the estimator class was recorded has none: not a mismatch.
         free = {"epochs", "verbose", "device", "contamination"}
+        if "estimator" not in saved:
+            free.add("estimator")
         differ = sorted(k for k in current.keys() - free if saved.get(k) != current[k])
         if differ:
             shown = ", ".join(f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in differ)
@@ -277,7 +322,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 f"The checkpoint {path} was written by a different fit: {shown}; resume with "
                 "the same data and parameters."
             )
-        return state
+        seed = saved.get(_SEED_KEY)
+        return state, (int(seed) if isinstance(seed, int) else None)
 
     def _resolve_architecture(self) -> str:
         images = len(self.input_shape_) >= 2
@@ -506,6 +552,16 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self.offset_ = float(np.quantile(self._scores(rows), fraction))
         return rows, where or "the training data"
 
+    def _scoring_seed(self) -> int:
+        """The seed of scoring's ε: the fit's (``seed_``), fixed for the model's lifetime.
+
+        An int ``random_state`` gives the same seed either way; drawing from ``random_state``
+        afresh would give ``None`` or a RandomState new ε, and new scores, at every call.
+        Models saved before ``seed_`` existed fall back to that draw.
+        """
+        seed = getattr(self, "seed_", None)
+        return int(seed) if seed is not None else _torch_seed(self.random_state)
+
     def _log_scale_jacobian(self) -> float:
         """Σ log scale_: converts densities of standardized data back to data units."""
         return (
@@ -656,6 +712,11 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return tags
 
 
+def _check_positive_int(name: str, value: Any) -> None:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
+
+
 def _data_error(exc: ValueError) -> DataError:
     """scikit-learn's validation message as one sentence (no array dump), plus what to do."""
     message = str(exc).strip()
@@ -703,7 +764,7 @@ class VAE(_BaseAutoencoder):
         ``auto``: conv for images ((n, h, w) or (n, c, h, w)), MLP for (n, d) data.
     conv_channels : tuple of int, default=(32, 64, 128, 256)
         Channels of the stride-2 convolutions; an image uses as many as it takes to bring its
-        smaller side to 7 pixels or less (8x8: 1, 28x28: 2, 64x64: 4).
+        smaller side to 4 pixels or less (8x8: 1, 28x28: 3, 64x64: 4).
     likelihood : {"auto", "bernoulli", "gaussian"}, default="auto"
         ``auto``: Bernoulli for data in [0, 1] (continuous pixel intensities allowed), otherwise
         Gaussian on per-feature standardized data (the scaling is stored and inverted on decode).
@@ -767,6 +828,10 @@ class VAE(_BaseAutoencoder):
         Standardization applied before the Gaussian likelihood (zeros and ones otherwise).
     n_epochs_ : int
         Epochs actually run.
+    seed_ : int
+        The seed the fit drew from ``random_state`` (a resumed fit keeps the checkpoint's): it
+        seeded the split, the weights, the batch order and ε, and it seeds the ε of
+        :meth:`score_samples` and :meth:`log_likelihood`, so repeated calls give equal scores.
     offset_ : float
         Threshold on :meth:`score_samples` below which :meth:`predict` calls a row an outlier.
     active_units_ : int
@@ -875,8 +940,7 @@ class VAE(_BaseAutoencoder):
         ndarray of shape (n_samples, *input_shape_), float32
         """
         check_is_fitted(self, "module_")
-        if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            raise ConfigError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        _check_positive_int("n_samples", n_samples)
         generator = torch.Generator().manual_seed(_torch_seed(random_state))
         Z = torch.randn(int(n_samples), self.latent_dim, generator=generator)
         return self.inverse_transform(Z.numpy())
@@ -886,7 +950,7 @@ class VAE(_BaseAutoencoder):
 
         Higher means more typical. The expectation is a Monte Carlo mean over ``n_mc_samples``
         draws of z; the KL is exact. The draws use common random numbers: the same
-        ε_1..ε_S ~ N(0, I), seeded from ``random_state``, for every row (z = μ + σ·ε_s), so a
+        ε_1..ε_S ~ N(0, I), seeded from ``seed_``, for every row (z = μ + σ·ε_s), so a
         row's score does not depend on which other rows are scored with it or in what order,
         and differences between rows are not blurred by independent noise.
         For Gaussian data the value is a density of the original (unstandardized) data.
@@ -901,11 +965,12 @@ class VAE(_BaseAutoencoder):
         ndarray of shape (n_samples,), float64
         """
         check_is_fitted(self, "module_")
-        return self._scores(self._validate_X(X, reset=False), n_mc_samples)
+        _check_positive_int("n_mc_samples", n_mc_samples)
+        return self._scores(self._validate_X(X, reset=False), int(n_mc_samples))
 
     def _scores(self, X: np.ndarray, n_mc_samples: int = 8) -> np.ndarray:
         """:meth:`score_samples` of validated X."""
-        generator = torch.Generator().manual_seed(_torch_seed(self.random_state))
+        generator = torch.Generator().manual_seed(self._scoring_seed())
         eps = torch.randn(n_mc_samples, self.latent_dim, generator=generator).to(self.device_)
         logvar_out = _double(self.module_.output_logvar())
         self.module_.eval()
@@ -957,7 +1022,7 @@ class VAE(_BaseAutoencoder):
             Samples per chunk; default ``min(k, 256)``. Only memory and speed depend on it
             and on ``batch_size``, not the result (up to float32 rounding).
         random_state : int, RandomState or None
-            Seeds ε; None uses the model's ``random_state``.
+            Seeds ε; None uses the fit's seed (``seed_``), so that repeated calls agree.
         bound : {"iwae", "elbo"}, default="iwae"
             ``elbo``: the ELBO instead, E_q[log p(x | z)] as the mean over the same k draws,
             minus the closed-form KL. Unlike :meth:`score_samples`, whose draws are shared by
@@ -971,16 +1036,14 @@ class VAE(_BaseAutoencoder):
         if bound not in ("iwae", "elbo"):
             raise ConfigError(f"bound must be 'iwae' or 'elbo', got {bound!r}.")
         for name, value in (("k", k), ("batch_size", batch_size), ("k_batch", k_batch)):
-            if value is not None and (
-                not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1
-            ):
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
+            if value is not None:
+                _check_positive_int(name, value)
         X = self._validate_X(X, reset=False)
         k = int(k)
         k_batch = min(k, int(k_batch or 256))
         pairs = self._predict_rows(_IWAE_PAIRS)  # (row, sample) pairs per decoder pass
         rows = int(batch_size or max(1, min(pairs // k_batch, 2**24 // (k * self.latent_dim))))
-        seed = _torch_seed(self.random_state if random_state is None else random_state)
+        seed = self._scoring_seed() if random_state is None else _torch_seed(random_state)
         logvar_out = self.module_.output_logvar()
         self.module_.eval()
         out = []
@@ -1069,7 +1132,7 @@ class Autoencoder(_BaseAutoencoder):
     Attributes
     ----------
     module_, history_, input_shape_, n_features_in_, architecture_, likelihood_, mean_, scale_,
-    n_epochs_, offset_
+    n_epochs_, seed_, offset_
         As for :class:`VAE`.
     """
 

@@ -38,9 +38,11 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE, CONFIG_FILE, HISTORY_FILE = "model.safetensors", "config.json", "history.json"
 _SCALING_KEYS = ("scaling.mean", "scaling.scale")
 _FITTED_ATTRS = ("input_shape_", "n_features_in_", "architecture_", "likelihood_", "n_epochs_")
-# What fit measures on held-out rows (anomaly threshold; a VAE's latent usage), with its type.
+# The fit's seed (scoring draws its ε from it) and what fit measures on held-out rows (anomaly
+# threshold; a VAE's latent usage), with their types.
 # Optional: an Autoencoder has no latent usage, and models saved before these existed still load.
 _OPTIONAL_FITTED = {
+    "seed_": int,
     "offset_": float,
     "active_units_": int,
     "kl_per_dim_": lambda v: np.asarray(v, dtype=np.float64),
@@ -66,8 +68,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, allow_nan=True) + "\n").encode()
+
+
 def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=True) + "\n").encode())
+    atomic_write_bytes(path, _json_bytes(obj))
 
 
 def read_json_object(path: Path, what: str, remedy: str) -> dict[str, Any]:
@@ -97,17 +103,22 @@ def library_versions() -> dict[str, str]:
 
 
 def jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Estimator parameters as JSON values (tuples become lists, a RandomState None)."""
-    out = {}
-    for key, value in params.items():
-        if isinstance(value, tuple):
-            value = list(value)
-        elif isinstance(value, np.random.RandomState):
-            value = None  # a RandomState object is not JSON; the fitted weights do not need it
-        elif isinstance(value, torch.device):
-            value = str(value)
-        out[key] = value
-    return out
+    """Estimator parameters as JSON values: tuples become lists, numpy scalars Python numbers
+    (what ``param_grid={"latent_dim": np.arange(2, 9)}`` hands an estimator), a RandomState None.
+    """
+    return {key: _jsonable(value) for key, value in params.items()}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.random.RandomState):
+        return None  # a RandomState object is not JSON; the fitted weights do not need it
+    if isinstance(value, torch.device):
+        return str(value)
+    return value
 
 
 def save_model(model: Any, path: str | os.PathLike) -> Path:
@@ -154,11 +165,15 @@ def save_model(model: Any, path: str | os.PathLike) -> Path:
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
         "versions": library_versions(),
     }
+    # Everything is rendered before anything is written, so a value that cannot be written
+    # fails here and leaves a model already in the directory untouched.
+    config_text = _json_bytes(config)
+    history_text = _json_bytes(model.history_)
     try:
         atomic_write_bytes(directory / WEIGHTS_FILE, weights)
-        atomic_write_json(directory / HISTORY_FILE, model.history_)
+        atomic_write_bytes(directory / HISTORY_FILE, history_text)
         # config.json last: a directory with a config always has the weights it describes.
-        atomic_write_json(directory / CONFIG_FILE, config)
+        atomic_write_bytes(directory / CONFIG_FILE, config_text)
     except OSError as exc:
         raise ModelFileError(f"Cannot write the model to {directory}: {exc.strerror}.") from None
     return directory

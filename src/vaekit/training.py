@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from .checkpoint import TrainingState, capture_rng, restore_rng
-from .distributed import all_reduce_sum
+from .distributed import all_reduce_sum, gather_objects, world
 from .errors import TrainingError
 from .losses import free_bits_kl, gaussian_kl, reconstruction_nll
 from .mlp_step import MLPVAEStep
@@ -195,7 +195,11 @@ def train(
         history = list(resume_from.history)
         stopper.restore(resume_from)
         restarts = resume_from.restarts
-        restore_rng(resume_from.rng)
+        # Each rank its own state. A checkpoint from a run with fewer ranks has none for the
+        # extra ones: they start from rank 0's (the run goes on, but not exactly as it would have).
+        job = world()
+        rank = 0 if job is None else job.rank
+        restore_rng(resume_from.rng[rank if rank < len(resume_from.rng) else 0])
     # The state to fall back on after a non-finite loss. Copying the weights (a few MB) once
     # per epoch costs nothing next to the epoch itself.
     last_good = _snapshot(module, optimizer)
@@ -240,7 +244,7 @@ def train(
                         stale=stopper.stale,
                         restarts=restarts,
                         stopped=stopper.stopped,
-                        rng=capture_rng(X_train.device),
+                        rng=gather_objects(capture_rng(X_train.device)),
                     )
                 )
             if on_epoch_end is not None:
