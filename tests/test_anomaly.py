@@ -150,6 +150,24 @@ def test_detect_cli_end_to_end(run_dir, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))  # written through a temporary file
 
 
+def test_detect_ranks_an_overflowed_score_first_and_refuses_nan(run_dir, tmp_path, monkeypatch):
+    """A row extreme enough to overflow its score to inf is the most anomalous, and AUROC is
+    still computed; a NaN score is a clear error, and no output is written."""
+    import vaekit.anomaly as anomaly_module
+
+    truth = TEST.y != 0
+    scores = np.where(truth, 1.0, 0.0)
+    scores[np.flatnonzero(truth)[0]] = np.inf
+    monkeypatch.setattr(anomaly_module, "anomaly_scores", lambda *a, **k: scores.copy())
+    result = detect_run(run_dir, "digits:test", tmp_path / "s.csv", anomaly_label=NOT_ZERO)
+    assert result["auroc"] == 1.0
+
+    scores[0] = np.nan
+    with pytest.raises(DataError, match=r"1 row\(s\) of .* could not be scored \(NaN\)"):
+        detect_run(run_dir, "digits:test", tmp_path / "new" / "s.csv", anomaly_label=NOT_ZERO)
+    assert not (tmp_path / "new").exists()
+
+
 def test_detect_json_with_contamination(run_dir, tmp_path):
     result = runner.invoke(
         app,

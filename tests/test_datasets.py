@@ -239,6 +239,17 @@ def test_csv_gz(tmp_path):
     np.testing.assert_array_equal(load_dataset(tmp_path / "d.csv.gz").X, [[1, 2], [3, 4]])
 
 
+def test_csv_gz_with_an_upper_case_name(tmp_path):
+    (tmp_path / "D.CSV.GZ").write_bytes(gzip.compress(b"a,b\n1,2\n3,4\n"))
+    np.testing.assert_array_equal(load_dataset(tmp_path / "D.CSV.GZ").X, [[1, 2], [3, 4]])
+
+
+def test_csv_integers_beyond_float64_precision_are_rounded_not_refused(tmp_path):
+    (tmp_path / "t.csv").write_text("ts_ns,x\n1600000000000000001,1\n1600000000000000002,2\n")
+    X = load_dataset(tmp_path / "t.csv").X
+    np.testing.assert_array_equal(X[:, 0], np.float32(1.6e18))
+
+
 def test_parquet(tmp_path):
     table = pa.table(
         {
@@ -320,6 +331,23 @@ def test_image_folder_rgb_and_flat(tmp_path):
     save_png(gray_only / "x.png", gray)
     Image.fromarray(gray).save(gray_only / "y.gif")
     assert load_dataset(gray_only).X.shape == (2, 3, 4)
+
+
+def test_image_folder_16_bit_and_float_grayscale_are_scaled_not_clipped(tmp_path):
+    deep = np.array([[0, 1000, 30000], [65535, 12345, 500]], np.uint16)
+    (tmp_path / "deep").mkdir()
+    Image.fromarray(deep).save(tmp_path / "deep" / "a.png")
+    Image.fromarray(deep[::-1].copy()).save(tmp_path / "deep" / "b.png")
+    X = load_dataset(tmp_path / "deep").X
+    np.testing.assert_allclose(X, np.stack([deep, deep[::-1]]) / 65535.0, rtol=1e-6)
+
+    (tmp_path / "float").mkdir()
+    values = np.array([[0.0, 0.25], [0.5, 1.0]], np.float32)
+    Image.fromarray(values, mode="F").save(tmp_path / "float" / "a.tif")
+    np.testing.assert_array_equal(load_dataset(tmp_path / "float").X[0], values)
+    Image.fromarray(values * 255, mode="F").save(tmp_path / "float" / "b.tif")
+    with pytest.raises(DataError, match=r"b.tif is a 'F' image with values in \[0, 255\]"):
+        load_dataset(tmp_path / "float")
 
 
 # --- bad inputs -------------------------------------------------------------------------------

@@ -237,6 +237,16 @@ def test_bad_options_are_config_errors():
         classification_scores(F, y, F, y, cv=1)
     with pytest.raises(ConfigError, match="methods"):
         clustering_scores(F, y, methods=("dbscan",))
+    with pytest.raises(ConfigError, match="min_cluster_size must be None or an integer >= 2"):
+        clustering_scores(F, y, min_cluster_size=1)
+
+
+def test_knn_on_a_few_rows_searches_only_the_neighbour_counts_that_fit():
+    """With 15 training rows a 3-fold search trains on 10: 11 neighbours cannot be fit."""
+    F, _, y, _ = _blobs()
+    F, y = F[:15], y[:15]
+    result = classification_scores(F, y, F, y, models=("knn",))
+    assert result["models"]["knn"]["params"]["n_neighbors"] in (3, 5)
 
 
 # ---------------------------------------------------------------------------- clustering

@@ -104,6 +104,24 @@ def test_embed_umap_tiny(rng):
 
 
 @pytest.mark.parametrize(
+    "Z",
+    [
+        np.random.default_rng(0).normal(size=(20, 1)),  # a 1-D latent
+        np.ones((10, 3)),  # identical codes: PCA initialisation divided by zero and crashed
+    ],
+    ids=["1-D", "identical"],
+)
+def test_embed_tsne_of_degenerate_codes(Z):
+    E, _ = plots.embed_2d(Z, "tsne", random_state=0)
+    assert E.shape == (len(Z), 2) and np.all(np.isfinite(E))
+
+
+def test_embed_umap_of_three_points(rng):
+    E, _ = plots.embed_2d(rng.normal(size=(3, 4)), "umap", random_state=0)
+    assert E.shape == (3, 2) and np.all(np.isfinite(E))
+
+
+@pytest.mark.parametrize(
     ("kwargs", "error"),
     [
         ({"method": "pca"}, ConfigError),

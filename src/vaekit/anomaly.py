@@ -193,6 +193,12 @@ def detect_run(
     created = writable_dir(out.parent if str(out.parent) else Path("."), "output folder")
     try:
         scores = anomaly_scores(model, dataset.X, score, k=k, random_state=random_state)
+        if np.isnan(scores).any():
+            bad = np.flatnonzero(np.isnan(scores))
+            raise DataError(
+                f"{bad.size} row(s) of {dataset.name} could not be scored (NaN), first row "
+                f"{bad[0]}; check them for extreme values."
+            )
     except BaseException:
         remove_new_folders(created)  # no empty output folder left behind
         raise
@@ -236,11 +242,15 @@ def detect_run(
     if truth is not None:
         from sklearn.metrics import average_precision_score, roc_auc_score
 
+        # Both metrics depend only on the ranking; a row so extreme that its score overflowed
+        # to inf (a value of 1e21 in a table, say) ranks first either way, and sklearn
+        # refuses infinite scores.
+        ranked = np.nan_to_num(scores, posinf=np.finfo(np.float64).max)
         result.update(
             anomaly_label=anomaly_label,
             true_anomalies=int(truth.sum()),
-            auroc=float(roc_auc_score(truth, scores)),
-            average_precision=float(average_precision_score(truth, scores)),
+            auroc=float(roc_auc_score(truth, ranked)),
+            average_precision=float(average_precision_score(truth, ranked)),
         )
     return result
 

@@ -1,7 +1,8 @@
 """Named datasets and data files -> :class:`Dataset` (float32 arrays plus optional labels).
 
 One scaling rule everywhere: uint8 arrays with 3 or more dimensions are images and are divided by
-255 into [0, 1]; every other numeric array is cast to float32 unchanged. Tables (CSV, Parquet) are
+255 into [0, 1] (images in a folder likewise; 16-bit grayscale ones by 65535, float ones must be
+in [0, 1]); every other numeric array is cast to float32 unchanged. Tables (CSV, Parquet) are
 2-D float32 with missing cells as NaN, which the estimator rejects with its own message.
 
 Every problem a user can cause (a missing or corrupt file, a text column, an unknown name) raises
@@ -52,6 +53,7 @@ _FEATURE_KEYS = ("X", "x", "data", "images", "arr_0")
 _LABEL_KEYS = ("y", "labels", "label", "target", "targets", "arr_1")
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 _GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+_DEEP_GRAY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N", "F"})  # beyond 8 bits
 # Third byte of an IDX magic number -> big-endian dtype (http://yann.lecun.com/exdb/mnist/).
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _IDX_MAX_DIMS = 32  # numpy refuses more; no real IDX file comes close
@@ -593,12 +595,16 @@ def _read_csv(path: Path) -> pa.Table:
     import pyarrow.csv as pcsv
 
     convert = pcsv.ConvertOptions(strings_can_be_null=True)  # an empty label cell is missing
+    # Named explicitly: pyarrow's own detection only knows the lower-case ".gz".
+    compression = "gzip" if path.name.lower().endswith(".gz") else None
     try:
-        table = pcsv.read_csv(str(path), convert_options=convert)  # str: .csv.gz -> gunzip
+        with pa.input_stream(str(path), compression=compression) as stream:
+            table = pcsv.read_csv(stream, convert_options=convert)
         if table.num_columns and all(_is_number(c) for c in table.column_names):
             # No header row (numpy.savetxt writes none): the first row became the column names.
             options = pcsv.ReadOptions(autogenerate_column_names=True)
-            table = pcsv.read_csv(str(path), read_options=options, convert_options=convert)
+            with pa.input_stream(str(path), compression=compression) as stream:
+                table = pcsv.read_csv(stream, read_options=options, convert_options=convert)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(
             f"{path.name} could not be parsed as CSV ({_first_line(exc)}); check that it is "
@@ -675,7 +681,9 @@ def _numeric_column(column: pa.ChunkedArray, column_name: str, source: str) -> n
             "as the label column (--label-column)."
         )
     try:
-        return column.cast(pa.float64()).to_numpy(zero_copy_only=False)  # nulls -> NaN
+        # Unsafe, so that integers beyond 2**53 (nanosecond timestamps, 64-bit ids) round to
+        # the nearest float64 as numpy's astype does, instead of being refused.
+        return column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)  # NaN
     except (pa.ArrowException, ValueError) as exc:
         raise DataError(
             f"Column {column_name!r} of {source} cannot be read as numbers ({_first_line(exc)})."
@@ -744,12 +752,12 @@ def _load_image_folder(folder: Path) -> Dataset:
             f"{folder} holds no images ({', '.join(_IMAGE_SUFFIXES)}), directly or in class "
             "subfolders; pass a folder of images."
         )
-    X = _scale_uint8(_read_images(files, folder))
+    X = _read_images(files, folder)
     return Dataset(X, y, folder.name, image_shape=X.shape[1:], classes=names)
 
 
 def _read_images(files: list[Path], folder: Path) -> np.ndarray:
-    """uint8 (n, h, w) when every image is grayscale, else (n, 3, h, w) RGB."""
+    """float32 in [0, 1]: (n, h, w) when every image is grayscale, else (n, 3, h, w) RGB."""
     probes = [_probe_image(f, folder) for f in files]  # headers only: sizes and modes
     size = probes[0][0]
     for f, (other, _) in zip(files, probes, strict=True):
@@ -761,10 +769,9 @@ def _read_images(files: list[Path], folder: Path) -> np.ndarray:
     colour = not all(gray for _, gray in probes)
     width, height = size
     shape = (len(files), 3, height, width) if colour else (len(files), height, width)
-    out = np.empty(shape, dtype=np.uint8)
+    out = np.empty(shape, dtype=np.float32)
     for i, f in enumerate(files):
-        pixels = _decode_image(f, folder, "RGB" if colour else "L")
-        out[i] = pixels.transpose(2, 0, 1) if colour else pixels  # channels first, as torch wants
+        out[i] = _decode_image(f, folder, colour)
     return out
 
 
@@ -778,14 +785,44 @@ def _probe_image(path: Path, folder: Path) -> tuple[tuple[int, int], bool]:
         raise _bad_image(path, folder, exc) from None
 
 
-def _decode_image(path: Path, folder: Path, mode: str) -> np.ndarray:
+def _decode_image(path: Path, folder: Path, colour: bool) -> np.ndarray:
+    """One image as float32 in [0, 1]: (h, w), or (3, h, w) channels first (as torch wants)."""
     from PIL import Image
 
     try:
         with Image.open(path) as img:
-            return np.asarray(img.convert(mode))
+            if img.mode in _DEEP_GRAY_MODES:
+                pixels = _deep_gray(np.asarray(img), img.mode, path, folder)
+                return np.broadcast_to(pixels, (3, *pixels.shape)) if colour else pixels
+            pixels = np.asarray(img.convert("RGB" if colour else "L"))
+    except DataError:
+        raise
     except Exception as exc:  # as in _probe_image
         raise _bad_image(path, folder, exc) from None
+    return _scale_uint8(pixels.transpose(2, 0, 1) if colour else pixels)
+
+
+def _deep_gray(pixels: np.ndarray, mode: str, path: Path, folder: Path) -> np.ndarray:
+    """A 16-bit, 32-bit integer or float grayscale image -> float32 in [0, 1].
+
+    Pillow's ``convert("L")`` clips these to 0..255 instead of rescaling them (a 16-bit PNG
+    would come out nearly all white), so they are scaled here: integers by the 16-bit range,
+    floats taken as they are, which must then already lie in [0, 1].
+    """
+    values = pixels.astype(np.float32)
+    lo, hi = float(values.min()), float(values.max())
+    if mode == "F":
+        if np.isfinite(values).all() and lo >= 0.0 and hi <= 1.0:
+            return values
+        bound = "[0, 1]"
+    elif lo >= 0 and hi <= 65535:
+        return values / np.float32(65535.0)
+    else:
+        bound = "0..65535"
+    raise DataError(
+        f"{path.relative_to(folder)} is a {mode!r} image with values in [{lo:.6g}, {hi:.6g}]; "
+        f"vaekit reads such images with values in {bound}; rescale it or save it as 8-bit."
+    )
 
 
 def _is_gray(img) -> bool:

@@ -144,10 +144,14 @@ def _tsne(Z: np.ndarray, random_state: int, n_jobs: int | None) -> np.ndarray:
 
     # Perplexity must stay well below the number of points (3·perplexity < n − 1).
     perplexity = float(min(30.0, max(1.0, (Z.shape[0] - 1) / 3)))
+    # PCA initialisation (the stable default) needs two components with some spread: a 1-D
+    # latent has one, and identical codes (a collapsed encoder) none, where sklearn's PCA init
+    # divides by zero and the process can crash; random initialisation handles both.
+    spread = np.ptp(Z, axis=0).max() if Z.size else 0.0
     tsne = TSNE(
         n_components=2,
         perplexity=perplexity,
-        init="pca",
+        init="pca" if Z.shape[1] >= 2 and spread > 0 else "random",
         learning_rate="auto",
         random_state=random_state,
     )
@@ -161,6 +165,8 @@ def _umap(Z: np.ndarray, random_state: int) -> np.ndarray:
     reducer = umap.UMAP(
         n_components=2,
         n_neighbors=int(min(15, Z.shape[0] - 1)),
+        # UMAP's spectral initialisation needs more points than components + 1.
+        init="spectral" if Z.shape[0] > 3 else "random",
         random_state=random_state,
         n_jobs=1,  # a fixed random_state forces one thread anyway; saying so avoids a warning
     )

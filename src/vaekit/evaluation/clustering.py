@@ -181,8 +181,11 @@ def _check_options(
             f"max_samples must be None or an integer > n_clusters, got {max_samples!r}."
         )
     for name, value in sizes.items():
-        if value is not None and not (isinstance(value, numbers.Integral) and value >= 1):
-            raise ConfigError(f"{name} must be None or a positive integer, got {value!r}.")
+        least = 2 if name == "min_cluster_size" else 1  # HDBSCAN's own lower bounds
+        if value is not None and not (
+            isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least
+        ):
+            raise ConfigError(f"{name} must be None or an integer >= {least}, got {value!r}.")
     if not (isinstance(silhouette_samples, numbers.Integral) and silhouette_samples >= 2):
         raise ConfigError(
             f"silhouette_samples must be an integer >= 2, got {silhouette_samples!r}."

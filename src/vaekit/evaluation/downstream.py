@@ -353,6 +353,18 @@ def _evaluate(
     }
 
 
+def _feasible(grid: dict[str, list[Any]], fold_rows: int) -> dict[str, list[Any]]:
+    """The grid without the settings a fold's ``fold_rows`` training rows cannot fit.
+
+    kNN needs at least ``n_neighbors`` training rows: with a few dozen rows, 11 neighbours do
+    not fit in a fold. The largest feasible count stands in when none of the grid's does.
+    """
+    if "n_neighbors" not in grid:
+        return grid
+    fits = [k for k in grid["n_neighbors"] if k <= fold_rows]
+    return {**grid, "n_neighbors": fits or [max(1, fold_rows)]}
+
+
 def _select_and_fit(
     estimator: BaseEstimator,
     grid: dict[str, list[Any]],
@@ -365,6 +377,8 @@ def _select_and_fit(
 ) -> tuple[Pipeline, dict[str, Any]]:
     """Grid-search ``scaler -> estimator`` on training ``rows``, then refit on all of F, y."""
     pipe = Pipeline([("scale", StandardScaler()), ("model", estimator)])
+    n_search = len(F) if rows is None else len(rows)
+    grid = _feasible(grid, n_search - -(-n_search // folds.get_n_splits()))
     params = {key: values[0] for key, values in grid.items()}
     cv_score, search_seconds = None, 0.0
     if any(len(values) > 1 for values in grid.values()):
