@@ -287,3 +287,16 @@ def test_excess_needs_a_fitted_bernoulli_vae_and_inputs_in_the_unit_interval(one
         anomaly_scores(one_class[VAE], TEST.X[:2] * 2, score)
     with pytest.raises(NotFittedError):
         anomaly_scores(VAE(), TEST.X[:2], score)
+
+
+def test_named_classes_are_chosen_by_name_only():
+    """Folders named "3" and "7": "7" is the folder; "1" (the code of folder "7") is refused
+    instead of silently meaning it."""
+    from types import SimpleNamespace
+
+    from vaekit.anomaly import _true_anomalies
+
+    dataset = SimpleNamespace(name="faces", y=np.array([0, 0, 1]), classes=["3", "7"])
+    assert _true_anomalies(dataset, "7").tolist() == [False, False, True]
+    with pytest.raises(ConfigError, match="not among faces's labels \\(3, 7\\)"):
+        _true_anomalies(dataset, "1")

@@ -114,3 +114,16 @@ def test_each_rank_trains_on_its_own_shard(monkeypatch, rank):
     assert seen["val"] == round(0.1 * len(X)) // 2
     labels = {digits.target[i] for i, row in enumerate(X) if tuple(row) in seen["rows"]}
     assert labels == set(range(10))
+
+
+def test_fewer_training_rows_than_processes_is_a_clear_error(monkeypatch):
+    from vaekit import VAE
+    from vaekit import estimator as estimator_module
+    from vaekit.errors import DataError
+
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setattr(estimator_module, "init_process_group", lambda device: None)
+    X = np.random.default_rng(0).uniform(size=(4, 3)).astype(np.float32)
+    with pytest.raises(DataError, match="3 training row\\(s\\) cannot be shared among 4"):
+        VAE(latent_dim=2, epochs=1, validation_fraction=0.25, random_state=0).fit(X)

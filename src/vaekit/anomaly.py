@@ -274,10 +274,12 @@ def _true_anomalies(dataset: Any, anomaly_label: str) -> np.ndarray:
             "the label column with --label-column)."
         )
     present = np.unique(dataset.y)
-    # A label may be given by class name (image folders, text labels) or by its code.
-    names = {str(v): v for v in present}
+    # Labels with names (image folders, text labels) are given by name, others by value. Not
+    # both: with folders named "3" and "7", "1" would otherwise silently mean code 1, "7".
     if dataset.classes:
-        names.update({dataset.classes[int(v)]: v for v in present if 0 <= v < len(dataset.classes)})
+        names = {dataset.classes[int(v)]: v for v in present if 0 <= v < len(dataset.classes)}
+    else:
+        names = {str(v): v for v in present}
     wanted = [part.strip() for part in str(anomaly_label).split(",") if part.strip()]
     unknown = [w for w in wanted if w not in names]
     if unknown or not wanted:

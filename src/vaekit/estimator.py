@@ -250,6 +250,11 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self.seed_ = seed
         train_idx, val_idx = self._split(n, seed)
         if job is not None:
+            if len(train_idx) < job.size:
+                raise DataError(
+                    f"{len(train_idx)} training row(s) cannot be shared among {job.size} "
+                    "torchrun processes; use fewer processes or more data."
+                )
             train_idx, val_idx = self._shard(train_idx, seed, job), self._shard(val_idx, seed, job)
         X_train: torch.Tensor | MappedRows
         X_val: torch.Tensor | MappedRows | None = None
@@ -1016,8 +1021,8 @@ class VAE(_BaseAutoencoder):
         k : int, default=1000
             Importance samples per row.
         batch_size : int, optional
-            Rows per pass; default ``4096 // k_batch``, fewer when the rows' ε would exceed
-            2**24 numbers, at least 1.
+            Rows per pass; default ``4096 // k_batch`` (``256 // k_batch`` for a conv model
+            on a CPU), fewer when the rows' ε would exceed 2**24 numbers, at least 1.
         k_batch : int, optional
             Samples per chunk; default ``min(k, 256)``. Only memory and speed depend on it
             and on ``batch_size``, not the result (up to float32 rounding).
