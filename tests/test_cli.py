@@ -108,10 +108,14 @@ def test_train_sets_widths_patience_and_lr_schedule(tmp_path):
         ("--hidden-dims", "32,x", "--hidden-dims must be comma-separated positive integers"),
         ("--conv-channels", "0,8", "--conv-channels must be comma-separated positive integers"),
         ("--patience", "-1", "--patience must be 0 (never stop early) or more"),
+        ("--hidden-dims", "64,²", "--hidden-dims must be comma-separated positive integers"),
+        ("--beta", "4", "--beta only apply to --model vae"),
+        ("--free-bits", "0.5", "--free-bits only apply to --model vae"),
     ],
 )
 def test_train_rejects_bad_widths_and_patience(tmp_path, option, value, message):
-    result = invoke("train", "digits", "--out", tmp_path / "run", option, value)
+    model = ["--model", "ae"] if "--model vae" in message else []
+    result = invoke("train", "digits", "--out", tmp_path / "run", option, value, *model)
     assert result.exit_code == 2 and message in " ".join(result.output.split())
     assert not (tmp_path / "run").exists()
 
@@ -152,3 +156,61 @@ def test_existing_run_is_not_overwritten_without_asking(run_dir):
     result = invoke("train", "digits", "--out", run_dir, *TRAIN_FAST)
     assert result.exit_code == 2
     assert (run_dir / "model.safetensors").read_bytes() == before
+
+
+def test_paths_with_brackets_are_printed_as_written(run_dir, tmp_path):
+    """Rich reads [..] as markup: a path like exp[v2] lost its brackets, and [/x] crashed the
+    command after its work was done."""
+    import shutil
+
+    run = tmp_path / "exp[v2]"
+    shutil.copytree(run_dir, run)
+    result = invoke("info", run)
+    assert result.exit_code == 0, result.output
+    assert "exp[v2]" in result.output
+    out = tmp_path / "emb[/x].npy"
+    result = invoke("embed", run, "digits:test", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert str(out) in "".join(result.output.split("\n")) and out.exists()
+
+
+def test_out_naming_an_existing_folder_is_one_line(run_dir, tmp_path):
+    (tmp_path / "grid.png").mkdir()
+    result = invoke("generate", run_dir, "-n", "4", "--out", tmp_path / "grid.png")
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "grid.png: is a directory." in lines[0], result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]  # no temporary file left
+
+
+def test_info_survives_a_damaged_run_summary(run_dir, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    for text in ('{"data": 5', "[1, 2]"):
+        (run / "run.json").write_text(text)
+        result = invoke("info", run, "--json")
+        assert result.exit_code == 0, result.output
+        info = json.loads(result.output)
+        assert info["epochs_run"] == 3 and info["data"] is None
+
+
+def test_embed_writes_class_names_not_their_codes(run_dir, tmp_path):
+    """Text labels are numbered by sorted name ("eight" = 0); the user's names go out."""
+    test = load_dataset("digits:test")
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    header = ",".join([*(f"p{j}" for j in range(64)), "digit"])
+    pairs = zip(test.X, test.y, strict=True)
+    rows = [",".join([*(f"{v:g}" for v in x), names[c]]) for x, c in pairs]
+    (tmp_path / "named.csv").write_text("\n".join([header, *rows]) + "\n")
+    for suffix in (".csv", ".parquet"):
+        out = tmp_path / f"mu{suffix}"
+        args = ["--label-column", "digit", "--out", out]
+        result = invoke("embed", run_dir, tmp_path / "named.csv", *args)
+        assert result.exit_code == 0, result.output
+        if suffix == ".csv":
+            written = [line.rsplit(",", 1)[1] for line in out.read_text().splitlines()[1:]]
+        else:
+            written = pq.read_table(out)["label"].to_pylist()
+        assert written == [names[c] for c in test.y]

@@ -566,3 +566,20 @@ def test_garbage_loads_or_raises_data_error(scratch, data, name):
     except DataError:
         return
     assert isinstance(ds, Dataset) and ds.X.dtype == np.float32 and len(ds.X) > 0
+
+
+def test_test_labels_are_recoded_into_the_training_classes():
+    """Each file numbers its own text labels by sorted name: a test set without "b" numbers
+    "c" as 1, which is "b" in the training codes, until recoded by name."""
+    from vaekit.datasets import Dataset, align_test_labels
+
+    train = Dataset(np.zeros((3, 1)), np.array([0, 1, 2]), "train", classes=["a", "b", "c"])
+    test = Dataset(np.zeros((3, 1)), np.array([1, 0, 1]), "test", classes=["a", "c"])
+    assert align_test_labels(train, test).tolist() == [2, 0, 2]
+    odd = Dataset(np.zeros((1, 1)), np.array([0]), "odd", classes=["d"])
+    with pytest.raises(DataError, match="odd has class\\(es\\) 'd' that train has not"):
+        align_test_labels(train, odd)
+    numbers = Dataset(np.zeros((1, 1)), np.array([0]), "numbers")
+    with pytest.raises(DataError, match=r"train has named classes .* numbers has numeric"):
+        align_test_labels(train, numbers)
+    assert align_test_labels(numbers, numbers).tolist() == [0]

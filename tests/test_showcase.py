@@ -265,7 +265,9 @@ def test_user_errors_are_one_line_and_leave_no_output_folder(runs, tmp_path, arg
     header = ",".join([*(f"p{j}" for j in range(64)), "y"])
     rows = [",".join([f"{i / 9:.3f}"] * 64 + [label]) for i, label in enumerate("aaaabbbbc")]
     (tmp_path / "lonely.csv").write_text("\n".join([header, *rows]) + "\n")
-    argv = [a.format(run=runs[4], tmp=tmp_path) for a in args] + ["--out", tmp_path / "out"]
+    # Two new folders deep: every folder the command created goes again, not just the last.
+    argv = [a.format(run=runs[4], tmp=tmp_path) for a in args]
+    argv += ["--out", tmp_path / "out" / "deeper"]
     result = runner.invoke(app, [str(a) for a in argv])
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -60,6 +60,11 @@ def _call(job: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
         _print_error(f"{exc.filename}: no such file or directory.")
     except PermissionError as exc:
         _print_error(f"{exc.filename}: permission denied.")
+    except OSError as exc:  # a folder where --out names a file, a full disk, ...
+        # For a rename, filename is our temporary file and filename2 the user's path.
+        where = exc.filename2 or exc.filename
+        reason = exc.strerror or str(exc)
+        _print_error(f"{where}: {reason.lower()}." if where else f"{reason}.")
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]; nothing half-written was left behind.")
         raise typer.Exit(130) from None
@@ -73,7 +78,7 @@ def _print_error(message: str) -> None:
 
 def _print_mapping(title: str, mapping: dict[str, Any], skip: tuple[str, ...] = ()) -> None:
     """Two-column table; nested dicts become ``parent.child`` rows."""
-    table = Table(title=title, show_header=False, title_justify="left")
+    table = Table(title=escape(title), show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
 
@@ -86,7 +91,7 @@ def _print_mapping(title: str, mapping: dict[str, Any], skip: tuple[str, ...] = 
             value = f"{value:.6g}"
         elif isinstance(value, list):
             value = json.dumps(value)
-        table.add_row(key, str(value))
+        table.add_row(escape(key), escape(str(value)))  # paths and names may hold [brackets]
 
     for key, value in mapping.items():
         if key not in skip:
@@ -122,7 +127,7 @@ def _print_comparison(comparison: dict[str, Any]) -> None:
                 " / ".join(f"{cells[m][k]:.3f}" for k in metrics) if m in cells else "-"
                 for m in models
             ]
-            table.add_row(features, str(dim), *shown)
+            table.add_row(escape(features), str(dim), *shown)
         out_console.print(table)
 
 
@@ -302,7 +307,8 @@ def sweep(
 def _print_sweep(result: dict[str, Any]) -> None:
     """The sweep table (suggested row in bold), the suggestion and why, and the files."""
     summary, metric = result["summary"], result["downstream"]["metric"]
-    table = Table(title=f"{result['title']} (test split; nats per sample)", title_justify="left")
+    title = f"{escape(result['title'])} (test split; nats per sample)"
+    table = Table(title=title, title_justify="left")
     for name in ("k", "β", "recon NLL", "KL", "-ELBO", "active", "collapsed", metric or "-"):
         table.add_column(name, justify="left" if name == "collapsed" else "right")
     for row in result["comparison"]["rows"]:
@@ -363,10 +369,16 @@ def train(
     ),
     architecture: str = typer.Option("auto", "--architecture", help="auto, mlp or conv."),
     likelihood: str = typer.Option("auto", "--likelihood", help="auto, bernoulli or gaussian."),
-    kl_warmup_epochs: float = typer.Option(0.0, "--kl-warmup-epochs", help="Linear KL warm-up."),
-    free_bits: float = typer.Option(0.0, "--free-bits", help="Free nats per latent dimension."),
+    kl_warmup_epochs: float = typer.Option(
+        0.0, "--kl-warmup-epochs", help="Linear KL warm-up (VAE)."
+    ),
+    free_bits: float = typer.Option(
+        0.0, "--free-bits", help="Free nats per latent dimension (VAE)."
+    ),
     dynamic_binarization: bool = typer.Option(
-        False, "--dynamic-binarization", help="Train on x ~ Bernoulli(x), redrawn every batch."
+        False,
+        "--dynamic-binarization",
+        help="Train on x ~ Bernoulli(x), redrawn every batch (VAE).",
     ),
     validation_fraction: float = typer.Option(0.1, "--validation-fraction"),
     patience: int = typer.Option(
@@ -410,6 +422,12 @@ def train(
         "device": device,
         "verbose": not quiet,
     }
+    vae_only = {
+        "--beta": (beta, 1.0),
+        "--kl-warmup-epochs": (kl_warmup_epochs, 0.0),
+        "--free-bits": (free_bits, 0.0),
+        "--dynamic-binarization": (dynamic_binarization, False),
+    }
     if model == "vae":
         params.update(
             beta=beta,
@@ -419,6 +437,12 @@ def train(
         )
 
     def job() -> dict:  # the option parsing inside the job, so its errors are reported alike
+        if model == "ae":  # an AE has no KL term: say so rather than silently drop the option
+            given = [name for name, (value, default) in vae_only.items() if value != default]
+            if given:
+                raise ConfigError(
+                    f"{', '.join(given)} only apply to --model vae; drop them or train a VAE."
+                )
         params["patience"] = _patience(patience)
         for name, text in (("hidden_dims", hidden_dims), ("conv_channels", conv_channels)):
             if text is not None:
@@ -451,7 +475,8 @@ def _patience(value: int) -> int | None:
 def _widths(text: str, option: str) -> tuple[int, ...]:
     """'512,256' -> (512, 256); a clear error for anything but positive integers."""
     items = [item.strip() for item in text.split(",")]
-    if not all(item.isdigit() and int(item) > 0 for item in items):
+    # isdecimal, not isdigit: "²" is a digit that int() refuses.
+    if not all(item.isdecimal() and int(item) > 0 for item in items):
         raise ConfigError(
             f"{option} must be comma-separated positive integers, e.g. 512,256; got {text!r}."
         )
@@ -485,7 +510,10 @@ def embed(
     else:
         out_console.print(
             f"wrote {result['rows']} x {len(result['columns'])} ({result['format']}) to "
-            f"{result['path']}"
+            f"{result['path']}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
         )
 
 
@@ -571,7 +599,7 @@ def datasets_list() -> None:
 
     for name in DATASET_NAMES:
         where = "embedded (scikit-learn)" if name == "digits" else "--data-dir / $VAEKIT_DATA"
-        out_console.print(f"{name:15s} {where}")
+        out_console.print(f"{name:15s} {where}", highlight=False, markup=False)
 
 
 @datasets_app.command("download")
@@ -589,7 +617,9 @@ def datasets_download(
         typer.echo(json.dumps(result, indent=2))
         return
     for f in result["files"]:
-        out_console.print(f"{f['status']:10s} {f['name']}  md5 {f['md5']}")
+        out_console.print(
+            f"{f['status']:10s} {f['name']}  md5 {f['md5']}", highlight=False, markup=False
+        )
 
 
 GenerationOut = typer.Option(

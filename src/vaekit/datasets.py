@@ -442,6 +442,40 @@ def _array_dataset(
     return Dataset(X, y, name, image_shape=image_shape, classes=classes)
 
 
+def align_test_labels(train: Dataset, test: Dataset) -> np.ndarray | None:
+    """``test.y`` in the class codes of ``train``.
+
+    Text labels and class folders are numbered per file, by sorted name: a test file without
+    one of the training classes numbers the others differently, and its codes would be compared
+    with the training codes as if they meant the same classes. Recoding by name fixes that.
+
+    Raises
+    ------
+    DataError
+        The test set has a class the training set lacks, or its labels are of another kind
+        (names against numbers).
+    """
+    if test.y is None or train.y is None:
+        return test.y
+    if (train.classes is None) != (test.classes is None):
+        named, numbered = (train, test) if train.classes is not None else (test, train)
+        raise DataError(
+            f"{named.name} has named classes ({', '.join(named.classes[:5])}) but "
+            f"{numbered.name} has numeric labels; label both sets the same way."
+        )
+    if train.classes is None or test.classes is None:
+        return test.y
+    code = {name: i for i, name in enumerate(train.classes)}
+    unknown = [name for name in test.classes if name not in code]
+    if unknown:
+        raise DataError(
+            f"{test.name} has class(es) {', '.join(map(repr, unknown[:5]))} that "
+            f"{train.name} has not; a classifier cannot predict a class it never saw."
+        )
+    recode = np.array([code[name] for name in test.classes], dtype=np.int64)
+    return recode[test.y]
+
+
 def release_pages(X: np.ndarray | None) -> None:
     """Drop the pages of a memory-mapped ``X`` from this process's resident memory.
 

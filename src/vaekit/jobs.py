@@ -7,6 +7,7 @@ can call them directly. Each checks what a user can get wrong *before* any long 
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import tempfile
@@ -193,7 +194,12 @@ def embed_run(
     if with_logvar:
         columns += [f"logvar{j}" for j in range(model.latent_dim)]
     label_dtype = None if dataset.y is None else dataset.y.dtype
-    writer = _EmbeddingWriter(out, n, columns, label_dtype)
+    # Text labels and class folders are numbered by sorted name; write the names, not those
+    # codes (named datasets' classes are their digits: the codes already read the same).
+    classes = dataset.classes if dataset.y is not None else None
+    if classes is not None and classes == [str(i) for i in range(len(classes))]:
+        classes = None
+    writer = _EmbeddingWriter(out, n, columns, label_dtype, classes)
     try:
         for start in range(0, n, _EMBED_BATCH):
             rows = dataset.X[start : start + _EMBED_BATCH]
@@ -216,8 +222,17 @@ def embed_run(
 class _EmbeddingWriter:
     """Streams row blocks to a temporary file in ``out``'s folder; ``commit`` renames it."""
 
-    def __init__(self, out: Path, n: int, columns: list[str], label_dtype: np.dtype | None) -> None:
+    def __init__(
+        self,
+        out: Path,
+        n: int,
+        columns: list[str],
+        label_dtype: np.dtype | None,
+        classes: list[str] | None = None,
+    ) -> None:
         self.out, self.columns, self.label_dtype = out, columns, label_dtype
+        # Class names indexed by label code: the label column holds these strings.
+        self.classes = None if classes is None else np.asarray(classes, dtype=object)
         # Same folder, so the final rename is atomic; plain umask permissions (not mkstemp's 0600).
         self.tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
         self.row = 0
@@ -238,13 +253,19 @@ class _EmbeddingWriter:
 
             fields = [pa.field(c, pa.float32()) for c in columns]
             if label_dtype is not None:
-                fields.append(pa.field("label", pa.from_numpy_dtype(label_dtype)))
+                kind = pa.string() if classes is not None else pa.from_numpy_dtype(label_dtype)
+                fields.append(pa.field("label", kind))
             self.schema = pa.schema(fields)
             self.parquet = pq.ParquetWriter(self.tmp, self.schema)
 
     def write(self, block: np.ndarray, labels: np.ndarray | None) -> None:
         if self.kind == ".npy":
             self.file.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+        elif self.kind == ".csv" and labels is not None and self.classes is not None:
+            # Names may hold commas or quotes: the csv module quotes them as needed.
+            rows = csv.writer(self.file, lineterminator="\n")
+            for values, name in zip(block, self.classes[labels], strict=True):
+                rows.writerow([*(f"{v:.9g}" for v in values), name])
         elif self.kind == ".csv":
             # 9 significant digits read back to the same float32.
             fmt = ["%.9g"] * block.shape[1]
@@ -257,7 +278,8 @@ class _EmbeddingWriter:
 
             arrays = [pa.array(block[:, j]) for j in range(block.shape[1])]
             if labels is not None:
-                arrays.append(pa.array(labels))
+                names = None if self.classes is None else self.classes[labels].tolist()
+                arrays.append(pa.array(labels if names is None else names))
             self.parquet.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
         self.row += len(block)
 
@@ -280,17 +302,23 @@ class _EmbeddingWriter:
 
 def run_info(run: str | os.PathLike) -> dict[str, Any]:
     """Describe a saved model: parameters, fitted metadata, versions, final losses."""
-    model = load_model(run)
+    model = load_model(run)  # checks config.json and the weights, with clear errors
     config = json.loads((Path(run) / CONFIG_FILE).read_text())
-    run_file = Path(run) / RUN_FILE
-    summary = json.loads(run_file.read_text()) if run_file.is_file() else {}
+    # run.json is what `vaekit train` adds; a model saved by VAE.save has none, and a damaged
+    # one only costs the lines it would fill.
+    try:
+        summary = json.loads((Path(run) / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        summary = {}
+    if not isinstance(summary, dict):
+        summary = {}
     history = model.history_
     return {
         "path": str(run),
         "class": type(model).__name__,
         "params": config["params"],
         "fitted": config["fitted"],
-        "versions": config["versions"],
+        "versions": config.get("versions", {}),
         "epochs_run": len(history),
         "final": {
             k: v for k, v in (history[-1] if history else {}).items() if not isinstance(v, list)

@@ -19,16 +19,16 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .datasets import Dataset, load_dataset
+from .datasets import Dataset, align_test_labels, load_dataset
 from .errors import ConfigError, DataError, ModelFileError
 from .estimator import VAE, Autoencoder
-from .jobs import RUN_FILE, writable_dir
+from .jobs import RUN_FILE, remove_new_folders, writable_dir
 from .persistence import load_model
 from .progress import StepProgress
 from .report import RESULTS_FILE, rebuild_report, write_report
@@ -191,7 +191,8 @@ def _evaluation_data(
         test_ds = _labelled(
             load_dataset(test, data_dir=data_dir, label_column=label_column), "--test"
         )
-        arrays = (X, _model_input(model, test_ds, run), train_ds.y, test_ds.y)
+        y_test = align_test_labels(train_ds, test_ds)
+        arrays = (X, _model_input(model, test_ds, run), train_ds.y, y_test)
         return train_ds, arrays, f"train: {train_ds.name}, test: {test_ds.name}"
     from sklearn.model_selection import train_test_split
 
@@ -651,14 +652,11 @@ def output_folder(path: str | os.PathLike) -> Iterator[Path]:
     Only a folder this call created, and only while still empty: nothing a user had is touched.
     """
     path = Path(path)
-    existed = path.exists()
-    writable_dir(path, "output folder")
+    created = writable_dir(path, "output folder")  # the folders it made, deepest first
     try:
         yield path
     except BaseException:
-        if not existed:
-            with suppress(OSError):
-                path.rmdir()
+        remove_new_folders(created)
         raise
 
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .datasets import Dataset, load_dataset
+from .datasets import Dataset, align_test_labels, load_dataset
 from .errors import ConfigError, DataError, PosteriorCollapseWarning
 from .estimator import VAE, collapse_message
 from .persistence import atomic_write_bytes, jsonable_params
@@ -637,7 +637,8 @@ def _split(
             X.shape[1:]
         ):
             X_test = X_test.reshape(len(X_test), *X.shape[1:])  # flattened vs image files
-        return X, X_test, y, test_ds.y, f"train: {train_ds.name}, test: {test_ds.name}"
+        y_test = align_test_labels(train_ds, test_ds)
+        return X, X_test, y, y_test, f"train: {train_ds.name}, test: {test_ds.name}"
     stratified = y is not None and is_classification_target(y)
     if stratified:
         check_stratifiable(train_ds)
