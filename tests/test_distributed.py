@@ -74,6 +74,28 @@ def test_torchrun_two_cpu_processes_train_one_model(tmp_path):
     ]  # fmt: skip
 
 
+def test_torchrun_ranks_end_with_the_same_weights(tmp_path):
+    """DDP averages the gradients: ranks trained on different shards end identical (without
+    the averaging each would fit its own shard and drift apart)."""
+    script = tmp_path / "fit.py"
+    script.write_text(
+        "import os, sys\n"
+        "import numpy as np\n"
+        "from sklearn.datasets import load_digits\n"
+        "from vaekit import VAE\n"
+        "X = load_digits().data.astype(np.float32) / 16.0\n"
+        "vae = VAE(latent_dim=3, hidden_dims=(32,), epochs=2, random_state=0).fit(X)\n"
+        "weights = [p.detach().numpy().ravel() for p in vae.module_.parameters()]\n"
+        "np.save(os.path.join(sys.argv[1], f\"rank{os.environ['RANK']}.npy\"), "
+        "np.concatenate(weights))\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    command = [*_torchrun(), "--standalone", "--nproc_per_node=2", str(script), str(tmp_path)]
+    process = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stderr[-3000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "rank0.npy"), np.load(tmp_path / "rank1.npy"))
+
+
 def test_torchrun_resume_equals_an_uninterrupted_run(tmp_path):
     """Each rank draws its own ε and batch order; the checkpoint keeps every rank's RNG state
     (not only rank 0's, which it used to restore on every rank), so a resumed job continues
@@ -89,31 +111,36 @@ def test_torchrun_resume_equals_an_uninterrupted_run(tmp_path):
     assert losses[0] == losses[1]
 
 
-@pytest.mark.parametrize("rank", [0, 1])
-def test_each_rank_trains_on_its_own_shard(monkeypatch, rank):
-    """Under torchrun a rank sees half of the training rows, every class among them."""
+def test_each_rank_trains_on_its_own_shard(monkeypatch):
+    """Under torchrun each rank sees its own half of the training rows, every class among them,
+    and the two halves do not overlap."""
     from vaekit import VAE
     from vaekit import estimator as estimator_module
 
     monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("RANK", str(rank))
     monkeypatch.setattr(estimator_module, "init_process_group", lambda device: None)
-    seen = {}
-
-    def fake_train(module, objective, X_train, X_val, config, **kwargs):
-        seen["train"], seen["val"] = X_train.shape[0], X_val.shape[0]
-        seen["rows"] = {tuple(row) for row in X_train.reshape(len(X_train), -1).numpy()}
-        return [{"epoch": 1, "train_loss": 0.0, "seconds": 0.0}]
-
-    monkeypatch.setattr(estimator_module, "train", fake_train)
     digits = load_digits()
     X = digits.data.astype(np.float32) / 16.0
-    VAE(latent_dim=2, random_state=0, validation_fraction=0.1).fit(X)
+    # Row numbers travel in the first feature (as i / n, in [0, 1]), so the shards can be
+    # compared row by row.
+    X[:, 0] = np.arange(len(X)) / len(X)
+    seen: dict[int, dict] = {}
+    for rank in (0, 1):
+        monkeypatch.setenv("RANK", str(rank))
+
+        def fake_train(module, objective, X_train, X_val, config, rank=rank, **kwargs):
+            rows = np.rint(X_train.reshape(len(X_train), -1)[:, 0].numpy() * len(X)).astype(int)
+            seen[rank] = {"rows": set(rows.tolist()), "val": X_val.shape[0]}
+            return [{"epoch": 1, "train_loss": 0.0, "seconds": 0.0}]
+
+        monkeypatch.setattr(estimator_module, "train", fake_train)
+        VAE(latent_dim=2, random_state=0, validation_fraction=0.1).fit(X)
     n_train = len(X) - round(0.1 * len(X))
-    assert seen["train"] == n_train // 2
-    assert seen["val"] == round(0.1 * len(X)) // 2
-    labels = {digits.target[i] for i, row in enumerate(X) if tuple(row) in seen["rows"]}
-    assert labels == set(range(10))
+    for rank in (0, 1):
+        assert len(seen[rank]["rows"]) == n_train // 2
+        assert seen[rank]["val"] == round(0.1 * len(X)) // 2
+        assert set(digits.target[sorted(seen[rank]["rows"])]) == set(range(10))
+    assert not seen[0]["rows"] & seen[1]["rows"]
 
 
 def test_fewer_training_rows_than_processes_is_a_clear_error(monkeypatch):

@@ -72,8 +72,12 @@ def test_auto_likelihood_and_standardization():
     assert vae.scale_[2] == 1.0
     recon = vae.reconstruct(X)
     assert np.isfinite(recon).all() and np.isfinite(vae.score_samples(X)).all()
-    # The decoder works in standardized units; outputs come back in data units.
-    assert abs(recon[:, 0].mean() - 50.0) < 5.0
+    # The decoder works in standardized units; outputs come back in data units: exactly the
+    # decoder mean of μ(x) on standardized x, times scale_, plus mean_.
+    with torch.no_grad():
+        x_std = torch.from_numpy(((X - vae.mean_) / vae.scale_).astype(np.float32))
+        loc = vae.module_.decode(vae.module_.encode_mean(x_std)).numpy()
+    np.testing.assert_allclose(recon, loc * vae.scale_ + vae.mean_, rtol=1e-5, atol=1e-4)
     assert np.abs(recon[:, 2] - 7.0).max() < 1.0
 
     unit = VAE(latent_dim=2, **QUICK).fit(rng.uniform(size=(100, 4)))
@@ -91,6 +95,10 @@ def test_fixed_output_variance_is_used_and_stored():
     vae = VAE(latent_dim=2, output_variance=0.5, **QUICK).fit(X)
     assert not any(p is vae.module_.decoder_logvar for p in vae.module_.parameters())
     assert vae.module_.output_logvar().item() == pytest.approx(np.log(0.5))
+    # Used in training too: σ² weighs the squared error against the KL, so another σ² trains
+    # another model from the same seed.
+    other = VAE(latent_dim=2, output_variance=2.0, **QUICK).fit(X)
+    assert not np.allclose(vae.transform(X), other.transform(X))
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (28, 28), (64, 64), (3, 16, 16), (1, 25, 19)])

@@ -77,7 +77,11 @@ def test_fit_on_a_memory_map_streams_and_learns_like_in_memory(digits_file, monk
 
     monkeypatch.setattr(MappedRows, "__getitem__", counting_getitem)
     streamed = VAE(**params).fit(X_map)
-    assert served and max(served) <= 4096  # batches, never the whole set
+    # Mini-batches of 128 (and the 180-row validation split in one piece), never the whole
+    # set; every epoch reads every training row.
+    n_val = round(0.1 * len(X_mem))
+    assert served and max(served) <= max(128, n_val)
+    assert sum(served) >= 15 * (len(X_mem) - n_val)
     monkeypatch.undo()
     in_memory = VAE(**params).fit(X_mem)
 

@@ -85,11 +85,15 @@ def test_embed_subsamples_seeded_and_returns_indices(rng):
 
 
 def test_embed_tsne_shape_and_reproducible(rng):
-    Z = rng.normal(size=(40, 6))
+    Z = np.concatenate([rng.normal(size=(20, 6)), rng.normal(size=(20, 6)) + 6.0])
     E, idx = plots.embed_2d(Z, "tsne", random_state=0)
     assert E.shape == (40, 2) and np.all(np.isfinite(E)) and idx.shape == (40,)
     E2, _ = plots.embed_2d(Z, "tsne", random_state=0)
     np.testing.assert_allclose(E, E2)
+    # An embedding, not just any two columns: two well-separated blobs stay separated.
+    centre_a, centre_b = E[:20].mean(0), E[20:].mean(0)
+    spread = max(E[:20].std(0).max(), E[20:].std(0).max())
+    assert np.linalg.norm(centre_a - centre_b) > 2 * spread
 
 
 def test_embed_umap_tiny(rng):
@@ -197,6 +201,17 @@ def test_image_grid_tiles_grey_images_into_one_image(rng):
     assert image.get_array().shape == (4 * 9 - 1, 4 * 9 - 1)  # 4 x 4 with 1-pixel gaps
 
 
+def test_image_grid_fills_rows_left_to_right_with_gaps_between():
+    """Image i sits at row i // ncols, column i % ncols (traversal grids rely on it)."""
+    images = np.arange(6.0)[:, None, None] / 5.0 * np.ones((6, 4, 3))  # image i is all i / 5
+    shown = plots.image_grid(images, nrows=2).axes[0].get_images()[0].get_array()
+    tile = np.ma.filled(shown, np.nan)
+    for i in range(6):
+        r, c = divmod(i, 3)
+        np.testing.assert_allclose(tile[r * 5 : r * 5 + 4, c * 4 : c * 4 + 3], i / 5.0)
+    assert np.isnan(tile[4]).all() and np.isnan(tile[:, 3]).all()  # the gaps
+
+
 def test_image_grid_channel_first_rgb_rows_and_flat_input(rng):
     fig = plots.image_grid(rng.random((6, 3, 10, 12)), nrows=2)
     assert fig.axes[0].get_images()[0].get_array().shape == (2 * 11 - 1, 3 * 13 - 1, 3)
@@ -213,6 +228,11 @@ def test_reconstruction_grid_inputs_over_reconstructions(rng):
     assert (top.get_ylabel(), bottom.get_ylabel()) == ("input", "reconstruction")
     for ax in (top, bottom):
         assert ax.get_images()[0].get_array().shape == (2 * 9 - 1, 6 * 9 - 1)
+    # Pixels, not only shapes: inputs on top, their reconstructions below, one range ([0, 1]).
+    first_in = np.asarray(top.get_images()[0].get_array())[:8, :8]
+    first_out = np.asarray(bottom.get_images()[0].get_array())[:8, :8]
+    np.testing.assert_allclose(first_in, X[0].reshape(8, 8))
+    np.testing.assert_allclose(first_out, 0.5 * X[0].reshape(8, 8))
     assert fig.get_suptitle()
     with pytest.raises(DataError, match="same shape"):
         plots.reconstruction_grid(X, X[:10], (8, 8))

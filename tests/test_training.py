@@ -122,6 +122,13 @@ def test_evaluate_reports_kl_per_dimension():
     assert len(result["kl_per_dim"]) == 2
     assert result["kl"] == pytest.approx(sum(result["kl_per_dim"]))
     assert result["loss"] == pytest.approx(result["recon"] + result["kl"])
+    # Means over rows, whatever the batching (256 rows: a last batch of 56 must count as 56),
+    # and β weighs the KL.
+    whole = evaluate(module, Objective("bernoulli", stochastic=False), X, 1.0, 256)
+    parts = evaluate(module, Objective("bernoulli", stochastic=False), X, 1.0, 100)
+    assert parts["recon"] == pytest.approx(whole["recon"], rel=1e-6)
+    half = evaluate(module, objective, X, beta=0.5, batch_size=100)
+    assert half["loss"] == pytest.approx(half["recon"] + 0.5 * half["kl"])
 
 
 def test_patience_waits_for_the_end_of_the_kl_warmup():
