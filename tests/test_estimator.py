@@ -225,6 +225,8 @@ def test_an_image_model_takes_flattened_rows_too():
         ({"lr_schedule": "linear"}, "lr_schedule must be one of"),
         ({"free_bits": -0.1}, "free_bits must be >= 0"),
         ({"device": "quantum"}, "not a torch device"),
+        ({"random_state": -1}, "random_state must be None, an integer in"),
+        ({"random_state": 1.5}, "random_state must be None, an integer in"),
     ],
 )
 def test_invalid_parameters_raise_one_clear_sentence(params, message):

@@ -230,6 +230,10 @@ def test_parse_dims():
     assert parse_dims(None) is None and parse_dims("all") is None
     with pytest.raises(ConfigError, match="comma-separated"):
         parse_dims("0;1")
+    assert parse_dims(0) == [0] and parse_dims((1, 2)) == [1, 2]
+    for bad in ([1.7], [True], ["x"]):  # 1.7 used to become dimension 1, silently
+        with pytest.raises(ConfigError, match="dims must be latent dimensions"):
+            parse_dims(bad)
 
 
 # -- the commands ----------------------------------------------------------------------------------
@@ -299,6 +303,7 @@ BAD_CALLS = [
     (["generate", "{table}", *PNG], "use --out x.npy"),
     (["generate", "{vae}", "--out", "{tmp}/x.jpg"], "--out must end in .png"),
     (["generate", "{vae}", "-n", "0", *PNG], "-n must be a positive"),
+    (["generate", "{vae}", "--seed", "-1", *PNG], "--seed must be None, an integer in [0, 2**32"),
     (["generate", "{tmp}/no-run", *PNG], "not a model directory"),
     (
         [*_between("{vae}", "digits:test", "0", "450"), *PNG],

@@ -11,7 +11,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from vaekit import VAE, Autoencoder, load
-from vaekit.errors import ConfigError, PosteriorCollapseWarning
+from vaekit.errors import ConfigError, DataError, PosteriorCollapseWarning
 from vaekit.estimator import collapse_message
 from vaekit.evaluation import generative
 
@@ -91,6 +91,8 @@ def test_active_units_on_dead_dimensions(vae):
     assert after["active_units"] == before["active_units"] - 2
     assert np.all(after["variances"][dead] == 0.0) and not after["active"][dead].any()
     assert generative.active_units(model, X, threshold=0.0)["active_units"] == 6
+    with pytest.raises(DataError, match="at least 2 rows"):  # one row has no variance
+        generative.active_units(model, X[:1])
 
 
 def test_test_elbo_terms(vae):

@@ -168,6 +168,17 @@ def test_figure_names_cannot_escape_the_figures_folder(tmp_path, pngs):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
 
 
+def test_long_figure_names_survive_a_rebuild(tmp_path, pngs):
+    """Cut to 100 characters, a name could end in '_' (or grow past 100 with its -2), which
+    rebuild_report refused as an invalid name."""
+    data = pngs["samples"]
+    long = "x" + "ab_" * 40
+    write_report(tmp_path / "r", {}, {long: data, long + "!": data})
+    names = sorted(p.stem for p in (tmp_path / "r" / "figures").iterdir())
+    assert all(len(n) <= 100 and not n.endswith("_") for n in names) and len(names) == 2
+    rebuild_report(tmp_path / "r")
+
+
 def test_rebuild_without_figure_list_uses_every_png(tmp_path, pngs):
     out = tmp_path / "r"
     write_report(out, {"summary": [{"a": 1}]}, {"b": pngs["samples"], "a": pngs["kl_per_dim"]})

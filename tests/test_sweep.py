@@ -15,7 +15,15 @@ from vaekit import VAE, plots
 from vaekit.cli import app
 from vaekit.datasets import load_dataset
 from vaekit.errors import ConfigError, DataError
-from vaekit.sweep import ROW_FIELDS, SUGGESTION_RULE, parse_grid, suggest, sweep, sweep_run
+from vaekit.sweep import (
+    ROW_FIELDS,
+    SUGGESTION_RULE,
+    parse_grid,
+    setting_label,
+    suggest,
+    sweep,
+    sweep_run,
+)
 
 FAST = {"epochs": 3, "hidden_dims": (64,)}
 DIMS, BETAS = (2, 4), (1.0, 4.0)
@@ -95,6 +103,11 @@ def _row(k, beta, score, neg_elbo, collapsed=False):
     }
 
 
+def test_settings_that_the_grid_keeps_apart_have_their_own_labels():
+    assert setting_label(2, 1.0) == "k=2, β=1" and setting_label(2, 0.5) == "k=2, β=0.5"
+    assert setting_label(2, 1.0) != setting_label(2, 1.0000001)
+
+
 def test_suggest_follows_the_rule():
     # The best score wins, but never a collapsed setting.
     rows = [_row(2, 1, 0.80, 30.0), _row(8, 1, 0.90, 31.0), _row(8, 4, 0.95, 29.0, True)]
@@ -104,6 +117,9 @@ def test_suggest_follows_the_rule():
     rows = [_row(2, 1, 0.900, 30.0), _row(8, 1, 0.903, 31.0), _row(16, 1, 0.85, 20.0)]
     s = suggest(rows)
     assert s["setting"] == "k=2, β=1" and "tied with k=8, β=1" in s["reason"]
+    # Exactly 0.005 apart is tied too (best - 0.005 rounded above 0.4956 for best 0.5006).
+    rows = [_row(2, 1, 0.5006, 30.0), _row(8, 1, 0.4956, 20.0)]
+    assert suggest(rows)["setting"] == "k=8, β=1"
     # No labels: the lowest -ELBO.
     rows = [_row(2, 1, None, 30.0), _row(8, 1, None, 28.0), _row(16, 4, None, 20.0, True)]
     s = suggest(rows, None)

@@ -268,8 +268,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             if len(val_idx):
                 X_val = torch.from_numpy(X_model[val_idx]).to(self.device_)
 
-        # All randomness of a fit (initial weights, batch order, ε) comes from this one seed, in a
-        # forked RNG so that fitting never changes the caller's global torch random state.
         on_checkpoint = None
         if checkpoint_path is not None:
             checkpoint_path = Path(checkpoint_path)
@@ -279,6 +277,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 if is_main_process():  # one writer for the whole torchrun job
                     save_checkpoint(checkpoint_path, state, params)
 
+        # All randomness of a fit (initial weights, batch order, ε) comes from this one seed, in a
+        # forked RNG so that fitting never changes the caller's global torch random state.
         devices = [self.device_] if self.device_.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)

@@ -25,6 +25,7 @@ from .errors import ConfigError, DataError
 from .estimator import VAE
 from .generation import INTERPOLATION_METHODS, interpolate, traversal_values, traverse
 from .jobs import RUN_FILE, writable_dir
+from .params import check_seed
 from .persistence import atomic_write_bytes, load_model
 from .plots import figure_to_png, image_grid
 
@@ -194,10 +195,15 @@ def _write(out: Path, suffix: str, array: np.ndarray, grid: dict[str, Any]) -> N
         save_image_grid(grid.pop("images"), out, **grid)
 
 
-def parse_dims(text: str | Sequence[int] | None) -> list[int] | None:
+def parse_dims(text: str | int | Sequence[int] | None) -> list[int] | None:
     """``"0,1,2"`` -> ``[0, 1, 2]``; None, ``""`` or ``"all"`` -> None (every dimension)."""
-    if text is None or not isinstance(text, str):
-        return None if text is None else [int(d) for d in text]
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        items = [text] if isinstance(text, numbers.Integral) else list(text)
+        if not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in items):
+            raise ConfigError(f"dims must be latent dimensions (integers); got {text!r}.")
+        return [int(d) for d in items]
     if text.strip().lower() in ("", "all"):
         return None
     try:
@@ -237,6 +243,7 @@ def generate_run(
     out, suffix = _output(out)
     if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"-n must be a positive integer, got {n!r}.")
+    check_seed("--seed", seed)
     model = load_model(run)
     if not isinstance(model, VAE):
         raise ConfigError(
@@ -385,7 +392,10 @@ def traverse_run(
         if not (isinstance(limit, numbers.Real) and math.isfinite(limit) and limit > 0):
             raise ConfigError(f"--range must be a positive number, got {limit!r}.")
         values = traversal_values(limit, _check_steps(steps))
-    values = np.asarray(values, dtype=np.float64)
+    try:
+        values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"values must be numbers, got {values!r}.") from None
     dim_list = parse_dims(dims)
     model = load_model(run)
     if data is None and not isinstance(model, VAE):

@@ -11,6 +11,7 @@ import math
 import numbers
 from typing import Any
 
+import numpy as np
 import torch
 
 from .errors import ConfigError
@@ -103,7 +104,20 @@ def check_params(est: Any, *, stochastic: bool) -> None:
         raise ConfigError(
             f"contamination must be 'auto' or a number in (0, 0.5], got {est.contamination!r}."
         )
+    check_seed("random_state", est.random_state)
     resolve_device(est.device)
+
+
+def check_seed(name: str, value: Any) -> None:
+    """``value`` is what scikit-learn's ``check_random_state`` takes: None, an int in
+    [0, 2**32 - 1] (numpy's range) or a ``RandomState``; else a ConfigError naming ``name``."""
+    if value is None or isinstance(value, np.random.RandomState):
+        return
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and 0 <= value < 2**32:
+        return
+    raise ConfigError(
+        f"{name} must be None, an integer in [0, 2**32 - 1] or a numpy RandomState, got {value!r}."
+    )
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

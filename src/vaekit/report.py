@@ -337,8 +337,9 @@ def render_html(
 
 def _safe_name(name: str) -> str:
     """A figure name usable as a file stem: letters, digits, '.', '_' and '-' only."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._-")
-    return safe[:100] or "figure"
+    # Cut, then strip again: a cut may end the name in '_', which rebuild_report would refuse.
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._-")[:100].rstrip("._-")
+    return safe or "figure"
 
 
 def _jsonable(obj: Any, strict: bool = True) -> Any:
@@ -408,9 +409,11 @@ def write_report(
     pngs: dict[str, bytes] = {}
     meta: dict[str, Any] = {}
     for name, fig in figures.items():
-        safe, k = _safe_name(name), 2
-        while safe in pngs:
-            safe, k = f"{_safe_name(name)}-{k}", k + 1
+        base, k = _safe_name(name), 2
+        safe = base
+        while safe in pngs:  # names that clash once made safe get -2, -3, ... (100 chars in all)
+            suffix = f"-{k}"
+            safe, k = base[: 100 - len(suffix)].rstrip("._-") + suffix, k + 1
         data = figure_to_png(fig, dpi=dpi) if isinstance(fig, Figure) else fig
         _png_size(data, str(name))
         pngs[safe] = bytes(data)

@@ -29,6 +29,7 @@ from .datasets import Dataset, align_test_labels, load_dataset
 from .errors import ConfigError, DataError, ModelFileError
 from .estimator import VAE, Autoencoder
 from .jobs import RUN_FILE, remove_new_folders, writable_dir
+from .params import check_seed
 from .persistence import load_model
 from .progress import StepProgress
 from .report import RESULTS_FILE, rebuild_report, write_report
@@ -109,6 +110,7 @@ def evaluate_run(
 
     tic = time.perf_counter()
     check_n_jobs(n_jobs)
+    check_seed("random_state", random_state)
     model = load_model(run)
     # Everything a user can get wrong is checked before the output folder is created.
     train_ds, arrays, split = _evaluation_data(
@@ -320,6 +322,7 @@ def visualize_run(
         raise ConfigError(f"method must be one of {', '.join(VISUALIZE_METHODS)}; got {method!r}.")
     if not isinstance(max_points, int) or max_points < 3:
         raise ConfigError(f"max_points must be an integer >= 3; got {max_points!r}.")
+    check_seed("random_state", random_state)
     model = load_model(run)
     methods = _embed_methods(method, model.latent_dim, run)
     ds = load_dataset(data, data_dir=data_dir, label_column=label_column)

@@ -324,7 +324,9 @@ def sweep(
 
 def setting_label(latent_dim: int, beta: float) -> str:
     """How a setting is named in tables and messages: ``"k=8, β=1"``."""
-    return f"k={latent_dim}, β={beta:g}"
+    # 15 significant digits: two βs the grid keeps apart (1 and 1.0000001) keep their own rows;
+    # the short forms (0.5, 1, 4) read as before.
+    return f"k={latent_dim}, β={beta:.15g}"
 
 
 def _fit_and_measure(model: VAE, X_train: Any, X_test: Any) -> tuple[dict[str, Any], list[float]]:
@@ -442,7 +444,9 @@ def suggest(rows: Sequence[Mapping[str, Any]], metric: str | None = "accuracy") 
     scored = [r for r in pool if _finite(r.get("downstream_score"))]
     if scored:
         best = max(r["downstream_score"] for r in scored)
-        tied = [r for r in scored if r["downstream_score"] >= best - TIE_TOLERANCE]
+        # The tolerance in the difference, not in best - TIE_TOLERANCE, whose rounding left
+        # some pairs exactly 0.005 apart untied; the 1e-12 absorbs the difference's own.
+        tied = [r for r in scored if best - r["downstream_score"] <= TIE_TOLERANCE + 1e-12]
     else:
         tied = pool
     pick = min(tied, key=lambda r: (_or_inf(r["test_neg_elbo"]), r["latent_dim"], r["beta"]))

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaekit.errors import ConfigError
+from vaekit.errors import ConfigError, DataError
 from vaekit.estimator import ACTIVE_UNIT_THRESHOLD, VAE, collapse_message
 from vaekit.losses import gaussian_kl
 
@@ -144,7 +144,12 @@ def active_units(model: VAE, X: Any, threshold: float = ACTIVE_UNIT_THRESHOLD) -
     _require_vae(model, "active_units")
     if not (isinstance(threshold, numbers.Real) and threshold >= 0):
         raise ConfigError(f"threshold must be a non-negative number, got {threshold!r}.")
-    variances = model.transform(X).var(axis=0, dtype=np.float64)  # (latent_dim,)
+    mu = model.transform(X)
+    if mu.shape[0] < 2:
+        raise DataError(
+            f"active_units needs at least 2 rows to measure a variance, got {mu.shape[0]}."
+        )
+    variances = mu.var(axis=0, dtype=np.float64)  # (latent_dim,)
     active = variances > threshold
     return {
         "active_units": int(active.sum()),
