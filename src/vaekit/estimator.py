@@ -850,7 +850,7 @@ class VAE(_BaseAutoencoder):
     >>> from sklearn.datasets import load_digits
     >>> from vaekit import VAE
     >>> X = load_digits().data / 16.0
-    >>> vae = VAE(latent_dim=8, epochs=5, random_state=0).fit(X)
+    >>> vae = VAE(latent_dim=8, epochs=20, random_state=0).fit(X)
     >>> vae.transform(X[:3]).shape
     (3, 8)
     """
