@@ -339,3 +339,18 @@ def test_user_errors_are_one_line_with_exit_code_2(runs, tmp_path, args, message
     assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
     assert message in " ".join(result.stderr.split()), result.stderr  # rich may wrap
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_an_image_model_interpolates_and_traverses_flattened_rows(tmp_path):
+    """digits is (n, 64), recorded as 8x8: a model trained on the 8x8 images takes its rows."""
+    digits = load_dataset("digits")
+    np.save(tmp_path / "images.npy", digits.X.reshape(-1, 8, 8))
+    train_run(tmp_path / "images.npy", tmp_path / "run", model="vae", **SMALL)
+    out = tmp_path / "path.npy"
+    result = invoke(*_between(tmp_path / "run", "digits", "0", "1"), "--out", out)
+    assert result.exit_code == 0, result.output
+    model = load(tmp_path / "run")
+    first = model.reconstruct(digits.X[:1].reshape(1, 8, 8))[0]
+    np.testing.assert_allclose(np.load(out)[0, 0], first, atol=1e-6)  # (methods, steps, 8, 8)
+    result = invoke("traverse", tmp_path / "run", "digits", "--index", "3", "--out", out)
+    assert result.exit_code == 0, result.output

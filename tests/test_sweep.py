@@ -117,6 +117,9 @@ def test_suggest_follows_the_rule():
     rows = [_row(2, 1, 0.900, 30.0), _row(8, 1, 0.903, 31.0), _row(16, 1, 0.85, 20.0)]
     s = suggest(rows)
     assert s["setting"] == "k=2, β=1" and "tied with k=8, β=1" in s["reason"]
+    # A setting without a finite -ELBO can still be picked, and said so.
+    rows = [_row(2, 1, 0.9, None)]
+    assert "no finite test -ELBO" in suggest(rows)["reason"]
     # Exactly 0.005 apart is tied too (best - 0.005 rounded above 0.4956 for best 0.5006).
     rows = [_row(2, 1, 0.5006, 30.0), _row(8, 1, 0.4956, 20.0)]
     assert suggest(rows)["setting"] == "k=8, β=1"

@@ -167,13 +167,18 @@ def _check_index(index: Any, flag: str, dataset: Dataset) -> int:
     return int(index)
 
 
-def _check_samples(model: Any, dataset: Dataset, run: str | os.PathLike) -> None:
+def _model_rows(model: Any, dataset: Dataset, run: str | os.PathLike) -> np.ndarray:
+    """DATA's rows shaped as the model's samples, (n, *input_shape_); a clear error otherwise."""
     shape, expected = tuple(dataset.X.shape[1:]), tuple(model.input_shape_)
-    if shape != expected:
+    # Flattened rows of the model's images (digits' (n, 64) for an 8x8 image model) are the
+    # same samples: the model takes them as they are.
+    flattened = len(shape) == 1 and shape[0] == math.prod(expected)
+    if shape != expected and not flattened:
         raise DataError(
             f"{dataset.name} has samples of shape {shape}, but the model in {run} was trained on "
             f"samples of shape {expected}; pass data of the same kind."
         )
+    return dataset.X.reshape(len(dataset.X), *expected)
 
 
 def _label(dataset: Dataset, i: int) -> Any:
@@ -310,13 +315,13 @@ def interpolate_run(
     steps = _check_steps(steps)
     model = load_model(run)
     dataset = load_dataset(data, data_dir=data_dir, label_column=label_column)
-    _check_samples(model, dataset, run)
+    rows = _model_rows(model, dataset, run)
     i_from = _check_index(i_from, "--from", dataset)
     i_to = _check_index(i_to, "--to", dataset)
     image_shape = _image_shape(model, run, dataset)
     _check_drawable(suffix, image_shape, model, out)
 
-    x_from, x_to = dataset.X[i_from], dataset.X[i_to]
+    x_from, x_to = rows[i_from], rows[i_to]
     paths = np.stack([interpolate(model, x_from, x_to, steps, m) for m in methods])
     grid = {
         "images": paths.reshape(-1, *model.input_shape_),  # (len(methods) * steps, ...)
@@ -408,9 +413,9 @@ def traverse_run(
     x, dataset, centre = None, None, "z = 0 (the prior mean)"
     if data is not None:
         dataset = load_dataset(data, data_dir=data_dir, label_column=label_column)
-        _check_samples(model, dataset, run)
+        rows = _model_rows(model, dataset, run)
         index = _check_index(index, "--index", dataset)
-        x, centre = dataset.X[index], f"μ(x) of row {index} of {dataset.name}"
+        x, centre = rows[index], f"μ(x) of row {index} of {dataset.name}"
     image_shape = _image_shape(model, run, dataset)
     _check_drawable(suffix, image_shape, model, out)
 

@@ -456,7 +456,8 @@ def suggest(rows: Sequence[Mapping[str, Any]], metric: str | None = "accuracy") 
         if healthy
         else (f"all {len(rows)} settings" if len(rows) > 1 else "the only setting")
     )
-    elbo = f"test -ELBO {pick['test_neg_elbo']:.2f} nats"
+    neg_elbo = pick["test_neg_elbo"]
+    elbo = f"test -ELBO {neg_elbo:.2f} nats" if _finite(neg_elbo) else "no finite test -ELBO"
     if scored:
         score = f"{metric or 'score'} {pick['downstream_score']:.3f}"
         if len(tied) == 1:
