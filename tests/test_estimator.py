@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
@@ -227,6 +228,7 @@ def test_an_image_model_takes_flattened_rows_too():
         ({"device": "quantum"}, "not a torch device"),
         ({"random_state": -1}, "random_state must be None, an integer in"),
         ({"random_state": 1.5}, "random_state must be None, an integer in"),
+        ({"output_variance": 1e-6}, r"output_variance must be 'learned' or a number in \["),
     ],
 )
 def test_invalid_parameters_raise_one_clear_sentence(params, message):
@@ -242,8 +244,44 @@ def test_invalid_parameters_raise_one_clear_sentence(params, message):
         (np.zeros((1, 3)), "at least 2 samples"),
         (np.zeros((0, 3)), "0 sample"),
         (np.zeros(5), "2D array"),
+        (sp.csr_matrix(np.eye(4)), "sparse matrix"),
+        (np.zeros(4, dtype=[("a", "f8"), ("b", "f8")]), "structured array with fields a, b"),
+        ([[0.1, 0.2], [0.3]] * 4, "rows of different lengths"),
+        (np.zeros((5, 0, 4)), "with no values"),
+        (np.random.default_rng(0).random((6, 9, 9, 3)), "looks channels-last"),
+    ],
+    ids=[
+        "nan",
+        "inf",
+        "one row",
+        "no rows",
+        "1-D",
+        "sparse",
+        "structured",
+        "ragged",
+        "empty",
+        "channels-last",
     ],
 )
 def test_bad_training_data_raises_data_error(X, message):
     with pytest.raises(DataError, match=message):
         VAE(**QUICK).fit(X)
+
+
+def test_a_bernoulli_model_refuses_to_score_data_outside_the_unit_interval():
+    """Its likelihood is defined on [0, 1]: rows shifted far outside scored as typical."""
+    X = np.random.default_rng(0).uniform(0.1, 0.9, size=(100, 6))
+    vae = VAE(latent_dim=2, **QUICK).fit(X)
+    for call in (vae.score_samples, vae.predict, vae.reconstruction_error):
+        with pytest.raises(DataError, match=r"scores data in \[0, 1\], but X ranges over"):
+            call(X[:2] - 5)
+    assert vae.transform(X[:2] - 5).shape == (2, 2)  # μ(x) is still defined
+
+
+def test_features_measured_in_tiny_units_are_standardized_not_taken_for_constant():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3)) * 1e-9
+    X[:, 2] = 7.0  # truly constant
+    vae = VAE(latent_dim=2, **QUICK).fit(X)
+    np.testing.assert_allclose(vae.scale_[:2], X[:, :2].std(0), rtol=1e-3)
+    assert vae.scale_[2] == 1.0

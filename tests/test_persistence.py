@@ -8,6 +8,7 @@ import pickle
 import joblib
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
@@ -168,3 +169,24 @@ def test_numpy_scalar_params_save_and_checkpoint(tmp_path):
     with pytest.raises(TypeError):
         model.save(tmp_path / "run")
     np.testing.assert_array_equal(load(tmp_path / "run").transform(X), loaded.transform(X))
+
+
+def test_array_hidden_dims_save(tmp_path):
+    X = load_digits().data[:200].astype(np.float32) / 16.0
+    model = VAE(latent_dim=2, hidden_dims=np.array([16, 8]), epochs=1, random_state=0).fit(X)
+    model.save(tmp_path / "run")
+    assert load(tmp_path / "run").hidden_dims == (16, 8)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_model_saved_for_cuda_loads_on_the_cpu(tmp_path):
+    X = load_digits().data[:200].astype(np.float32) / 16.0
+    model = VAE(latent_dim=2, hidden_dims=(16,), epochs=1, random_state=0).fit(X)
+    model.save(tmp_path / "run")
+    config_path = tmp_path / "run" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["params"]["device"] = "cuda"  # as written on a GPU machine
+    config_path.write_text(json.dumps(config))
+    loaded = load(tmp_path / "run")
+    assert loaded.device == "cpu" and loaded.device_.type == "cpu"
+    np.testing.assert_array_equal(loaded.transform(X), model.transform(X))

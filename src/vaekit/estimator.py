@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
@@ -143,8 +144,23 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray:
         """Check X and return it as a float32 array of shape (n, *input_shape_)."""
+        if sp.issparse(X):
+            raise DataError(
+                "X is a sparse matrix; vaekit trains on dense arrays: pass X.toarray()."
+            )
         if not hasattr(X, "shape"):  # lists and other array-likes: convert once, here
-            X = np.asarray(X)
+            try:
+                X = np.asarray(X)
+            except ValueError:  # ragged rows
+                raise DataError(
+                    "X could not be read as an array (rows of different lengths?); pass a "
+                    "2-D array of numbers or an array of images."
+                ) from None
+        if getattr(getattr(X, "dtype", None), "names", None):
+            raise DataError(
+                f"X is a structured array with fields {', '.join(X.dtype.names)}; pass a plain "
+                "numeric array (numpy.lib.recfunctions.structured_to_unstructured)."
+            )
         if isinstance(X, np.memmap) and X.dtype == np.float32 and X.shape[0] > 0:
             # A float32 memory map is checked without being read into memory: shape and feature
             # count on its first row (scikit-learn's checks), then finiteness block by block.
@@ -171,7 +187,15 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             raise DataError(
                 f"Expected (n, d), (n, h, w) or (n, c, h, w) data, got an array of shape {X.shape}."
             )
+        if math.prod(X.shape[1:]) == 0:
+            raise DataError(f"X has samples of shape {tuple(X.shape[1:])}, with no values.")
         if reset:
+            if X.ndim == 4 and X.shape[3] in (1, 3, 4) and X.shape[1] > 4:
+                # (n, h, w, c) read as (n, c, h, w) would train on image rows as channels.
+                raise DataError(
+                    f"X has images of shape {tuple(X.shape[1:])}, which looks channels-last "
+                    "(n, h, w, c); vaekit takes (n, c, h, w): pass X.transpose(0, 3, 1, 2)."
+                )
             self.n_features_in_ = int(math.prod(X.shape[1:]))
         elif tuple(X.shape[1:]) != tuple(self.input_shape_):
             raise DataError(
@@ -351,7 +375,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if self.likelihood == "bernoulli" and not in_unit_interval:
             raise DataError(
                 f"likelihood='bernoulli' needs data in [0, 1], but X ranges over "
-                f"[{X.min():.4g}, {X.max():.4g}]; rescale X or use likelihood='gaussian'."
+                f"[{lo:.9g}, {hi:.9g}]; rescale X or use likelihood='gaussian'."
             )
         return self.likelihood
 
@@ -362,7 +386,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             return np.zeros(shape, np.float32), np.ones(shape, np.float32)
         mean, std = _column_moments(X)
         # A constant feature has std 0: leave it unscaled (it becomes exactly 0) instead of NaN.
-        std[std < 1e-8 * np.maximum(1.0, np.abs(mean))] = 1.0
+        # Relative to the mean only: a feature measured in units of 1e-9 still varies, while
+        # float noise on a large constant (std ~1e-8 of it) does not.
+        std[(std == 0) | (std < 1e-8 * np.abs(mean))] = 1.0
         return mean.astype(np.float32), std.astype(np.float32)
 
     def _split(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -448,7 +474,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def _latent_batches(self, Z: Any) -> Iterator[torch.Tensor]:
         try:
             Z = check_array(Z, dtype=np.float32)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:  # TypeError: a sparse matrix
             raise _data_error(exc) from None
         if Z.shape[1] != self.latent_dim:
             raise DataError(
@@ -509,8 +535,23 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             z = torch.cat([z, z.new_zeros(extra, z.shape[1])])
         return self.module_.decode(z)[:n]
 
+    def _check_likelihood_support(self, X: np.ndarray) -> None:
+        """A Bernoulli model's likelihood is defined for data in [0, 1] only: outside it, the
+        cross-entropy is no log-probability and rows far outside would score as typical."""
+        if self.likelihood_ != "bernoulli":
+            return
+        lo, hi = np.inf, -np.inf
+        for chunk in iter_chunks(X):
+            lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
+        if lo < 0.0 or hi > 1.0:
+            raise DataError(
+                f"This model's Bernoulli likelihood scores data in [0, 1], but X ranges over "
+                f"[{lo:.9g}, {hi:.9g}]; scale X as the training data was."
+            )
+
     def _reconstruction_nll(self, X: np.ndarray, per_feature: bool = False) -> np.ndarray:
         """-log p(x | z = μ(x)) of validated X, data units: (n,) or (n, *input_shape_)."""
+        self._check_likelihood_support(X)
         logvar_out = _double(self.module_.output_logvar())
         self.module_.eval()
         out = []
@@ -722,7 +763,7 @@ def _check_positive_int(name: str, value: Any) -> None:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
 
 
-def _data_error(exc: ValueError) -> DataError:
+def _data_error(exc: Exception) -> DataError:
     """scikit-learn's validation message as one sentence (no array dump), plus what to do."""
     message = str(exc).strip()
     first = message.splitlines()[0].rstrip(":").rstrip() if message else "Invalid input X"
@@ -975,6 +1016,7 @@ class VAE(_BaseAutoencoder):
 
     def _scores(self, X: np.ndarray, n_mc_samples: int = 8) -> np.ndarray:
         """:meth:`score_samples` of validated X."""
+        self._check_likelihood_support(X)
         generator = torch.Generator().manual_seed(self._scoring_seed())
         eps = torch.randn(n_mc_samples, self.latent_dim, generator=generator).to(self.device_)
         logvar_out = _double(self.module_.output_logvar())
@@ -1044,6 +1086,7 @@ class VAE(_BaseAutoencoder):
             if value is not None:
                 _check_positive_int(name, value)
         X = self._validate_X(X, reset=False)
+        self._check_likelihood_support(X)
         k = int(k)
         k_batch = min(k, int(k_batch or 256))
         pairs = self._predict_rows(_IWAE_PAIRS)  # (row, sample) pairs per decoder pass

@@ -16,6 +16,7 @@ import torch
 
 from .errors import ConfigError
 from .losses import LIKELIHOODS
+from .nn import LOGVAR_MAX, LOGVAR_MIN
 from .schedules import KL_SCHEDULES, LR_SCHEDULES
 
 ARCHITECTURES = ("auto", "mlp", "conv")
@@ -63,12 +64,15 @@ def check_params(est: Any, *, stochastic: bool) -> None:
             )
     choice("architecture", ARCHITECTURES)
     choice("likelihood", ("auto", *LIKELIHOODS))
+    # A fixed σ² must lie where the decoder's log σ² clamp would leave it as given.
+    lo, hi = math.exp(LOGVAR_MIN), math.exp(LOGVAR_MAX)
     if not (
         est.output_variance == "learned"
-        or (_is_real(est.output_variance) and est.output_variance > 0)
+        or (_is_real(est.output_variance) and lo <= est.output_variance <= hi)
     ):
         raise ConfigError(
-            f"output_variance must be 'learned' or a positive number, got {est.output_variance!r}."
+            f"output_variance must be 'learned' or a number in [{lo:.3g}, {hi:.3g}] "
+            f"(in standardized units), got {est.output_variance!r}."
         )
     if not (_is_real(est.learning_rate) and est.learning_rate > 0):
         raise ConfigError(f"learning_rate must be a positive number, got {est.learning_rate!r}.")

@@ -32,7 +32,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as dump_tensors
 
 from . import __version__
-from .errors import ModelFileError
+from .errors import ConfigError, ModelFileError
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE, CONFIG_FILE, HISTORY_FILE = "model.safetensors", "config.json", "history.json"
@@ -110,7 +110,7 @@ def jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, (tuple, list)):
+    if isinstance(value, (tuple, list, np.ndarray)):
         return [_jsonable(item) for item in value]
     if isinstance(value, np.generic):
         return value.item()
@@ -179,6 +179,16 @@ def save_model(model: Any, path: str | os.PathLike) -> Path:
     return directory
 
 
+def _device_available(device: Any) -> bool:
+    from .params import resolve_device
+
+    try:
+        resolve_device(device)
+    except ConfigError:
+        return False
+    return True
+
+
 def _read_config(directory: Path) -> dict[str, Any]:
     config_path = directory / CONFIG_FILE
     if not directory.is_dir():
@@ -216,7 +226,8 @@ def load_model(path: str | os.PathLike, device: str | None = None) -> Any:
     path : str or PathLike
         The model directory.
     device : str, optional
-        Where to put the weights ("cpu", "cuda", "auto"); default: the saved ``device`` param.
+        Where to put the weights ("cpu", "cuda", "auto"); default: the saved ``device`` param,
+        or the CPU when that device is not on this machine (a model trained on a GPU).
 
     Returns
     -------
@@ -251,6 +262,8 @@ def load_model(path: str | os.PathLike, device: str | None = None) -> Any:
             params[key] = tuple(params[key])
         if device is not None:
             params["device"] = device
+        elif not _device_available(params.get("device", "auto")):
+            params["device"] = "cpu"  # trained on a GPU, loaded where there is none
         model = classes[config["class"]](**params)
         model._check_params()
         fitted = config["fitted"]
@@ -266,6 +279,8 @@ def load_model(path: str | os.PathLike, device: str | None = None) -> Any:
         model.device_ = resolve_device(model.device)
         module = model._build_module()
         module.load_state_dict(tensors, strict=True)
+    except ConfigError:
+        raise  # a device this machine lacks (a model saved with device="cuda"), said as such
     except (KeyError, TypeError, ValueError, RuntimeError, safetensors.SafetensorError) as exc:
         # torch's load_state_dict opens with "Error(s) in loading state_dict for ...:"; the
         # first line that does not end in a colon says what did not match.
