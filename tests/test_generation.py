@@ -315,7 +315,7 @@ BAD_CALLS = [
     ([*_between("{vae}", "digits", "0", "1"), "--steps", "1", *PNG], "--steps must be"),
     (
         [*_between("{vae}", "{table_data}", "0", "1"), *NPY],
-        "table.npy has samples of shape (5,), but the model",
+        "table.npy has 5 features per sample, but the model",
     ),
     (["traverse", "{vae}", "--dims", "0,7", *PNG], "dimension 7 is out of range"),
     (["traverse", "{vae}", "--dims", "a", *PNG], "comma-separated"),

@@ -24,7 +24,7 @@ from .datasets import Dataset, load_dataset
 from .errors import ConfigError, DataError
 from .estimator import VAE
 from .generation import INTERPOLATION_METHODS, interpolate, traversal_values, traverse
-from .jobs import RUN_FILE, writable_dir
+from .jobs import RUN_FILE, model_rows, writable_dir
 from .params import check_seed
 from .persistence import atomic_write_bytes, load_model
 from .plots import figure_to_png, image_grid
@@ -167,20 +167,6 @@ def _check_index(index: Any, flag: str, dataset: Dataset) -> int:
     return int(index)
 
 
-def _model_rows(model: Any, dataset: Dataset, run: str | os.PathLike) -> np.ndarray:
-    """DATA's rows shaped as the model's samples, (n, *input_shape_); a clear error otherwise."""
-    shape, expected = tuple(dataset.X.shape[1:]), tuple(model.input_shape_)
-    # Flattened rows of the model's images (digits' (n, 64) for an 8x8 image model) are the
-    # same samples: the model takes them as they are.
-    flattened = len(shape) == 1 and shape[0] == math.prod(expected)
-    if shape != expected and not flattened:
-        raise DataError(
-            f"{dataset.name} has samples of shape {shape}, but the model in {run} was trained on "
-            f"samples of shape {expected}; pass data of the same kind."
-        )
-    return dataset.X.reshape(len(dataset.X), *expected)
-
-
 def _label(dataset: Dataset, i: int) -> Any:
     """The row's label (class name when known), or None for unlabelled data."""
     if dataset.y is None:
@@ -315,7 +301,7 @@ def interpolate_run(
     steps = _check_steps(steps)
     model = load_model(run)
     dataset = load_dataset(data, data_dir=data_dir, label_column=label_column)
-    rows = _model_rows(model, dataset, run)
+    rows = model_rows(model, dataset, run)
     i_from = _check_index(i_from, "--from", dataset)
     i_to = _check_index(i_to, "--to", dataset)
     image_shape = _image_shape(model, run, dataset)
@@ -413,7 +399,7 @@ def traverse_run(
     x, dataset, centre = None, None, "z = 0 (the prior mean)"
     if data is not None:
         dataset = load_dataset(data, data_dir=data_dir, label_column=label_column)
-        rows = _model_rows(model, dataset, run)
+        rows = model_rows(model, dataset, run)
         index = _check_index(index, "--index", dataset)
         x, centre = rows[index], f"μ(x) of row {index} of {dataset.name}"
     image_shape = _image_shape(model, run, dataset)

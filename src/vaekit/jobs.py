@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import tempfile
 import time
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .checkpoint import CHECKPOINT_FILE
-from .datasets import load_dataset, release_pages
+from .datasets import Dataset, load_dataset, release_pages
 from .distributed import is_main_process, world
 from .errors import ConfigError, DataError
 from .estimator import VAE, Autoencoder
@@ -300,18 +301,36 @@ class _EmbeddingWriter:
             self.tmp.unlink(missing_ok=True)
 
 
+def model_rows(model: VAE | Autoencoder, ds: Dataset, run: str | os.PathLike) -> np.ndarray:
+    """``ds.X`` shaped as the model's samples, (n, *input_shape_): flattened images (digits'
+    64 columns for an 8x8 model) are reshaped back; other feature counts are a DataError."""
+    X, expected = ds.X, tuple(model.input_shape_)
+    if tuple(X.shape[1:]) == expected:
+        return X
+    if math.prod(X.shape[1:]) == math.prod(expected):
+        return X.reshape(len(X), *expected)
+    raise DataError(
+        f"{ds.name} has {math.prod(X.shape[1:])} features per sample, but the model in {run} "
+        f"was trained on {math.prod(expected)}; pass data with the same features as its "
+        "training data."
+    )
+
+
+def run_summary(run: str | os.PathLike) -> dict[str, Any]:
+    """What ``vaekit train`` recorded in ``RUN/run.json``; ``{}`` for a model saved by
+    ``VAE.save`` (which writes none) or a damaged file, which only costs what it would tell."""
+    try:
+        summary = json.loads((Path(run) / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
 def run_info(run: str | os.PathLike) -> dict[str, Any]:
     """Describe a saved model: parameters, fitted metadata, versions, final losses."""
     model = load_model(run)  # checks config.json and the weights, with clear errors
     config = json.loads((Path(run) / CONFIG_FILE).read_text())
-    # run.json is what `vaekit train` adds; a model saved by VAE.save has none, and a damaged
-    # one only costs the lines it would fill.
-    try:
-        summary = json.loads((Path(run) / RUN_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        summary = {}
-    if not isinstance(summary, dict):
-        summary = {}
+    summary = run_summary(run)
     history = model.history_
     return {
         "path": str(run),

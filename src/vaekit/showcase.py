@@ -28,7 +28,7 @@ import numpy as np
 from .datasets import Dataset, align_test_labels, load_dataset
 from .errors import ConfigError, DataError, ModelFileError
 from .estimator import VAE, Autoencoder
-from .jobs import RUN_FILE, remove_new_folders, writable_dir
+from .jobs import model_rows, remove_new_folders, run_summary, writable_dir
 from .params import check_seed
 from .persistence import load_model
 from .progress import StepProgress
@@ -188,13 +188,13 @@ def _evaluation_data(
 ) -> tuple[Dataset, tuple[np.ndarray, ...], str]:
     """The labelled training data, the four split arrays, and how they were split."""
     train_ds = _labelled(load_dataset(data, data_dir=data_dir, label_column=label_column), "DATA")
-    X = _model_input(model, train_ds, run)
+    X = model_rows(model, train_ds, run)
     if test is not None:
         test_ds = _labelled(
             load_dataset(test, data_dir=data_dir, label_column=label_column), "--test"
         )
         y_test = align_test_labels(train_ds, test_ds)
-        arrays = (X, _model_input(model, test_ds, run), train_ds.y, y_test)
+        arrays = (X, model_rows(model, test_ds, run), train_ds.y, y_test)
         return train_ds, arrays, f"train: {train_ds.name}, test: {test_ds.name}"
     from sklearn.model_selection import train_test_split
 
@@ -326,7 +326,7 @@ def visualize_run(
     model = load_model(run)
     methods = _embed_methods(method, model.latent_dim, run)
     ds = load_dataset(data, data_dir=data_dir, label_column=label_column)
-    X_all = _model_input(model, ds, run)
+    X_all = model_rows(model, ds, run)
     rows = _subsample(len(X_all), max_points, random_state)
     X = X_all[rows]
     y = None if ds.y is None else ds.y[rows]
@@ -714,20 +714,6 @@ def _labelled(ds: Dataset, what: str) -> Dataset:
     return ds
 
 
-def _model_input(model: VAE | Autoencoder, ds: Dataset, run: str | os.PathLike) -> np.ndarray:
-    """``ds.X`` shaped as the model's samples (flattened images are reshaped back)."""
-    X, expected = ds.X, tuple(model.input_shape_)
-    if tuple(X.shape[1:]) == expected:
-        return X
-    if math.prod(X.shape[1:]) == math.prod(expected):
-        return X.reshape(len(X), *expected)
-    raise DataError(
-        f"{ds.name} has {math.prod(X.shape[1:])} features per sample, but the model in {run} "
-        f"was trained on {math.prod(expected)}; pass data with the same features as its "
-        "training data."
-    )
-
-
 def _is_classification(y: np.ndarray) -> bool:
     from .evaluation import is_classification_target
 
@@ -789,10 +775,8 @@ def _model_label(model: VAE | Autoencoder) -> str:
 
 def _run_data(run: str | os.PathLike) -> str | None:
     """What ``vaekit train`` recorded as the run's data, if anything."""
-    try:
-        return str(json.loads((Path(run) / RUN_FILE).read_text(encoding="utf-8"))["data"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    data = run_summary(run).get("data")
+    return None if data is None else str(data)
 
 
 def _leak_note(run_data: str | None, scored: str | os.PathLike) -> str | None:
