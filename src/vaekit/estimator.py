@@ -98,6 +98,14 @@ def _column_moments(X: np.ndarray, chunk_rows: int = 16384) -> tuple[np.ndarray,
 _SEED_KEY = "fit_seed"
 
 
+def _value_range(X: np.ndarray) -> tuple[float, float]:
+    """Smallest and largest value of X, block by block (a memory map is never read whole)."""
+    lo, hi = np.inf, -np.inf
+    for chunk in iter_chunks(X):
+        lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
+    return lo, hi
+
+
 def _torch_seed(random_state: Any) -> int:
     """An int seed for torch from a scikit-learn ``random_state`` (None, int or RandomState)."""
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
@@ -366,9 +374,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return self.architecture
 
     def _resolve_likelihood(self, X: np.ndarray) -> str:
-        lo, hi = np.inf, -np.inf
-        for chunk in iter_chunks(X):
-            lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
+        lo, hi = _value_range(X)
         in_unit_interval = bool(lo >= 0.0 and hi <= 1.0)
         if self.likelihood == "auto":
             return "bernoulli" if in_unit_interval else "gaussian"
@@ -540,9 +546,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         cross-entropy is no log-probability and rows far outside would score as typical."""
         if self.likelihood_ != "bernoulli":
             return
-        lo, hi = np.inf, -np.inf
-        for chunk in iter_chunks(X):
-            lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
+        lo, hi = _value_range(X)
         if lo < 0.0 or hi > 1.0:
             raise DataError(
                 f"This model's Bernoulli likelihood scores data in [0, 1], but X ranges over "
