@@ -37,6 +37,7 @@ def test_train_writes_a_complete_run(run_dir):
     summary = json.loads((run_dir / "run.json").read_text())
     assert summary["n_samples"] == 1347 and summary["epochs_run"] == 3
     assert summary["architecture"] == "mlp" and summary["likelihood"] == "bernoulli"
+    assert summary["data"] == "digits:train" and summary["data_path"] is None  # a name, no file
     assert load(run_dir).latent_dim == 4
 
 
@@ -67,6 +68,21 @@ def test_embed_writes_mu_in_every_format(run_dir, tmp_path, suffix):
         got = np.column_stack([table[c].to_numpy() for c in table.column_names[:4]])
     np.testing.assert_array_equal(got.astype(np.float32), expected)
     assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary file left
+
+
+def test_embed_syncs_its_rows_to_disk_before_the_final_name_appears(
+    run_dir, tmp_path, monkeypatch
+):
+    out, synced = tmp_path / "mu.npy", []
+    fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append((os.fstat(fd).st_size, out.exists()))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    assert invoke("embed", run_dir, "digits:test", "--out", out).exit_code == 0
+    assert synced == [(out.stat().st_size, False)]  # the whole file, before the rename
 
 
 def test_embed_with_logvar(run_dir, tmp_path):

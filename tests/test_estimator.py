@@ -229,6 +229,7 @@ def test_an_image_model_takes_flattened_rows_too():
         ({"random_state": -1}, "random_state must be None, an integer in"),
         ({"random_state": 1.5}, "random_state must be None, an integer in"),
         ({"output_variance": 1e-6}, r"output_variance must be 'learned' or a number in \["),
+        ({"patience": True}, "patience must be a positive integer or None"),
     ],
 )
 def test_invalid_parameters_raise_one_clear_sentence(params, message):

@@ -42,6 +42,9 @@ def runs(tmp_path_factory):
     train_run("digits:train", root / "vae", model="vae", **SMALL)
     train_run("digits:train", root / "ae", model="ae", **SMALL)
     train_run(root / "table.npy", root / "table", model="vae", **SMALL)
+    two_channel = np.random.default_rng(1).random((24, 2, 8, 8), dtype=np.float32)
+    np.save(root / "two_channel.npy", two_channel)
+    train_run(root / "two_channel.npy", root / "two_channel", model="vae", **SMALL)
     return root
 
 
@@ -323,6 +326,7 @@ BAD_CALLS = [
     (["traverse", "{vae}", "digits", *PNG], "DATA and --index together"),
     (["traverse", "{ae}", *PNG], "pass DATA --index"),
     (["traverse", "{table}", *PNG], "use --out x.npy"),
+    (["generate", "{two_channel}", *PNG], "images with 2 channels, which a PNG grid cannot show"),
     (["traverse", "{vae}", "digits", "--index", "1797", *NPY], "--index 1797 is out of range"),
 ]
 
@@ -331,7 +335,7 @@ BAD_CALLS = [
     ("args", "message"), BAD_CALLS, ids=[f"{a[0]}-{m[:20]}" for a, m in BAD_CALLS]
 )
 def test_user_errors_are_one_line_with_exit_code_2(runs, tmp_path, args, message):
-    paths = {k: runs / k for k in ("vae", "ae", "table")}
+    paths = {k: runs / k for k in ("vae", "ae", "table", "two_channel")}
     argv = [a.format(tmp=tmp_path, table_data=runs / "table.npy", **paths) for a in args]
     result = runner.invoke(app, argv)
     assert result.exit_code == 2, result.output

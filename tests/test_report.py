@@ -160,6 +160,20 @@ def test_write_then_rebuild_gives_the_same_page(tmp_path, figures):
     assert rebuild_report(out).read_text(encoding="utf-8") == first
 
 
+def test_results_that_json_cannot_hold_are_refused_before_writing(tmp_path):
+    # 1 and "1" would both become the key "1", and one of them would silently vanish.
+    with pytest.raises(DataError, match="two keys that both read '1'"):
+        write_report(tmp_path / "r", {"scores": {1: 0.5, "1": 0.7}}, {})
+    with pytest.raises(DataError, match="holds a object, which cannot be saved as JSON"):
+        write_report(tmp_path / "r", {"model": object()}, {})
+    assert not (tmp_path / "r").exists()
+    saved = write_report(tmp_path / "r", {"scores": {1: 0.5, 2: np.float32(0.25)}}, {})
+    assert json.loads((saved.parent / "results.json").read_text())["scores"] == {
+        "1": 0.5,
+        "2": 0.25,
+    }
+
+
 def test_figure_names_cannot_escape_the_figures_folder(tmp_path, pngs):
     data = pngs["samples"]
     write_report(tmp_path / "r", {}, {"../../evil": data, "a/b": data, "a_b": data, "": data})

@@ -167,6 +167,7 @@ def test_evaluate_splits_data_without_test_and_handles_regression(root):
     np.savetxt(csv, np.column_stack([X, target]), delimiter=",", header=header, comments="")
     run = root / "table-run"
     invoke("train", csv, "--out", run, "--label-column", "target", "--latent-dim", 2, *TRAIN_FAST)
+    assert json.loads((run / "run.json").read_text())["data_path"] == str(csv.resolve())
     out = root / "table-eval"
     result = invoke_json("evaluate", run, csv, "--label-column", "target", "--out", out)
     assert result["tasks"] == ["regression"]
@@ -190,11 +191,26 @@ def test_evaluate_splits_data_without_test_and_handles_regression(root):
     assert "feature" in vis["figures"]["reconstructions"]["caption"]
 
 
-def test_leak_note_compares_the_recorded_training_data():
-    assert _leak_note("digits:train", "digits:train")
-    assert _leak_note("digits:train", "Digits:Train ")
-    assert _leak_note("digits:train", "digits:test") is None
-    assert _leak_note(None, "digits") is None
+def test_leak_note_compares_the_recorded_training_data(tmp_path, monkeypatch):
+    named = ("digits:train", None)
+    assert _leak_note(named, "digits:train")
+    assert _leak_note(named, "Digits:Train ")
+    assert _leak_note(named, "digits")  # the whole dataset holds the training split
+    assert _leak_note(("mnist", None), "mnist:test")
+    assert _leak_note(named, "digits:test") is None
+    assert _leak_note(("mnist:train", None), "fashion-mnist:train") is None
+    assert _leak_note((None, None), "digits") is None
+    # A file, however its path is written, recognised from another folder by the absolute path
+    # that `vaekit train` records.
+    (tmp_path / "sub").mkdir()
+    data = tmp_path / "x.npy"
+    data.touch()
+    monkeypatch.chdir(tmp_path)
+    assert _leak_note(("x.npy", None), "./x.npy")
+    assert _leak_note(("x.npy", None), "y.npy") is None
+    monkeypatch.chdir(tmp_path / "sub")
+    assert _leak_note(("x.npy", str(data)), "../x.npy")
+    assert _leak_note(("x.npy", str(data)), "x.npy") is None  # sub/x.npy is another file
 
 
 # --------------------------------------------------------------------------------- visualize

@@ -211,6 +211,36 @@ def _parse_name(spec: str | os.PathLike) -> tuple[str, str | None] | None:
     return base, (split if sep else None)
 
 
+def is_dataset_name(spec: str | os.PathLike) -> bool:
+    """Whether :func:`load_dataset` reads ``spec`` as a named dataset rather than a path."""
+    try:
+        return _parse_name(spec) is not None
+    except DataError:
+        return False
+
+
+def may_share_rows(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two data specs of :func:`load_dataset` can hold the same rows.
+
+    True for one named dataset with overlapping splits (``mnist`` holds ``mnist:test``; case
+    and spaces do not matter) and for one file or folder however its path is written
+    (``./x.npy`` and ``x.npy``, relative to the current folder). Different files are taken to
+    hold different rows: their contents are not compared.
+    """
+    try:
+        first, second = _parse_name(a), _parse_name(b)
+    except DataError:  # an unknown split names no rows that load_dataset would give
+        return False
+    if first is not None or second is not None:
+        return (
+            first is not None
+            and second is not None
+            and first[0] == second[0]
+            and (first[1] is None or second[1] is None or first[1] == second[1])
+        )
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
 def _load_digits(split: str | None) -> Dataset:
     from sklearn.datasets import load_digits  # lazy: scikit-learn is slow to import
 

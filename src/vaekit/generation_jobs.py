@@ -145,11 +145,19 @@ def _image_shape(
 def _check_drawable(
     suffix: str, image_shape: tuple[int, ...] | None, model: Any, out: Path
 ) -> None:
-    if suffix == ".png" and image_shape is None:
+    if suffix != ".png":
+        return
+    if image_shape is None:
         raise ConfigError(
             f"This model's samples are not images (each is a vector of {model.n_features_in_} "
             f"features), so they cannot be drawn as a PNG grid; use --out "
             f"{out.with_suffix('.npy').name} to save the array."
+        )
+    if len(image_shape) == 3 and image_shape[0] not in (1, 3, 4):
+        raise ConfigError(
+            f"This model's samples are images with {image_shape[0]} channels, which a PNG grid "
+            f"cannot show (it draws 1, 3 or 4); use --out {out.with_suffix('.npy').name} to "
+            "save the array."
         )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .checkpoint import CHECKPOINT_FILE
-from .datasets import Dataset, load_dataset, release_pages
+from .datasets import Dataset, is_dataset_name, load_dataset, release_pages
 from .distributed import is_main_process, world
 from .errors import ConfigError, DataError
 from .estimator import VAE, Autoencoder
@@ -123,6 +123,8 @@ def train_run(
     summary = {
         "model": model,
         "data": str(data),
+        # Where that was, for a later `evaluate` run from another folder to recognise it.
+        "data_path": None if is_dataset_name(data) else str(Path(data).expanduser().resolve()),
         "dataset": dataset.name,
         "n_samples": int(dataset.X.shape[0]),
         "input_shape": list(estimator.input_shape_),
@@ -292,6 +294,10 @@ class _EmbeddingWriter:
 
     def commit(self) -> None:
         self._close()
+        # As atomic_write_bytes does: the rows reach the disk before the name points at them, so
+        # a crash right after the rename cannot leave a truncated file under the final name.
+        with self.tmp.open("rb") as f:
+            os.fsync(f.fileno())
         os.replace(self.tmp, self.out)
 
     def abort(self) -> None:

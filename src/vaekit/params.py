@@ -82,7 +82,9 @@ def check_params(est: Any, *, stochastic: bool) -> None:
             f"validation_fraction must be in [0, 1), got {est.validation_fraction!r}."
         )
     if est.patience is not None and not (
-        isinstance(est.patience, numbers.Integral) and est.patience >= 1
+        isinstance(est.patience, numbers.Integral)
+        and not isinstance(est.patience, bool)  # True would silently mean 1
+        and est.patience >= 1
     ):
         raise ConfigError(f"patience must be a positive integer or None, got {est.patience!r}.")
     if est.max_grad_norm is not None and not (

@@ -348,7 +348,15 @@ def _jsonable(obj: Any, strict: bool = True) -> Any:
     Anything else is an error when ``strict`` (it could not be saved), else shown as ``str``.
     """
     if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v, strict) for k, v in obj.items()}
+        out = {str(k): _jsonable(v, strict) for k, v in obj.items()}
+        if len(out) < len(obj) and strict:  # e.g. 1 and "1": one would silently vanish
+            keys = sorted(map(str, obj), key=str)
+            clash = next(a for a, b in zip(keys, keys[1:], strict=False) if a == b)
+            raise DataError(
+                f"results has two keys that both read {clash!r} as text; JSON keys are "
+                "strings, so rename one of them."
+            )
+        return out
     if isinstance(obj, list | tuple):
         return [_jsonable(v, strict) for v in obj]
     if isinstance(obj, set | frozenset):

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .datasets import Dataset, align_test_labels, load_dataset
+from .datasets import Dataset, align_test_labels, load_dataset, may_share_rows
 from .errors import ConfigError, DataError, ModelFileError
 from .estimator import VAE, Autoencoder
 from .jobs import model_rows, remove_new_folders, run_summary, writable_dir
@@ -137,7 +137,7 @@ def evaluate_run(
         protocol["split"] = split
         protocol.setdefault("extractors", {})[_model_key(model)] = (
             f"{type(model).__name__}(latent_dim={model.latent_dim}) loaded from {run}, not "
-            f"retrained (trained on {run_data or 'data not recorded'}, "
+            f"retrained (trained on {run_data[0] or 'data not recorded'}, "
             f"{len(model.history_)} epochs)"
         )
         leak = _leak_note(run_data, test if test is not None else data)
@@ -773,17 +773,20 @@ def _model_label(model: VAE | Autoencoder) -> str:
     return "VAE μ(x)" if isinstance(model, VAE) else "AE codes"
 
 
-def _run_data(run: str | os.PathLike) -> str | None:
-    """What ``vaekit train`` recorded as the run's data, if anything."""
-    data = run_summary(run).get("data")
-    return None if data is None else str(data)
+def _run_data(run: str | os.PathLike) -> tuple[str | None, str | None]:
+    """What ``vaekit train`` recorded as the run's data, and that file's absolute path (None
+    for a named dataset, or a run recorded before paths were)."""
+    summary = run_summary(run)
+    data, path = summary.get("data"), summary.get("data_path")
+    return (None if data is None else str(data)), (None if path is None else str(path))
 
 
-def _leak_note(run_data: str | None, scored: str | os.PathLike) -> str | None:
-    """A warning when the model in RUN was trained on the data whose rows are scored as test."""
-    if run_data is None or run_data.strip().lower() != str(scored).strip().lower():
+def _leak_note(run_data: tuple[str | None, str | None], scored: str | os.PathLike) -> str | None:
+    """A warning when the model in RUN was trained on data that holds the rows scored as test."""
+    data, path = run_data
+    if data is None or not may_share_rows(path or data, scored):
         return None
     return (
-        f"The model in RUN was trained on {run_data}, which holds the test rows scored here, so "
+        f"The model in RUN was trained on {data}, which holds the test rows scored here, so "
         "its rows may be optimistic; pass --test with data it has not seen."
     )
