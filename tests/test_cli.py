@@ -70,9 +70,7 @@ def test_embed_writes_mu_in_every_format(run_dir, tmp_path, suffix):
     assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary file left
 
 
-def test_embed_syncs_its_rows_to_disk_before_the_final_name_appears(
-    run_dir, tmp_path, monkeypatch
-):
+def test_embed_syncs_its_rows_to_disk_before_the_final_name_appears(run_dir, tmp_path, monkeypatch):
     out, synced = tmp_path / "mu.npy", []
     fsync = os.fsync
 

@@ -32,6 +32,7 @@ import json
 import math
 import re
 import struct
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -350,8 +351,7 @@ def _jsonable(obj: Any, strict: bool = True) -> Any:
     if isinstance(obj, Mapping):
         out = {str(k): _jsonable(v, strict) for k, v in obj.items()}
         if len(out) < len(obj) and strict:  # e.g. 1 and "1": one would silently vanish
-            keys = sorted(map(str, obj), key=str)
-            clash = next(a for a, b in zip(keys, keys[1:], strict=False) if a == b)
+            clash = next(k for k, count in Counter(map(str, obj)).items() if count > 1)
             raise DataError(
                 f"results has two keys that both read {clash!r} as text; JSON keys are "
                 "strings, so rename one of them."
