@@ -335,6 +335,9 @@ def test_demo_compares_five_feature_sets_for_classification_and_clustering(demo)
     assert result["n_train"] == 1347 and result["n_test"] == 450
     assert result["parameters"]["vae"]["latent_dim"] == result["parameters"]["ae"]["latent_dim"]
     assert "beta" in result["parameters"]["vae"] and "beta" not in result["parameters"]["ae"]
+    # The AE's time is its own training, not the block that also fits PCA and encodes.
+    ae_seconds, block = result["models"]["ae"]["fit_seconds"], result["timings"]
+    assert 0 < ae_seconds < block["ae_and_pca_fit_seconds"]
     saved = json.loads((out / "results.json").read_text())
     assert saved == {k: v for k, v in result.items() if k != "report"}
 
