@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--beta", type=float, default=1.0)
     parser.add_argument("--kl-warmup-epochs", type=float, default=0.0)
     parser.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"])
+    parser.add_argument("--augment", default=None, choices=["affine"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="report folder (default: temp)")
     parser.add_argument(
@@ -78,6 +79,7 @@ def main() -> None:
         *(["--kl-warmup-epochs", f"{args.kl_warmup_epochs:g}"] if args.kl_warmup_epochs else []),
         *(["--lr-schedule", args.lr_schedule] if args.lr_schedule != "constant" else []),
         *(["--hidden-dims", args.hidden_dims] if args.hidden_dims else []),
+        *(["--augment", args.augment] if args.augment else []),
     ]
     train = [
         "train", f"{args.dataset}:train", "--architecture", args.architecture,
@@ -110,6 +112,7 @@ def main() -> None:
         + f"β = {args.beta:g}, {args.epochs} epochs"
         + (f", KL warm-up {args.kl_warmup_epochs:g} epochs" if args.kl_warmup_epochs else "")
         + (f", {args.lr_schedule} learning rate" if args.lr_schedule != "constant" else "")
+        + (f", {args.augment} augmentation" if args.augment else "")
     )
     header = (
         f"{args.dataset}, 60,000 / 10,000, latent {args.latent_dim}: {args.architecture} VAE "

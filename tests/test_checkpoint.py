@@ -39,14 +39,22 @@ def _assert_same_weights(a, b) -> None:
 
 
 @pytest.mark.parametrize(
-    ("estimator", "lr_schedule"),
-    [(VAE, "constant"), (Autoencoder, "constant"), (VAE, "cosine")],
+    ("estimator", "lr_schedule", "augment"),
+    [
+        (VAE, "constant", None),
+        (Autoencoder, "constant", None),
+        (VAE, "cosine", None),
+        (VAE, "constant", "affine"),  # the augmentation's draws are replayed too
+    ],
 )
 def test_resumed_fit_equals_uninterrupted_fit(
-    tmp_path, digits, monkeypatch, estimator, lr_schedule
+    tmp_path, digits, monkeypatch, estimator, lr_schedule, augment
 ):
     params = dict(latent_dim=3, hidden_dims=(32,), epochs=6, batch_size=64, random_state=0)
-    params["lr_schedule"] = lr_schedule
+    params.update(lr_schedule=lr_schedule, augment=augment)
+    if augment is not None:
+        digits = digits.reshape(-1, 8, 8)
+        params["conv_channels"] = (8,)
     if estimator is VAE:
         params["kl_warmup_epochs"] = 2
     full = estimator(**params).fit(digits)

@@ -116,6 +116,20 @@ def test_train_sets_widths_patience_and_lr_schedule(tmp_path):
     assert model.module_.encoder.body[0].out_features == 32
 
 
+def test_train_augments_images_and_refuses_to_augment_a_table(tmp_path):
+    images = np.random.default_rng(0).random((60, 8, 8), dtype=np.float32)
+    np.save(tmp_path / "images.npy", images)
+    run = tmp_path / "run"
+    result = invoke(
+        "train", tmp_path / "images.npy", "--out", run, *TRAIN_FAST, "--augment", "affine"
+    )
+    assert result.exit_code == 0, result.output
+    assert load(run).augment == "affine" and load(run).architecture_ == "conv"
+    result = invoke("train", "digits", "--out", tmp_path / "flat", "--augment", "affine")
+    assert result.exit_code == 2 and "moves images" in " ".join(result.output.split())
+    assert not (tmp_path / "flat").exists()
+
+
 @pytest.mark.parametrize(
     "option, value, message",
     [

@@ -380,6 +380,12 @@ def train(
         "--dynamic-binarization",
         help="Train on x ~ Bernoulli(x), redrawn every batch (VAE).",
     ),
+    augment: str | None = typer.Option(
+        None,
+        "--augment",
+        help="affine: train on images rotated by up to 10 degrees and shifted by up to 10%, "
+        "drawn afresh every batch (images only).",
+    ),
     validation_fraction: float = typer.Option(0.1, "--validation-fraction"),
     patience: int = typer.Option(
         10, "--patience", help="Epochs without validation improvement before stopping; 0: never."
@@ -417,6 +423,7 @@ def train(
         "lr_schedule": lr_schedule,
         "architecture": architecture,
         "likelihood": likelihood,
+        "augment": augment,
         "validation_fraction": validation_fraction,
         "random_state": seed,
         "device": device,

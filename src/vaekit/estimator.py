@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from .augment import RandomAffine
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from .distributed import (
     World,
@@ -260,6 +261,12 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 "dynamic_binarization=True needs the Bernoulli likelihood (data in [0, 1]); "
                 f"this fit uses likelihood={self.likelihood_!r}."
             )
+        if self.augment is not None and len(self.input_shape_) < 2:
+            raise ConfigError(
+                f"augment={self.augment!r} moves images, but X has samples of shape "
+                f"{self.input_shape_}; pass images shaped (n, h, w) or (n, c, h, w), or drop "
+                "augment."
+            )
         mapping = memory_map_of(X)  # a memory-mapped X is trained on from disk, batch by batch
         self.mean_, self.scale_ = self._fit_scaling(X)
         self.device_ = resolve_device(self.device)
@@ -460,6 +467,19 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             max_grad_norm=self.max_grad_norm,
             verbose=bool(self.verbose) and is_main_process(),
             binarize=bool(getattr(self, "dynamic_binarization", False)),
+            augment=self._augmentation(),
+        )
+
+    def _augmentation(self) -> RandomAffine | None:
+        """The training batches' augmentation, in model space (see :mod:`vaekit.augment`)."""
+        if self.augment is None:
+            return None
+        shape = self.input_shape_ if len(self.input_shape_) == 3 else (1, *self.input_shape_)
+        standardized = self.likelihood_ == "gaussian"
+        return RandomAffine(
+            image_shape=(int(shape[0]), int(shape[1]), int(shape[2])),
+            mean=torch.from_numpy(self.mean_).to(self.device_) if standardized else None,
+            scale=torch.from_numpy(self.scale_).to(self.device_) if standardized else None,
         )
 
     # ------------------------------------------------------------------ inference helpers
@@ -831,6 +851,11 @@ class VAE(_BaseAutoencoder):
     dynamic_binarization : bool, default=False
         Train on binary pixels drawn afresh for every batch, x ~ Bernoulli(x) (the protocol of
         likelihood benchmarks on MNIST); needs the Bernoulli likelihood (data in [0, 1]).
+    augment : {None, "affine"}, default=None
+        Images only. ``"affine"``: every training batch is rotated by up to ±10° and shifted by
+        up to ±10% of the side, a fresh draw per image and batch, and the model reconstructs
+        the moved images (Guo et al. 2018). Codes then vary less within a class: on MNIST it
+        raises k-means accuracy on μ(x) (see the README). Validation rows are not augmented.
     epochs : int, default=100
         Maximum number of passes over the training split.
     batch_size : int, default=128
@@ -916,6 +941,7 @@ class VAE(_BaseAutoencoder):
         kl_warmup_epochs: float = 0,
         free_bits: float = 0.0,
         dynamic_binarization: bool = False,
+        augment: str | None = None,
         epochs: int = 100,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
@@ -939,6 +965,7 @@ class VAE(_BaseAutoencoder):
         self.kl_warmup_epochs = kl_warmup_epochs
         self.free_bits = free_bits
         self.dynamic_binarization = dynamic_binarization
+        self.augment = augment
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -1176,6 +1203,7 @@ class Autoencoder(_BaseAutoencoder):
         The reconstruction loss: binary cross-entropy for data in [0, 1], Gaussian NLL on
         standardized data otherwise.
     output_variance : "learned" or float, default="learned"
+    augment : {None, "affine"}, default=None
     epochs, batch_size, learning_rate, lr_schedule, validation_fraction, patience,
     max_grad_norm, contamination, random_state, device, verbose
         As for :class:`VAE`; the anomaly score is :meth:`score_samples`, minus the
@@ -1199,6 +1227,7 @@ class Autoencoder(_BaseAutoencoder):
         conv_channels: tuple[int, ...] = (32, 64, 128, 256),
         likelihood: str = "auto",
         output_variance: str | float = "learned",
+        augment: str | None = None,
         epochs: int = 100,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
@@ -1217,6 +1246,7 @@ class Autoencoder(_BaseAutoencoder):
         self.conv_channels = conv_channels
         self.likelihood = likelihood
         self.output_variance = output_variance
+        self.augment = augment
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .augment import AUGMENTATIONS
 from .errors import ConfigError
 from .losses import LIKELIHOODS
 from .nn import LOGVAR_MAX, LOGVAR_MIN
@@ -73,6 +74,10 @@ def check_params(est: Any, *, stochastic: bool) -> None:
         raise ConfigError(
             f"output_variance must be 'learned' or a number in [{lo:.3g}, {hi:.3g}] "
             f"(in standardized units), got {est.output_variance!r}."
+        )
+    if est.augment is not None and est.augment not in AUGMENTATIONS:
+        raise ConfigError(
+            f"augment must be None or one of {', '.join(AUGMENTATIONS)}; got {est.augment!r}."
         )
     if not (_is_real(est.learning_rate) and est.learning_rate > 0):
         raise ConfigError(f"learning_rate must be a positive number, got {est.learning_rate!r}.")

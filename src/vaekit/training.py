@@ -81,6 +81,8 @@ class TrainConfig:
     )
     eval_batch_size: int = 4096
     verbose: bool = False
+    # Applied to every training batch (x -> x'), which is then also the reconstruction target.
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 def _fast_step(module: AutoencoderModule, objective: Objective) -> MLPVAEStep | None:
@@ -286,6 +288,8 @@ def _run_epoch(
     sums = torch.zeros(4, device=X.device)  # objective, reconstruction, KL, rows
     for step in range(steps):
         x = X[perm[step * bs : (step + 1) * bs]]
+        if config.augment is not None:
+            x = config.augment(x)
         if config.binarize:
             x = torch.bernoulli(x)
         beta = kl_weight(
