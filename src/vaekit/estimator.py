@@ -1204,6 +1204,7 @@ class Autoencoder(_BaseAutoencoder):
         standardized data otherwise.
     output_variance : "learned" or float, default="learned"
     augment : {None, "affine"}, default=None
+        Random rotations and shifts of the training images, as for :class:`VAE`.
     epochs, batch_size, learning_rate, lr_schedule, validation_fraction, patience,
     max_grad_norm, contamination, random_state, device, verbose
         As for :class:`VAE`; the anomaly score is :meth:`score_samples`, minus the
