@@ -424,6 +424,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def _module_input_shape(self) -> tuple[int, ...]:
         if self.architecture_ == "mlp":
             return (int(math.prod(self.input_shape_)),)
+        return self._image_shape()
+
+    def _image_shape(self) -> tuple[int, ...]:
+        """(c, h, w) of one image sample: a grayscale (h, w) gets its channel axis."""
         return self.input_shape_ if len(self.input_shape_) == 3 else (1, *self.input_shape_)
 
     def _to_model_input(self, X: np.ndarray) -> np.ndarray:
@@ -474,7 +478,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """The training batches' augmentation, in model space (see :mod:`vaekit.augment`)."""
         if self.augment is None:
             return None
-        shape = self.input_shape_ if len(self.input_shape_) == 3 else (1, *self.input_shape_)
+        shape = self._image_shape()
         standardized = self.likelihood_ == "gaussian"
         return RandomAffine(
             image_shape=(int(shape[0]), int(shape[1]), int(shape[2])),
