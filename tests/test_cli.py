@@ -242,3 +242,58 @@ def test_embed_writes_class_names_not_their_codes(run_dir, tmp_path):
         else:
             written = pq.read_table(out)["label"].to_pylist()
         assert written == [names[c] for c in test.y]
+
+
+def _write_table(path: Path, columns: list[str], X: np.ndarray) -> Path:
+    """A CSV of X with a header, plus a label column ``y`` (classes 0 and 1)."""
+    y = np.arange(len(X)) % 2
+    np.savetxt(
+        path,
+        np.column_stack([X, y]),
+        delimiter=",",
+        header=",".join([*columns, "y"]),
+        comments="",
+        fmt="%.6f",
+    )
+    return path
+
+
+def test_later_commands_refuse_a_table_whose_columns_do_not_line_up(tmp_path):
+    # The model reads features by position: a reordered table would encode without complaint.
+    X = np.random.default_rng(0).normal(size=(80, 4))
+    names = ["age", "height", "weight", "income"]
+    train = _write_table(tmp_path / "train.csv", names, X)
+    run = tmp_path / "run"
+    labels = ["--label-column", "y"]
+    assert invoke("train", train, "--out", run, *TRAIN_FAST, *labels).exit_code == 0
+    assert json.loads((run / "run.json").read_text())["feature_names"] == names
+
+    same = _write_table(tmp_path / "same.csv", names, X[:10])
+    result = invoke("embed", run, same, "--out", tmp_path / "ok.npy", *labels)
+    assert result.exit_code == 0, result.output
+
+    swapped = _write_table(tmp_path / "swapped.csv", ["height", "age", "weight", "income"], X)
+    renamed = _write_table(tmp_path / "renamed.csv", ["age", "height", "weight", "salary"], X)
+    cases = [
+        (
+            swapped,
+            "has the training columns in another order (column 0 is 'height', in training 'age')",
+        ),
+        (
+            renamed,
+            "columns differ from the training data's (missing 'income'; not in the "
+            "training data: 'salary')",
+        ),
+    ]
+    for table, message in cases:
+        for command in (
+            ["embed", run, table, "--out", tmp_path / "z.npy"],
+            ["detect", run, table, "--out", tmp_path / "scores.csv"],
+            ["evaluate", run, table, "--out", tmp_path / "eval"],
+        ):
+            result = invoke(*command, *labels)
+            assert result.exit_code == 2 and message in " ".join(result.output.split()), (
+                command,
+                result.output,
+            )
+    assert not {"z.npy", "scores.csv", "eval"} & {p.name for p in tmp_path.iterdir()}

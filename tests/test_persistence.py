@@ -178,6 +178,22 @@ def test_array_hidden_dims_save(tmp_path):
     assert load(tmp_path / "run").hidden_dims == (16, 8)
 
 
+def test_column_names_of_a_table_survive_save_and_load(tmp_path):
+    import pyarrow as pa
+
+    X = load_digits().data[:200, :6] / 16.0
+    names = ["a", "b", "c", "d", "e", "f"]
+    table = pa.table({name: X[:, j] for j, name in enumerate(names)})
+    model = VAE(latent_dim=2, hidden_dims=(8,), epochs=1, random_state=0).fit(table)
+    model.save(tmp_path / "m")
+    loaded = load(tmp_path / "m")
+    assert list(loaded.feature_names_in_) == names
+    np.testing.assert_array_equal(loaded.transform(table), model.transform(table))
+    reordered = table.select(names[::-1])
+    with pytest.raises(ValueError, match="feature names should match"):
+        loaded.transform(reordered)  # as the model before saving does
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_a_model_saved_for_cuda_loads_on_the_cpu(tmp_path):
     X = load_digits().data[:200].astype(np.float32) / 16.0

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from .datasets import load_dataset
 from .errors import ConfigError, DataError
 from .estimator import VAE
-from .jobs import remove_new_folders, writable_dir
+from .jobs import check_columns, remove_new_folders, writable_dir
 from .persistence import atomic_write_bytes, load_model
 
 SCORES = ("auto", "elbo", "recon", "nll", "excess", "excess_per_ink")
@@ -189,6 +189,7 @@ def detect_run(
     dataset = load_dataset(data, data_dir=data_dir, label_column=label_column)
     if dataset.X.shape[0] == 0:
         raise DataError(f"{dataset.name} has no rows to score.")
+    check_columns(dataset, run)
     truth = None if anomaly_label is None else _true_anomalies(dataset, anomaly_label)
     created = writable_dir(out.parent if str(out.parent) else Path("."), "output folder")
     try:

@@ -707,7 +707,7 @@ def _table_dataset(table: pa.Table, name: str, label_column: str | None) -> Data
         if label_column not in names:
             raise DataError(
                 f"Label column {label_column!r} is not in {name}; its columns are "
-                f"{_shorten(names)}."
+                f"{quote_names(names)}."
             )
         label_index = names.index(label_column)
     if table.num_rows == 0:
@@ -776,7 +776,8 @@ def _table_labels(
     return _labels(text, where)
 
 
-def _shorten(names: list[str], limit: int = 20) -> str:
+def quote_names(names: list[str], limit: int = 20) -> str:
+    """``'a', 'b', ...`` for a message: the first ``limit`` names, then how many more."""
     shown = ", ".join(repr(n) for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 

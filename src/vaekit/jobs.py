@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .checkpoint import CHECKPOINT_FILE
-from .datasets import Dataset, is_dataset_name, load_dataset, release_pages
+from .datasets import Dataset, is_dataset_name, load_dataset, quote_names, release_pages
 from .distributed import is_main_process, world
 from .errors import ConfigError, DataError
 from .estimator import VAE, Autoencoder
@@ -127,6 +127,8 @@ def train_run(
         "data_path": None if is_dataset_name(data) else str(Path(data).expanduser().resolve()),
         "dataset": dataset.name,
         "n_samples": int(dataset.X.shape[0]),
+        # A table's column names, for later commands to check that a table lines up with them.
+        "feature_names": dataset.feature_names,
         "input_shape": list(estimator.input_shape_),
         "image_shape": list(dataset.image_shape) if dataset.image_shape else None,
         "architecture": estimator.architecture_,
@@ -191,6 +193,7 @@ def embed_run(
     n = dataset.X.shape[0]
     if n == 0:
         raise DataError(f"{dataset.name} has no rows to embed.")
+    check_columns(dataset, run)
     created = writable_dir(out.parent if str(out.parent) else Path("."), "output folder")
 
     columns = list(model.get_feature_names_out())
@@ -307,9 +310,45 @@ class _EmbeddingWriter:
             self.tmp.unlink(missing_ok=True)
 
 
+def check_columns(ds: Dataset, run: str | os.PathLike) -> None:
+    """Refuse a table whose column names differ from those of the table the run trained on.
+
+    The model reads features by position: the same columns in another order would be encoded
+    without complaint into meaningless codes. Only checked where both sides have names (a
+    CSV or Parquet file, trained by ``vaekit train``, which records them in run.json).
+    """
+    trained = run_summary(run).get("feature_names")
+    if not trained or ds.feature_names is None or list(ds.feature_names) == list(trained):
+        return
+    given = list(ds.feature_names)
+    if sorted(given) == sorted(trained):
+        j = next(j for j, (a, b) in enumerate(zip(given, trained, strict=True)) if a != b)
+        raise DataError(
+            f"{ds.name} has the training columns in another order (column {j} is "
+            f"{given[j]!r}, in training {trained[j]!r}); put them in the training order: "
+            f"{quote_names(trained)}."
+        )
+    missing = [name for name in trained if name not in given]
+    extra = [name for name in given if name not in trained]
+    differences = [
+        f"missing {quote_names(missing)}" if missing else "",
+        f"not in the training data: {quote_names(extra)}" if extra else "",
+    ]
+    difference = "; ".join(d for d in differences if d) or (  # the same names, repeated
+        f"{len(given)} columns, {len(trained)} in training"
+    )
+    raise DataError(
+        f"{ds.name}'s columns differ from the training data's ({difference}); pass a table "
+        f"with the columns {quote_names(trained)}."
+    )
+
+
 def model_rows(model: VAE | Autoencoder, ds: Dataset, run: str | os.PathLike) -> np.ndarray:
     """``ds.X`` shaped as the model's samples, (n, *input_shape_): flattened images (digits'
-    64 columns for an 8x8 model) are reshaped back; other feature counts are a DataError."""
+    64 columns for an 8x8 model) are reshaped back; other feature counts are a DataError, and
+    so are a table's columns where they differ from the training table's (see
+    :func:`check_columns`)."""
+    check_columns(ds, run)
     X, expected = ds.X, tuple(model.input_shape_)
     if tuple(X.shape[1:]) == expected:
         return X

@@ -39,13 +39,16 @@ WEIGHTS_FILE, CONFIG_FILE, HISTORY_FILE = "model.safetensors", "config.json", "h
 _SCALING_KEYS = ("scaling.mean", "scaling.scale")
 _FITTED_ATTRS = ("input_shape_", "n_features_in_", "architecture_", "likelihood_", "n_epochs_")
 # The fit's seed (scoring draws its ε from it) and what fit measures on held-out rows (anomaly
-# threshold; a VAE's latent usage), with their types.
+# threshold; a VAE's latent usage) and the input's column names, with their types.
 # Optional: an Autoencoder has no latent usage, and models saved before these existed still load.
 _OPTIONAL_FITTED = {
     "seed_": int,
     "offset_": float,
     "active_units_": int,
     "kl_per_dim_": lambda v: np.asarray(v, dtype=np.float64),
+    # Column names of a table fitted on (a pyarrow Table, a DataFrame): scikit-learn then
+    # refuses a table whose columns are in another order.
+    "feature_names_in_": lambda v: np.asarray(v, dtype=object),
 }
 
 
