@@ -59,12 +59,15 @@ def test_one_row_per_setting_with_every_field(result):
         assert tuple(row) == ROW_FIELDS
         assert row["setting"] == f"k={row['latent_dim']}, β={row['beta']:g}"
         assert 0 <= row["active_units"] <= row["latent_dim"]
-        assert row["collapsed"] == (row["active_units"] < max(1, row["latent_dim"] / 10))
+        assert isinstance(row["collapsed"], bool)  # counted on the validation split
         assert row["test_kl"] >= 0 and np.isfinite(row["test_recon_nll"])
         assert row["test_neg_elbo"] == pytest.approx(
             row["test_recon_nll"] + row["test_kl"], abs=1e-3
         )
         assert 0 <= row["downstream_score"] <= 1 and row["epochs_run"] == 3
+        assert 0 <= row["cv_score"] <= 1
+        # The validation rows come from the same digits as the test rows.
+        assert row["val_neg_elbo"] == pytest.approx(row["test_neg_elbo"], rel=0.2)
         kl = result["kl_per_dim"][row["setting"]]
         assert len(kl) == row["latent_dim"] and sum(kl) == pytest.approx(row["test_kl"], abs=1e-3)
     assert result["n_train"] == 1347 and result["n_test"] == 450
@@ -87,19 +90,26 @@ def test_suggestion_is_a_setting_and_says_why(result):
         by_setting[s["setting"]]["latent_dim"],
         by_setting[s["setting"]]["beta"],
     )
-    assert s["reason"].startswith(s["setting"]) and "accuracy" in s["reason"]
-    if any(not r["collapsed"] for r in result["rows"]):
-        assert not by_setting[s["setting"]]["collapsed"]
+    assert s["reason"].startswith(s["setting"]) and "cross-validated accuracy" in s["reason"]
+    picked = by_setting[s["setting"]]
+    assert f"On the test split: test accuracy {picked['downstream_score']:.3f}" in s["reason"]
+    healthy = [r for r in result["rows"] if not r["collapsed"]] or result["rows"]
+    assert not picked["collapsed"] or not any(not r["collapsed"] for r in result["rows"])
+    assert picked["cv_score"] >= max(r["cv_score"] for r in healthy) - 0.005 - 1e-12
 
 
-def _row(k, beta, score, neg_elbo, collapsed=False):
+def _row(k, beta, score, neg_elbo, collapsed=False, test_score=0.5, test_neg_elbo=25.0):
+    """A sweep row: ``score`` and ``neg_elbo`` are what the suggestion reads (CV score and
+    validation -ELBO); the test numbers are only reported."""
     return {
         "setting": f"k={k}, β={beta:g}",
         "latent_dim": k,
         "beta": beta,
-        "test_neg_elbo": neg_elbo,
+        "val_neg_elbo": neg_elbo,
         "collapsed": collapsed,
-        "downstream_score": score,
+        "cv_score": score,
+        "downstream_score": None if score is None else test_score,
+        "test_neg_elbo": test_neg_elbo,
     }
 
 
@@ -119,7 +129,7 @@ def test_suggest_follows_the_rule():
     assert s["setting"] == "k=2, β=1" and "tied with k=8, β=1" in s["reason"]
     # A setting without a finite -ELBO can still be picked, and said so.
     rows = [_row(2, 1, 0.9, None)]
-    assert "no finite test -ELBO" in suggest(rows)["reason"]
+    assert "no finite -ELBO" in suggest(rows)["reason"]
     # Exactly 0.005 apart is tied too (best - 0.005 rounded above 0.4956 for best 0.5006).
     rows = [_row(2, 1, 0.5006, 30.0), _row(8, 1, 0.4956, 20.0)]
     assert suggest(rows)["setting"] == "k=8, β=1"
@@ -131,6 +141,18 @@ def test_suggest_follows_the_rule():
     rows = [_row(2, 4, 0.5, 30.0, True), _row(8, 4, 0.6, 31.0, True)]
     s = suggest(rows)
     assert s["setting"] == "k=8, β=4" and "lower β" in s["reason"]
+
+
+def test_suggest_never_reads_the_test_numbers():
+    # The test columns favour k=2 by far; the training-split measures favour k=8.
+    rows = [
+        _row(2, 1, 0.80, 30.0, test_score=0.99, test_neg_elbo=10.0),
+        _row(8, 1, 0.90, 31.0, test_score=0.60, test_neg_elbo=50.0),
+    ]
+    s = suggest(rows)
+    assert s["setting"] == "k=8, β=1"
+    assert "cross-validated accuracy 0.900" in s["reason"]
+    assert "On the test split: test accuracy 0.600, test -ELBO 50.00 nats." in s["reason"]
 
 
 def test_unlabelled_data_skips_downstream_and_says_so(split, tmp_path):

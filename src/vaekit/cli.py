@@ -307,12 +307,17 @@ def sweep(
 def _print_sweep(result: dict[str, Any]) -> None:
     """The sweep table (suggested row in bold), the suggestion and why, and the files."""
     summary, metric = result["summary"], result["downstream"]["metric"]
-    title = f"{escape(result['title'])} (test split; nats per sample)"
+    title = (
+        f"{escape(result['title'])} (test split, but for the CV and val columns, which the "
+        "suggestion reads; nats per sample)"
+    )
     table = Table(title=title, title_justify="left")
-    for name in ("k", "β", "recon NLL", "KL", "-ELBO", "active", "collapsed", metric or "-"):
+    names = ("k", "β", "recon NLL", "KL", "-ELBO", "active", "collapsed", metric or "-")
+    for name in (*names, f"CV {metric or '-'}", "val -ELBO"):
         table.add_column(name, justify="left" if name == "collapsed" else "right")
     for row in result["comparison"]["rows"]:
-        score = row["downstream_score"]
+        score, cv_score = row["downstream_score"], row.get("cv_score")
+        val = row.get("val_neg_elbo")
         table.add_row(
             str(row["latent_dim"]),
             f"{row['beta']:g}",
@@ -322,6 +327,8 @@ def _print_sweep(result: dict[str, Any]) -> None:
             f"{row['active_units']}/{row['latent_dim']}",
             "yes" if row["collapsed"] else "no",
             "-" if score is None else f"{score:.3f}",
+            "-" if cv_score is None else f"{cv_score:.3f}",
+            "-" if val is None else f"{val:.2f}",
             style="bold green" if row["setting"] == summary["suggested"] else None,
         )
     out_console.print(table)

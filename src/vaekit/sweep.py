@@ -9,12 +9,16 @@ their luck), measured on the test split:
   (:func:`vaekit.evaluation.test_elbo`);
 - active units, Var_x(μ_u(x)) > 0.01 on the test rows (Burda et al. 2016,
   :func:`vaekit.evaluation.active_units`), and posterior collapse by the rule of
-  :meth:`VAE.fit`: fewer than max(1, k / 10) units active;
+  :meth:`VAE.fit`, with its count on the VAE's validation split: fewer than max(1, k / 10)
+  units active;
 - downstream accuracy of a logistic regression on μ(x), fit on the training split and scored
   on the test split (:func:`vaekit.evaluation.classification_scores`); ridge R² for a
   continuous target; skipped, with a note, without labels.
 
-:func:`suggest` then picks a setting by :data:`SUGGESTION_RULE` and says why.
+:func:`suggest` then picks a setting by :data:`SUGGESTION_RULE` and says why. The choice uses
+the training split only (the downstream score's cross-validation on it, and the -ELBO and
+active units on the rows each VAE holds out for early stopping), so the test columns are an
+unbiased report of every setting, the suggested one included.
 :func:`sweep` is the library function (arrays in, dict out); :func:`sweep_run` is the command:
 it loads and splits the data, checks everything a user can get wrong before any training, and
 writes ``results.json``, ``results.md``, ``results.csv``, ``figures/sweep.png`` and
@@ -59,10 +63,13 @@ _DOWNSTREAM = {
 }
 SUGGESTION_RULE = (
     "Among the settings without posterior collapse (at least max(1, k/10) latent units active "
-    "on the test split), the best test downstream score (accuracy; R² for a continuous "
-    f"target); settings within {TIE_TOLERANCE} of the best count as tied, and the lowest test "
-    "-ELBO among them wins (then the smaller k). Without labels: the lowest test -ELBO among "
-    "the settings without collapse. If every setting collapsed, the same rule over all of them. "
+    "on the VAE's validation split), the best downstream score by cross-validation on the "
+    f"training split (accuracy; R² for a continuous target); settings within {TIE_TOLERANCE} "
+    "of the best count as tied, and the lowest validation -ELBO among them wins (then the "
+    "smaller k). Without labels: the lowest validation -ELBO among the settings without "
+    "collapse. If every setting collapsed, the same rule over all of them. No test number "
+    "enters the choice, so the test columns report the suggested setting without the "
+    "optimism of picking the best of several test scores. "
     "Why: μ(x) is used as features, so the downstream score is the goal; a collapsed code "
     "carries almost nothing about x whatever it scores; and among equals the better "
     "generative model (tighter bound on -log p(x)) is the safer choice."
@@ -78,6 +85,8 @@ ROW_FIELDS = (
     "active_units",
     "collapsed",
     "downstream_score",
+    "cv_score",
+    "val_neg_elbo",
     "epochs_run",
     "fit_seconds",
 )
@@ -297,8 +306,11 @@ def sweep(
             progress.status(f"training {setting_label(model.latent_dim, model.beta)}")
             row, kl = _fit_and_measure(model, X_train, X_test)
             if task is not None:
-                score = _downstream(model, X_train, X_test, y_train, y_test, task, random_state)
+                score, cv_score = _downstream(
+                    model, X_train, X_test, y_train, y_test, task, random_state
+                )
                 row["downstream_score"] = round(score, 4)
+                row["cv_score"] = None if cv_score is None else round(cv_score, 4)
             rows.append(row)
             kl_dims[row["setting"]] = kl
             progress.print(_row_line(row))
@@ -341,6 +353,10 @@ def _fit_and_measure(model: VAE, X_train: Any, X_test: Any) -> tuple[dict[str, A
     fit_seconds = time.perf_counter() - tic
     elbo = test_elbo(model, X_test)  # E_q[-log p(x|z)] + KL = -ELBO, nats per sample
     n_active = active_units(model, X_test)["active_units"]
+    # What the suggestion reads: the rows the VAE held out for early stopping (all of its
+    # training rows when it held out none), and the active units fit counted on them.
+    val_idx = model._split(len(X_train), model.seed_)[1]
+    val_elbo = test_elbo(model, X_train[val_idx] if len(val_idx) else X_train)
     row = {
         "setting": setting_label(model.latent_dim, model.beta),
         "latent_dim": model.latent_dim,
@@ -350,8 +366,10 @@ def _fit_and_measure(model: VAE, X_train: Any, X_test: Any) -> tuple[dict[str, A
         "test_neg_elbo": round(-elbo["elbo"], 4),
         "active_units": n_active,
         # The rule of VAE.fit's warning (one place for it); the message itself is not needed.
-        "collapsed": collapse_message(n_active, model.latent_dim, "") is not None,
+        "collapsed": collapse_message(model.active_units_, model.latent_dim, "") is not None,
         "downstream_score": None,
+        "cv_score": None,
+        "val_neg_elbo": round(-val_elbo["elbo"], 4),
         "epochs_run": model.n_epochs_,
         "fit_seconds": round(fit_seconds, 2),
     }
@@ -366,8 +384,9 @@ def _downstream(
     y_test: np.ndarray,
     task: str,
     random_state: int | None,
-) -> float:
-    """The test score of the task's linear model on μ(x), fit on the training split."""
+) -> tuple[float, float | None]:
+    """The task's linear model on μ(x): its test score, and its cross-validated score on the
+    training split (the one the suggestion reads; None where there was nothing to tune)."""
     from threadpoolctl import threadpool_limits
 
     from .evaluation import classification_scores, regression_scores
@@ -381,7 +400,9 @@ def _downstream(
         result = score(
             F_train, y_train, F_test, y_test, models=(name,), cv=_CV, random_state=random_state
         )
-    return float(result["models"][name][metric])
+    scores = result["models"][name]
+    cv_score = scores[f"cv_{metric}"]
+    return float(scores[metric]), None if cv_score is None else float(cv_score)
 
 
 def _protocol(
@@ -400,7 +421,8 @@ def _protocol(
         knob = "C" if name == "logreg" else "alpha"
         downstream = (
             f"{model_name} on standardized μ(x), {knob} by {_CV}-fold CV on the {n_train} "
-            f"training rows, refit on all of them; test {metric} on the {n_test} test rows"
+            f"training rows, refit on all of them; test {metric} on the {n_test} test rows; "
+            f"CV {metric}: the best mean score of that search"
         )
     return {
         "training": (
@@ -412,7 +434,11 @@ def _protocol(
         "neg_elbo": "reconstruction + KL (β = 1): a bound on -log p(x), comparable across k, β",
         "active_units": (
             "units with Var_x(μ_u(x)) > 0.01 over the test rows (Burda et al. 2016); collapsed: "
-            "fewer than max(1, k/10) active"
+            "fewer than max(1, k/10) active on the VAE's validation split, as VAE.fit counts"
+        ),
+        "val_neg_elbo": (
+            "-ELBO on the training rows each VAE held out for early stopping (all its training "
+            "rows when it held out none)"
         ),
         "downstream": downstream,
         "suggestion": SUGGESTION_RULE,
@@ -426,8 +452,9 @@ def suggest(rows: Sequence[Mapping[str, Any]], metric: str | None = "accuracy") 
     Parameters
     ----------
     rows : sequence of dict
-        :func:`sweep`'s rows: ``setting``, ``latent_dim``, ``beta``, ``test_neg_elbo``,
-        ``collapsed`` and ``downstream_score`` (None when there are no labels).
+        :func:`sweep`'s rows: ``setting``, ``latent_dim``, ``beta``, ``val_neg_elbo``,
+        ``collapsed``, ``cv_score`` (None when there are no labels) and, for the reason's
+        wording, ``downstream_score``, the test score.
     metric : str or None
         What ``downstream_score`` is (``"accuracy"``, ``"r2"``), for the reason's wording.
 
@@ -441,30 +468,31 @@ def suggest(rows: Sequence[Mapping[str, Any]], metric: str | None = "accuracy") 
         raise DataError("There are no settings to choose from.")
     healthy = [r for r in rows if not r["collapsed"]]
     pool = healthy or list(rows)
-    scored = [r for r in pool if _finite(r.get("downstream_score"))]
+    scored = [r for r in pool if _finite(r.get("cv_score"))]
     if scored:
-        best = max(r["downstream_score"] for r in scored)
+        best = max(r["cv_score"] for r in scored)
         # The tolerance in the difference, not in best - TIE_TOLERANCE, whose rounding left
         # some pairs exactly 0.005 apart untied; the 1e-12 absorbs the difference's own.
-        tied = [r for r in scored if best - r["downstream_score"] <= TIE_TOLERANCE + 1e-12]
+        tied = [r for r in scored if best - r["cv_score"] <= TIE_TOLERANCE + 1e-12]
     else:
         tied = pool
-    pick = min(tied, key=lambda r: (_or_inf(r["test_neg_elbo"]), r["latent_dim"], r["beta"]))
+    pick = min(tied, key=lambda r: (_or_inf(r["val_neg_elbo"]), r["latent_dim"], r["beta"]))
 
     among = (
         f"the {len(healthy)} of {len(rows)} settings without posterior collapse"
         if healthy
         else (f"all {len(rows)} settings" if len(rows) > 1 else "the only setting")
     )
-    neg_elbo = pick["test_neg_elbo"]
-    elbo = f"test -ELBO {neg_elbo:.2f} nats" if _finite(neg_elbo) else "no finite test -ELBO"
+    neg_elbo = pick["val_neg_elbo"]
+    elbo = f"validation -ELBO {neg_elbo:.2f} nats" if _finite(neg_elbo) else "no finite -ELBO"
+    name = metric or "score"
     if scored:
-        score = f"{metric or 'score'} {pick['downstream_score']:.3f}"
+        score = f"cross-validated {name} {pick['cv_score']:.3f}"
         if len(tied) == 1:
             reason = f"{pick['setting']}: the best {score} of {among} ({elbo})."
         else:
             others = ", ".join(
-                f"{r['setting']} ({r['downstream_score']:.3f})" for r in tied if r is not pick
+                f"{r['setting']} ({r['cv_score']:.3f})" for r in tied if r is not pick
             )
             reason = (
                 f"{pick['setting']}: {score}, within {TIE_TOLERANCE} of the best ({best:.3f}) "
@@ -472,6 +500,16 @@ def suggest(rows: Sequence[Mapping[str, Any]], metric: str | None = "accuracy") 
             )
     else:
         reason = f"{pick['setting']}: the lowest {elbo} of {among} (no downstream score)."
+    # What the choice is worth, measured on rows it never looked at.
+    test = (
+        [f"test -ELBO {pick['test_neg_elbo']:.2f} nats"]
+        if _finite(pick.get("test_neg_elbo"))
+        else []
+    )
+    if _finite(pick.get("downstream_score")):
+        test.insert(0, f"test {name} {pick['downstream_score']:.3f}")
+    if test:
+        reason += f" On the test split: {', '.join(test)}."
     collapsed = [r["setting"] for r in rows if r["collapsed"]]
     if not healthy:
         reason += (
@@ -676,8 +714,10 @@ _COLUMNS = (  # (row field, markdown header)
     ("test_kl", "KL"),
     ("test_neg_elbo", "-ELBO"),
     ("active_units", "active units"),
-    ("collapsed", "collapsed"),
+    ("collapsed", "collapsed (val)"),
     ("downstream_score", "downstream"),
+    ("cv_score", "CV downstream"),
+    ("val_neg_elbo", "val -ELBO"),
     ("epochs_run", "epochs"),
     ("fit_seconds", "fit s"),
 )
@@ -697,15 +737,15 @@ def _markdown(results: Mapping[str, Any]) -> str:
     """The table, the suggestion, its reason and the rule as a markdown page."""
     summary, downstream = results["summary"], results["downstream"]
     metric = downstream["metric"]
-    headers = [
-        f"test {metric}" if key == "downstream_score" and metric else header
-        for key, header in _COLUMNS
-    ]
+    named = {"downstream_score": f"test {metric}", "cv_score": f"CV {metric}"}
+    headers = [named[key] if key in named and metric else header for key, header in _COLUMNS]
     lines = [
         f"# {results['title']}",
         "",
         f"Data: {results['split']} ({results['n_train']} training rows, {results['n_test']} "
-        "test rows). Test reconstruction NLL, KL and -ELBO in nats per sample.",
+        "test rows). Test reconstruction NLL, KL and -ELBO in nats per sample. The suggestion "
+        "reads only the training split: the CV score, and the -ELBO and collapse on each "
+        "VAE's validation split.",
         "",
         "| " + " | ".join(headers) + " |",
         "|" + "|".join(":---" if i == 0 else "---:" for i in range(len(headers))) + "|",
