@@ -60,6 +60,17 @@ def test_rotation_keeps_the_distance_from_the_centre():
     assert angles.abs().max() <= 45.5 and angles.max() > 35 and angles.min() < -35
 
 
+def test_rotation_of_a_wide_image_is_a_rotation_not_a_shear():
+    torch.manual_seed(0)
+    x = torch.zeros(300, 1, 16, 64)
+    x[:, 0, 2, 32] = 1.0  # 5.5 rows above the centre (7.5, 31.5), half a column right of it
+    moved = RandomAffine((1, 16, 64), degrees=20, shift=0)(x)
+    offset = _centre_of_mass(moved) - torch.tensor([7.5, 31.5])
+    start = torch.tensor([5.5, 0.5]).norm()
+    # A shear in affine_grid's [-1, 1] square would move the dot up to 4x further sideways.
+    assert (offset.norm(dim=1) - start).abs().max() < 0.6
+
+
 def test_flattened_batches_and_standardized_pixels():
     torch.manual_seed(0)
     x = _dots(50, side=8, at=(4, 4))
@@ -93,6 +104,24 @@ def test_a_fit_trains_on_moved_images_but_validates_on_the_data(images):
     assert [h["train_loss"] for h in first.history_] == [h["train_loss"] for h in moved.history_]
     val = np.asarray(plain._split(len(images), plain.seed_)[1])
     np.testing.assert_array_equal(val, moved._split(len(images), moved.seed_)[1])
+
+
+def test_augmented_gaussian_images_are_standardized_per_channel(images):
+    # Raw 0-255 images: the Gaussian likelihood. Per pixel, a border pixel that is always 0
+    # has scale 1 and a nearly-black one a tiny scale, so a bright pixel moved onto it would
+    # be a target hundreds of units large; per channel it is as large as anywhere else.
+    two_channels = np.stack([images * 255, images * 40 + 3], 1)  # (n, 2, 8, 8)
+    params = dict(latent_dim=3, conv_channels=(8,), hidden_dims=(32,), epochs=3, random_state=0)
+    vae = VAE(**params, augment="affine").fit(two_channels)
+    assert vae.likelihood_ == "gaussian"
+    for c in range(2):
+        np.testing.assert_allclose(vae.mean_[c], two_channels[:, c].mean(), rtol=1e-5)
+        np.testing.assert_allclose(vae.scale_[c], two_channels[:, c].std(), rtol=1e-5)
+    plain = VAE(**params).fit(two_channels)  # unaugmented: per pixel, as before
+    assert plain.scale_[0, 0, 0] == 1.0 and plain.scale_[0, 3, 3] != plain.scale_[0, 4, 4]
+    # The training loss (augmented batches) stays of the size of the validation loss.
+    last = vae.history_[-1]
+    assert last["train_loss"] < 2 * last["val_loss"]
 
 
 def test_augment_needs_images_and_a_known_name(images):

@@ -122,6 +122,46 @@ def test_a_damaged_or_missing_checkpoint_is_one_clear_error(tmp_path, digits):
         model.fit(digits, resume=True)
 
 
+def test_a_checkpoint_path_that_cannot_be_written_fails_before_training(
+    tmp_path, digits, monkeypatch
+):
+    import vaekit.estimator
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(vaekit.estimator, "train", no_training)
+    model = VAE(latent_dim=3, hidden_dims=(32,), epochs=1, random_state=0)
+    with pytest.raises(ConfigError, match=r"is a folder; name a file in it, such as .*checkpoint"):
+        model.fit(digits, checkpoint_path=tmp_path)
+    with pytest.raises(ConfigError, match=r"folder .*missing does not exist; create it first"):
+        model.fit(digits, checkpoint_path=tmp_path / "missing" / CHECKPOINT_FILE)
+
+
+def test_resume_refuses_fewer_epochs_than_the_checkpoint_holds(tmp_path, digits):
+    checkpoint = tmp_path / CHECKPOINT_FILE
+    params = dict(latent_dim=3, hidden_dims=(32,), random_state=0, patience=None)
+    VAE(epochs=3, **params).fit(digits, checkpoint_path=checkpoint)
+    with pytest.raises(ConfigError, match="already holds 3 epochs, more than epochs=2"):
+        VAE(epochs=2, **params).fit(digits, checkpoint_path=checkpoint, resume=True)
+
+
+def test_resume_warns_where_more_epochs_change_nothing_or_the_schedule(tmp_path, digits):
+    checkpoint = tmp_path / CHECKPOINT_FILE
+    # Early stopping fired: raising epochs trains nothing more.
+    stopped = dict(latent_dim=3, hidden_dims=(32,), random_state=0, patience=1)
+    model = VAE(epochs=60, **stopped).fit(digits, checkpoint_path=checkpoint)
+    assert model.n_epochs_ < 60  # it did stop early
+    with pytest.warns(UserWarning, match=f"stopped early after {model.n_epochs_} epochs"):
+        again = VAE(epochs=80, **stopped).fit(digits, checkpoint_path=checkpoint, resume=True)
+    assert again.n_epochs_ == model.n_epochs_
+    # A cosine decay is laid out over epochs: more of them restart it.
+    cosine = dict(latent_dim=3, hidden_dims=(32,), random_state=0, lr_schedule="cosine")
+    VAE(epochs=2, **cosine).fit(digits, checkpoint_path=checkpoint)
+    with pytest.warns(UserWarning, match="started with epochs=2, and epochs=4 lays the decay"):
+        VAE(epochs=4, **cosine).fit(digits, checkpoint_path=checkpoint, resume=True)
+
+
 def _train_command(run, epochs: int, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "vaekit", "train", "digits", "--out", str(run), "--latent-dim", "4",

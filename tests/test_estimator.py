@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -226,6 +228,7 @@ def test_an_image_model_takes_flattened_rows_too():
         ({"lr_schedule": "linear"}, "lr_schedule must be one of"),
         ({"free_bits": -0.1}, "free_bits must be >= 0"),
         ({"device": "quantum"}, "not a torch device"),
+        ({"device": "meta"}, "device='meta' was requested but meta is not available"),
         ({"random_state": -1}, "random_state must be None, an integer in"),
         ({"random_state": 1.5}, "random_state must be None, an integer in"),
         ({"output_variance": 1e-6}, r"output_variance must be 'learned' or a number in \["),
@@ -235,6 +238,16 @@ def test_an_image_model_takes_flattened_rows_too():
 def test_invalid_parameters_raise_one_clear_sentence(params, message):
     with pytest.raises(ConfigError, match=message):
         VAE(**params).fit(np.zeros((10, 3)))
+
+
+def test_output_feature_names_need_a_fitted_model():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        VAE(latent_dim=3).get_feature_names_out()
+    X = np.random.default_rng(0).random((30, 4))
+    names = VAE(latent_dim=3, **QUICK).fit(X).get_feature_names_out()
+    assert list(names) == ["vae0", "vae1", "vae2"]
 
 
 @pytest.mark.parametrize(
@@ -279,6 +292,21 @@ def test_a_bernoulli_model_refuses_to_score_data_outside_the_unit_interval():
     assert vae.transform(X[:2] - 5).shape == (2, 2)  # μ(x) is still defined
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.int64])
+def test_a_column_with_a_large_offset_keeps_its_variation(dtype):
+    # Timestamps: 1.7e9 ± 10 is one value in float32 (spacing 128 there), so the scaling must
+    # be computed, and applied, before the cast to float32.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    X[:, 0] = np.round(1.7e9 + 10 * X[:, 0])
+    X = X.astype(dtype)
+    vae = VAE(latent_dim=2, hidden_dims=(16,), epochs=20, random_state=0).fit(X)
+    assert vae.scale_[0] == pytest.approx(X[:, 0].std(), rel=1e-6)
+    shifted = X[:20].copy()
+    shifted[:, 0] += 60  # six standard deviations, invisible after a float32 cast
+    assert (vae.score_samples(shifted) < vae.score_samples(X[:20]) - 5).all()
+
+
 def test_features_measured_in_tiny_units_are_standardized_not_taken_for_constant():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 3)) * 1e-9
@@ -286,3 +314,12 @@ def test_features_measured_in_tiny_units_are_standardized_not_taken_for_constant
     vae = VAE(latent_dim=2, **QUICK).fit(X)
     np.testing.assert_allclose(vae.scale_[:2], X[:, :2].std(0), rtol=1e-3)
     assert vae.scale_[2] == 1.0
+
+
+def test_a_threshold_from_few_held_out_rows_is_flagged():
+    rng = np.random.default_rng(0)
+    with pytest.warns(UserWarning, match="5% quantile of only 10 held-out scores"):
+        Autoencoder(latent_dim=2, **QUICK).fit(rng.normal(size=(100, 4)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # 100 held-out rows: 5 beyond the quantile
+        Autoencoder(latent_dim=2, **QUICK).fit(rng.normal(size=(1000, 4)))

@@ -67,7 +67,10 @@ class RandomAffine:
         # the side is 2f there.
         tx, ty = (draws[:, 1:] * (2 * self.shift)).unbind(1)
         cos, sin = angle.cos(), angle.sin()
-        theta = torch.stack([cos, -sin, tx, sin, cos, ty], 1).view(n, 2, 3)
+        # A rotation in pixels, written in affine_grid's coordinates, which scale x by 2 / w and
+        # y by 2 / h: the off-diagonal terms carry h / w, or a non-square image is sheared.
+        _, h, w = self.image_shape
+        theta = torch.stack([cos, -sin * (h / w), tx, sin * (w / h), cos, ty], 1).view(n, 2, 3)
         grid = F.affine_grid(theta, [n, *self.image_shape], align_corners=False)
         moved = F.grid_sample(images, grid, padding_mode="zeros", align_corners=False)
         if self.scale is not None and self.mean is not None:

@@ -120,7 +120,8 @@ def _onnxruntime_check(model: Any, onnx_bytes: bytes) -> float | None:
     rng = np.random.default_rng(0)
     shape = (_CHECK_ROWS, *model.input_shape_)
     if model.likelihood_ == "gaussian":
-        probe = model.mean_ + model.scale_ * rng.standard_normal(shape, dtype=np.float32)  # float32
+        noise = rng.standard_normal(shape, dtype=np.float32)
+        probe = (model.mean_ + model.scale_ * noise).astype(np.float32)  # the graph's input type
     else:
         probe = rng.random(shape, dtype=np.float32)  # Bernoulli data lives in [0, 1]
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])

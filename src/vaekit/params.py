@@ -141,9 +141,22 @@ def resolve_device(device: str | torch.device) -> torch.device:
         raise ConfigError(
             f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'."
         ) from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
+    if resolved.type == "cpu":
+        return resolved
+    # torch.cuda, torch.mps, torch.xpu... each say whether this machine has one; a device
+    # type without such a module (meta, ...) holds no data to train on.
+    backend = getattr(torch, resolved.type, None)
+    is_available = getattr(backend, "is_available", None)
+    if not (callable(is_available) and is_available()):
+        name = "CUDA" if resolved.type == "cuda" else resolved.type
         raise ConfigError(
-            f"device={device!r} was requested but CUDA is not available; use 'auto' or 'cpu'."
+            f"device={device!r} was requested but {name} is not available; use 'auto' or 'cpu'."
+        )
+    count = getattr(backend, "device_count", None)
+    if resolved.index is not None and callable(count) and resolved.index >= count():
+        raise ConfigError(
+            f"device={device!r} was requested but this machine has {count()} {resolved.type} "
+            f"device(s), numbered from 0; use 'auto' or one of them."
         )
     return resolved
 
