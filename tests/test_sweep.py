@@ -155,6 +155,14 @@ def test_suggest_never_reads_the_test_numbers():
     assert "On the test split: test accuracy 0.600, test -ELBO 50.00 nats." in s["reason"]
 
 
+def test_table_cells_keep_the_digits_a_tie_break_reads():
+    from vaekit.sweep import _cell
+
+    assert _cell(27.6312) == "27.6312" and _cell(27.57) == "27.57"  # not both "27.6"
+    assert _cell(0.9733) == "0.9733" and _cell(4.0) == "4" and _cell(0.0002) == "0.0002"
+    assert _cell(None) == "-" and _cell(True) == "yes"
+
+
 def test_unlabelled_data_skips_downstream_and_says_so(split, tmp_path):
     X = split[0][:300]
     np.save(tmp_path / "x.npy", X)

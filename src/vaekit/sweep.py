@@ -729,7 +729,11 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:g}" if abs(value) < 1e-3 or value.is_integer() else f"{value:.4g}"
+        if abs(value) < 1e-3 or value.is_integer():
+            return f"{value:g}"
+        # Four decimals, not four digits: two -ELBOs 0.06 nats apart (27.63, 27.57) must not
+        # both read 27.6 where the difference decides a tie.
+        return f"{value:.4f}".rstrip("0").rstrip(".")
     return str(value)
 
 
