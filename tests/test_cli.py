@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from pathlib import Path
@@ -297,3 +298,102 @@ def test_later_commands_refuse_a_table_whose_columns_do_not_line_up(tmp_path):
                 result.output,
             )
     assert not {"z.npy", "scores.csv", "eval"} & {p.name for p in tmp_path.iterdir()}
+
+
+# --- review fixes: each command's behaviour as a shell user meets it -------------------------
+
+
+def test_train_json_is_json_even_with_the_progress_bar(tmp_path):
+    result = invoke("train", "digits", "--out", tmp_path / "run", "--epochs", "2", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["epochs_run"] == 2  # the bar, if any, is on stderr
+
+
+@pytest.mark.parametrize("command", ["evaluate", "sweep"])
+def test_a_test_set_that_overlaps_data_is_refused(run_dir, tmp_path, command):
+    args = [run_dir] if command == "evaluate" else []
+    result = invoke(command, *args, "digits", "--test", "digits:test", "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    assert "--test digits:test holds rows of DATA digits" in " ".join(result.stderr.split())
+    assert not (tmp_path / "o").exists()
+
+
+def test_one_label_column_for_a_named_dataset_and_a_labelled_table(tmp_path):
+    test = load_dataset("digits:test")
+    header = ",".join([*(f"p{j}" for j in range(64)), "label"])
+    table = np.column_stack([test.X, test.y])
+    np.savetxt(tmp_path / "test.csv", table, delimiter=",", header=header, comments="", fmt="%g")
+    result = invoke(
+        "sweep", "digits:train", "--test", tmp_path / "test.csv", "--label-column", "label",
+        "--latent-dims", "2", "--betas", "1", "--epochs", "1", "--out", tmp_path / "s", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n_test"] == len(test.y)
+
+
+def test_detect_writes_class_names_as_embed_does(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 3))
+    names = np.where(np.arange(60) % 3 == 0, "cat, wild", "dog")  # a name with a comma
+    with (tmp_path / "pets.csv").open("w") as f:
+        f.write("a,b,c,species\n")
+        for row, name in zip(X, names, strict=True):
+            f.write(",".join(f"{v:.6f}" for v in row) + f',"{name}"\n')
+    run = tmp_path / "run"
+    labels = ["--label-column", "species"]
+    assert invoke("train", tmp_path / "pets.csv", "--out", run, *TRAIN_FAST, *labels).exit_code == 0
+    out = tmp_path / "scores.csv"
+    result = invoke("detect", run, tmp_path / "pets.csv", "--out", out, *labels)
+    assert result.exit_code == 0, result.output
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["label"] for r in rows] == list(names)
+
+
+def test_embed_and_detect_take_images_for_a_model_of_flat_rows(run_dir, tmp_path):
+    images = load_dataset("digits:test").X[:20].reshape(20, 8, 8)
+    np.save(tmp_path / "images.npy", images)
+    for command, out in (("embed", "z.npy"), ("detect", "s.csv")):
+        result = invoke(command, run_dir, tmp_path / "images.npy", "--out", tmp_path / out)
+        assert result.exit_code == 0, result.output
+    flat = load(run_dir).transform(images.reshape(20, 64))
+    np.testing.assert_array_equal(np.load(tmp_path / "z.npy"), flat)
+
+
+def test_warnings_are_one_line_and_errors_name_the_flags(tmp_path):
+    result = invoke("train", "digits", "--out", tmp_path / "r", "--epochs", "1", "--beta", "50")
+    assert result.exit_code == 0, result.output
+    assert "warning: Posterior collapse" in result.stderr
+    assert ".py:" not in result.stderr  # not Python's file:line and source line
+    result = invoke("train", "digits", "--out", tmp_path / "r2", "--seed", "-3")
+    assert result.exit_code == 2 and "error: --seed must be None, an integer" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "./digits", "--out", "x"], "./digits does not exist"),
+        (["train", "digits", "--out", "x", "--conv-channels", "8,16"], "--conv-channels sets"),
+    ],
+)
+def test_options_that_would_be_ignored_or_misread_are_refused(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*args)
+    assert result.exit_code == 2 and message in " ".join(result.stderr.split())
+    assert not (tmp_path / "x").exists()
+
+
+def test_detect_refuses_k_for_a_score_that_ignores_it(run_dir, tmp_path):
+    result = invoke("detect", run_dir, "digits:test", "--out", tmp_path / "s.csv", "--k", "5")
+    assert result.exit_code == 2
+    assert "--k sets the importance samples of --score nll" in " ".join(result.stderr.split())
+
+
+def test_a_history_file_of_the_wrong_shape_is_one_error(run_dir, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "history.json").write_text("[1, 2]")
+    result = invoke("info", run)
+    assert result.exit_code == 2 and "not a list of per-epoch records" in result.stderr

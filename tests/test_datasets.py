@@ -583,3 +583,11 @@ def test_test_labels_are_recoded_into_the_training_classes():
     with pytest.raises(DataError, match=r"train has named classes .* numbers has numeric"):
         align_test_labels(train, numbers)
     assert align_test_labels(numbers, numbers).tolist() == [0]
+    # Names that spell the numbers ("0".."9" of digits and MNIST) match them, either way round.
+    spelled = Dataset(np.zeros((3, 1)), np.array([0, 1, 2]), "spelled", classes=["3", "5", "7"])
+    odds = Dataset(np.zeros((3, 1)), np.array([7, 3, 5]), "odds")
+    assert align_test_labels(spelled, odds).tolist() == [2, 0, 1]
+    assert align_test_labels(odds, spelled).tolist() == [3, 5, 7]
+    eights = Dataset(np.zeros((1, 1)), np.array([8]), "eights")
+    with pytest.raises(DataError, match="spelled has named classes"):
+        align_test_labels(spelled, eights)

@@ -266,7 +266,7 @@ USER_ERRORS = [
     (["evaluate", "{run}", "digits", "--test", "{tmp}/x64.npy"], "--test (x64.npy) has no labels"),
     (["evaluate", "{tmp}/no-run", "digits"], "not a model directory"),
     (["evaluate", "{run}", "{tmp}/lonely.csv", "--label-column", "y"], "Cannot split lonely.csv"),
-    (["evaluate", "{run}", "digits", "--jobs", "0"], "n_jobs must be a positive number"),
+    (["evaluate", "{run}", "digits", "--jobs", "0"], "--jobs must be a positive number"),
     (["visualize", "{run}", "digits", "--method", "pca"], "method must be one of"),
     (["visualize", "{run}", "{tmp}/three.csv"], "has 3 features per sample"),
 ]

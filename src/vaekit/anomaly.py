@@ -8,6 +8,7 @@ the rows of the given anomaly label(s) from the rest (AUROC, average precision).
 
 from __future__ import annotations
 
+import csv
 import io
 import numbers
 import os
@@ -18,10 +19,10 @@ import numpy as np
 from scipy.special import xlogy
 from sklearn.utils.validation import check_is_fitted
 
-from .datasets import load_dataset
+from .datasets import Dataset, load_dataset
 from .errors import ConfigError, DataError
 from .estimator import VAE
-from .jobs import check_columns, remove_new_folders, writable_dir
+from .jobs import model_rows, remove_new_folders, writable_dir
 from .persistence import atomic_write_bytes, load_model
 
 SCORES = ("auto", "elbo", "recon", "nll", "excess", "excess_per_ink")
@@ -120,7 +121,7 @@ def detect_run(
     score: str = "auto",
     contamination: float | None = None,
     anomaly_label: str | None = None,
-    k: int = 100,
+    k: int | None = None,
     data_dir: str | os.PathLike | None = None,
     label_column: str | None = None,
     random_state: Any = None,
@@ -147,8 +148,9 @@ def detect_run(
     anomaly_label : str, optional
         Label (class name or code; several separated by commas) of the rows that are truly
         anomalous; then AUROC and average precision of the scores are reported.
-    k : int, default=100
-        Importance samples per row for ``score="nll"``.
+    k : int, optional
+        Importance samples per row for ``score="nll"`` (default 100); refused for the other
+        scores, which would ignore it.
     data_dir, label_column
         Passed to :func:`~vaekit.datasets.load_dataset`.
     random_state : int, RandomState or None
@@ -167,13 +169,19 @@ def detect_run(
         and 0 < contamination <= 0.5
     ):
         raise ConfigError(f"--contamination must be in (0, 0.5], got {contamination!r}.")
-    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
+    if k is not None and (not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1):
         raise ConfigError(f"--k must be a positive integer, got {k!r}.")
     out = Path(out)
     if out.suffix.lower() != ".csv":
         raise ConfigError(f"--out must end in .csv; got {out.name!r}.")
     model = load_model(run)
     score = resolve_score(model, score)
+    if k is not None and score != "nll":
+        raise ConfigError(
+            f"--k sets the importance samples of --score nll; --score {score} "
+            "does not use it: drop --k or pass --score nll."
+        )
+    k = 100 if k is None else k
     own = "elbo" if isinstance(model, VAE) else "recon"
     if contamination is None:
         if score != own:
@@ -189,11 +197,11 @@ def detect_run(
     dataset = load_dataset(data, data_dir=data_dir, label_column=label_column)
     if dataset.X.shape[0] == 0:
         raise DataError(f"{dataset.name} has no rows to score.")
-    check_columns(dataset, run)
+    X = model_rows(model, dataset, run)  # flattened images reshaped; table columns checked
     truth = None if anomaly_label is None else _true_anomalies(dataset, anomaly_label)
     created = writable_dir(out.parent if str(out.parent) else Path("."), "output folder")
     try:
-        scores = anomaly_scores(model, dataset.X, score, k=k, random_state=random_state)
+        scores = anomaly_scores(model, X, score, k=k, random_state=random_state)
         if np.isnan(scores).any():
             bad = np.flatnonzero(np.isnan(scores))
             raise DataError(
@@ -212,19 +220,7 @@ def detect_run(
         source = f"the {1 - contamination:g} quantile of DATA's scores (--contamination)"
     flagged = scores > threshold
 
-    columns = [np.arange(len(scores)), scores, flagged.astype(np.int64)]
-    header, fmt = ["index", "score", "is_anomaly"], ["%d", "%.10g", "%d"]
-    if dataset.y is not None:
-        integer = np.issubdtype(dataset.y.dtype, np.integer)
-        columns.append(dataset.y)
-        header.append("label")
-        fmt.append("%d" if integer else "%.17g")
-    text = io.StringIO()
-    text.write(",".join(header) + "\n")
-    np.savetxt(
-        text, np.column_stack([c.astype(np.float64) for c in columns]), fmt=fmt, delimiter=","
-    )
-    atomic_write_bytes(out, text.getvalue().encode())
+    atomic_write_bytes(out, _scores_csv(scores, flagged, dataset).encode())
 
     result: dict[str, Any] = {
         "path": str(out),
@@ -265,6 +261,28 @@ def _entropy_floor(X: np.ndarray, chunk: int = 4096) -> np.ndarray:
         p = flat[start : start + chunk].astype(np.float64)
         out[start : start + chunk] = -(xlogy(p, p) + xlogy(1 - p, 1 - p)).sum(axis=1)
     return out
+
+
+def _scores_csv(scores: np.ndarray, flagged: np.ndarray, dataset: Dataset) -> str:
+    """``index,score,is_anomaly[,label]``: labels by class name where the data has names (as
+    ``vaekit embed`` writes them, and as ``--anomaly-label`` takes them), quoted as needed."""
+    labels: list[Any] | None = None
+    header = ["index", "score", "is_anomaly"]
+    if dataset.y is not None:
+        header.append("label")
+        if dataset.classes is not None:
+            labels = [dataset.classes[code] for code in dataset.y]
+        elif np.issubdtype(dataset.y.dtype, np.integer):
+            labels = [int(v) for v in dataset.y]
+        else:
+            labels = [f"{v:.17g}" for v in dataset.y]
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    for i, (score, is_anomaly) in enumerate(zip(scores, flagged, strict=True)):
+        row = [i, f"{score:.10g}", int(is_anomaly)]
+        writer.writerow(row if labels is None else [*row, labels[i]])
+    return text.getvalue()
 
 
 def _true_anomalies(dataset: Any, anomaly_label: str) -> np.ndarray:

@@ -13,7 +13,9 @@ stderr with exit code 2, never as a traceback.
 from __future__ import annotations
 
 import json
+import re
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,14 +50,54 @@ LabelColumn = typer.Option(None, "--label-column", help="CSV/Parquet column hold
 AsJson = typer.Option(False, "--json", help="Print the result as JSON instead of a table.")
 
 
+# The library's messages name its parameters; here the user typed the flags.
+_FLAGS = {
+    "random_state": "--seed",
+    "n_jobs": "--jobs",
+    "label_column": "--label-column",
+    **{
+        name: "--" + name.replace("_", "-")
+        for name in (
+            "max_points", "augment", "latent_dim", "epochs", "batch_size", "learning_rate",
+            "kl_warmup_epochs", "free_bits", "hidden_dims", "conv_channels", "patience", "beta",
+            "validation_fraction", "device", "lr_schedule", "architecture", "likelihood",
+            "contamination", "n_samples", "opset",
+        )
+    },
+}  # fmt: skip
+_LEADING_PARAMETER = re.compile(r"^(\w+)(?= must | applies )")
+_ASSIGNED_PARAMETER = re.compile(r"(?<![\w-])(\w+)=")
+
+
+def _as_flags(message: str) -> str:
+    """The parameters a message names, as flags: ``random_state must be...`` -> ``--seed must
+    be...``, ``use likelihood='gaussian'`` -> ``use --likelihood 'gaussian'``."""
+
+    def flag(match: re.Match[str], joint: str) -> str:
+        name = match.group(1)
+        return _FLAGS[name] + joint if name in _FLAGS else match.group(0)
+
+    message = _LEADING_PARAMETER.sub(lambda m: flag(m, ""), message)
+    return _ASSIGNED_PARAMETER.sub(lambda m: flag(m, " "), message)
+
+
+def _show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+    """A warning as one ``warning:`` line on stderr, not Python's file:line and source line."""
+    err_console.print(
+        f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True
+    )
+
+
 def _call(job: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
     """Run a job; turn the errors a user can cause into one line on stderr and exit code 2."""
     from .errors import VaekitError
 
     try:
-        return job(*args, **kwargs)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning  # restored when the block ends
+            return job(*args, **kwargs)
     except VaekitError as exc:
-        _print_error(str(exc))  # escaped: a path or column name may hold [brackets]
+        _print_error(_as_flags(str(exc)))  # escaped: a path or column name may hold [brackets]
     except FileNotFoundError as exc:
         _print_error(f"{exc.filename}: no such file or directory.")
     except PermissionError as exc:
@@ -344,7 +386,7 @@ def _print_sweep(result: dict[str, Any]) -> None:
 @app.command()
 def report(
     path: Path = typer.Argument(
-        ..., help="Output folder of evaluate / visualize / demo, or a folder holding such folders."
+        ..., help="Output folder of evaluate / visualize / sweep / demo, or a folder holding such."
     ),
     as_json: bool = AsJson,
 ) -> None:
@@ -434,7 +476,7 @@ def train(
         "validation_fraction": validation_fraction,
         "random_state": seed,
         "device": device,
-        "verbose": not quiet,
+        "verbose": not (quiet or as_json),
     }
     vae_only = {
         "--beta": (beta, 1.0),
@@ -557,7 +599,9 @@ def detect(
         "--anomaly-label",
         help="Label(s) of the truly anomalous rows (comma-separated): reports AUROC and AP.",
     ),
-    k: int = typer.Option(100, "--k", help="Importance samples per row for --score nll."),
+    k: int | None = typer.Option(
+        None, "--k", help="Importance samples per row for --score nll (default 100)."
+    ),
     data_dir: Path | None = DataDir,
     label_column: str | None = LabelColumn,
     as_json: bool = AsJson,

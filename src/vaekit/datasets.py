@@ -171,7 +171,32 @@ def load_dataset(
         if name == "olivetti":
             return _load_olivetti(root, split)
         return _load_idx_dataset(name, root, split)
-    return _load_path(Path(spec).expanduser(), label_column)
+    path = Path(spec).expanduser()
+    if not path.exists():
+        _raise_missing(str(spec))  # as written: Path("./digits") drops the "./" that says "file"
+    return _load_path(path, label_column)
+
+
+def takes_label_column(spec: str | os.PathLike) -> bool:
+    """Whether ``load_dataset(spec, label_column=...)`` reads a label column: a table file."""
+    return not is_dataset_name(spec) and _file_kind(Path(spec)) in ("csv", "parquet")
+
+
+def label_columns(
+    data: str | os.PathLike, test: str | os.PathLike | None, label_column: str | None
+) -> tuple[str | None, str | None]:
+    """One ``--label-column`` for DATA and ``--test``: given to the table among them only.
+
+    Where exactly one of the two is a CSV / Parquet file (``digits:train`` with a labelled
+    ``test.csv``), the other has its labels already and must not be given the column; in any
+    other case both get it, and a side that cannot take it says so.
+    """
+    if label_column is None or test is None:
+        return label_column, label_column
+    data_table, test_table = takes_label_column(data), takes_label_column(test)
+    if data_table != test_table:
+        return (label_column if data_table else None), (label_column if test_table else None)
+    return label_column, label_column
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -239,6 +264,20 @@ def may_share_rows(a: str | os.PathLike, b: str | os.PathLike) -> bool:
             and (first[1] is None or second[1] is None or first[1] == second[1])
         )
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def check_disjoint(data: str | os.PathLike, test: str | os.PathLike) -> None:
+    """Refuse a ``--test`` that can hold rows of DATA (see :func:`may_share_rows`).
+
+    Every model of a comparison (downstream classifiers, PCA, the baseline AE) is fit on DATA:
+    scored on rows they were fit on, they would look better than they are.
+    """
+    if may_share_rows(data, test):
+        raise DataError(
+            f"--test {test} holds rows of DATA {data}, and the models are fit on DATA, so "
+            "they would be scored on rows they were trained on; pass data that does not "
+            "overlap, such as NAME:train as DATA and NAME:test as --test."
+        )
 
 
 def _load_digits(split: str | None) -> Dataset:
@@ -372,8 +411,7 @@ def _parse_idx(raw: bytes, source: str) -> np.ndarray:
 
 
 def _load_path(path: Path, label_column: str | None) -> Dataset:
-    if not path.exists():
-        _raise_missing(path)
+    """A file or folder that exists -> Dataset."""
     if path.is_dir():
         _refuse_label_column(label_column, path)
         return _load_image_folder(path)
@@ -397,9 +435,9 @@ def _load_path(path: Path, label_column: str | None) -> Dataset:
     return _load_idx_file(path)
 
 
-def _raise_missing(path: Path) -> None:
-    text = str(path)
-    if "/" not in text and os.sep not in text and not path.suffix:  # looks like a dataset name
+def _raise_missing(text: str) -> None:
+    """One sentence for a DATA that does not exist; ``text`` as the user wrote it."""
+    if "/" not in text and os.sep not in text and not Path(text).suffix:  # like a dataset name
         raise DataError(
             f"Unknown dataset '{text}'; known names are {', '.join(DATASET_NAMES)} (each with "
             "optional :train or :test), and a path to a data file or image folder also works."
@@ -488,6 +526,9 @@ def align_test_labels(train: Dataset, test: Dataset) -> np.ndarray | None:
     if test.y is None or train.y is None:
         return test.y
     if (train.classes is None) != (test.classes is None):
+        recoded = _numbers_as_names(train, test)
+        if recoded is not None:
+            return recoded
         named, numbered = (train, test) if train.classes is not None else (test, train)
         raise DataError(
             f"{named.name} has named classes ({', '.join(named.classes[:5])}) but "
@@ -504,6 +545,26 @@ def align_test_labels(train: Dataset, test: Dataset) -> np.ndarray | None:
         )
     recode = np.array([code[name] for name in test.classes], dtype=np.int64)
     return recode[test.y]
+
+
+def _numbers_as_names(train: Dataset, test: Dataset) -> np.ndarray | None:
+    """``test.y`` in ``train``'s codes where one side has integer labels and the other names
+    that spell them (digits and MNIST name their classes "0".."9"); None where they do not."""
+    numbered = test if train.classes is not None else train
+    if not np.issubdtype(numbered.y.dtype, np.integer):
+        return None
+    if train.classes is not None:  # names in training, numbers in the test set
+        code = {name: i for i, name in enumerate(train.classes)}
+        values = np.unique(test.y)
+        if any(str(v) not in code for v in values):
+            return None
+        lookup = np.zeros(int(values.max()) - int(values.min()) + 1, np.int64)
+        lookup[values - values.min()] = [code[str(v)] for v in values]
+        return lookup[test.y - values.min()]
+    number = {str(v): int(v) for v in np.unique(train.y)}  # numbers in training, names in test
+    if any(name not in number for name in test.classes):
+        return None
+    return np.array([number[name] for name in test.classes], np.int64)[test.y]
 
 
 def release_pages(X: np.ndarray | None) -> None:

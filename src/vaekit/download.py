@@ -91,6 +91,7 @@ def download_dataset(
         )
     root = resolve_data_dir(data_dir)
     folder = root / key
+    created = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -98,11 +99,19 @@ def download_dataset(
             f"Cannot create {folder} ({exc.strerror or exc}); pass a writable --data-dir."
         ) from None
     mirrors = [base_url] if base_url else DEFAULT_MIRRORS[key]
-    with _progress_bar(progress) as bar:
-        files = [
-            _ensure_file(folder, file, md5, mirrors, timeout, bar)
-            for file, md5 in OFFICIAL_FILES[key].items()
-        ]
+    try:
+        with _progress_bar(progress) as bar:
+            files = [
+                _ensure_file(folder, file, md5, mirrors, timeout, bar)
+                for file, md5 in OFFICIAL_FILES[key].items()
+            ]
+    except BaseException:
+        for path in created:  # a failed download leaves no empty folders behind
+            try:
+                path.rmdir()
+            except OSError:  # not empty: a file was downloaded before the failure
+                break
+        raise
     return {"dataset": key, "data_dir": str(root), "folder": str(folder), "files": files}
 
 

@@ -110,6 +110,16 @@ def train_run(
         raise ConfigError(f"Unknown parameter for {model}: {exc}.") from None
     estimator._check_params()  # a bad parameter is reported before anything is created
     dataset = load_dataset(data, data_dir=data_dir, label_column=label_column)
+    if (
+        params.get("conv_channels") is not None
+        and dataset.X.ndim == 2
+        and params.get("architecture", "auto") != "conv"
+    ):
+        raise ConfigError(
+            f"--conv-channels sets the convolutional architecture, but {dataset.name} holds "
+            f"flat rows of {dataset.X.shape[1]} features, which train an MLP: drop "
+            "--conv-channels (the MLP's widths are --hidden-dims)."
+        )
 
     created = writable_dir(out, "run directory")  # checked before training, not after it
     tic = time.perf_counter()
@@ -193,7 +203,7 @@ def embed_run(
     n = dataset.X.shape[0]
     if n == 0:
         raise DataError(f"{dataset.name} has no rows to embed.")
-    check_columns(dataset, run)
+    X = model_rows(model, dataset, run)  # flattened images reshaped; table columns checked
     created = writable_dir(out.parent if str(out.parent) else Path("."), "output folder")
 
     columns = list(model.get_feature_names_out())
@@ -208,7 +218,7 @@ def embed_run(
     writer = _EmbeddingWriter(out, n, columns, label_dtype, classes)
     try:
         for start in range(0, n, _EMBED_BATCH):
-            rows = dataset.X[start : start + _EMBED_BATCH]
+            rows = X[start : start + _EMBED_BATCH]
             if with_logvar:
                 mu, logvar = model.encode(rows)
                 block = np.concatenate([mu, logvar], axis=1)

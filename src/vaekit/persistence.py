@@ -297,7 +297,12 @@ def load_model(path: str | os.PathLike, device: str | None = None) -> Any:
     model.module_ = module.to(model.device_).eval()
     history_path = directory / HISTORY_FILE
     try:
-        model.history_ = json.loads(history_path.read_text()) if history_path.is_file() else []
+        history = json.loads(history_path.read_text()) if history_path.is_file() else []
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ModelFileError(f"{history_path} is not valid JSON; re-save the model.") from None
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise ModelFileError(
+            f"{history_path} is not a list of per-epoch records; re-save the model."
+        )
+    model.history_ = history
     return model

@@ -25,7 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from .datasets import Dataset, align_test_labels, load_dataset, may_share_rows
+from .datasets import (
+    Dataset,
+    align_test_labels,
+    check_disjoint,
+    label_columns,
+    load_dataset,
+    may_share_rows,
+)
 from .errors import ConfigError, DataError, ModelFileError
 from .estimator import VAE, Autoencoder
 from .evaluation import test_elbo
@@ -188,11 +195,14 @@ def _evaluation_data(
     random_state: int,
 ) -> tuple[Dataset, tuple[np.ndarray, ...], str]:
     """The labelled training data, the four split arrays, and how they were split."""
-    train_ds = _labelled(load_dataset(data, data_dir=data_dir, label_column=label_column), "DATA")
+    if test is not None:
+        check_disjoint(data, test)
+    data_labels, test_labels = label_columns(data, test, label_column)
+    train_ds = _labelled(load_dataset(data, data_dir=data_dir, label_column=data_labels), "DATA")
     X = model_rows(model, train_ds, run)
     if test is not None:
         test_ds = _labelled(
-            load_dataset(test, data_dir=data_dir, label_column=label_column), "--test"
+            load_dataset(test, data_dir=data_dir, label_column=test_labels), "--test"
         )
         y_test = align_test_labels(train_ds, test_ds)
         arrays = (X, model_rows(model, test_ds, run), train_ds.y, y_test)
@@ -411,7 +421,8 @@ def report_run(path: str | os.PathLike) -> dict[str, Any]:
     if not targets:
         raise ModelFileError(
             f"{directory} has no {RESULTS_FILE}, and no folder in it has one, so there is no "
-            "report to rebuild; write one with vaekit evaluate, visualize or demo --out DIR first."
+            "report to rebuild; write one with vaekit evaluate, visualize, sweep or demo --out "
+            "DIR first."
         )
     reports = [str(rebuild_report(target)) for target in targets]
     return {"path": str(directory), "reports": reports, "report": reports[0]}

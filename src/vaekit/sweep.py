@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from .datasets import Dataset, align_test_labels, load_dataset
+from .datasets import Dataset, align_test_labels, check_disjoint, label_columns, load_dataset
 from .errors import ConfigError, DataError, PosteriorCollapseWarning
 from .estimator import VAE, collapse_message
 from .persistence import atomic_write_bytes, jsonable_params
@@ -592,9 +592,12 @@ def sweep_run(
     betas = parse_grid(betas, "--betas", float)
     vae_params.pop("verbose", None)
     _estimators(latent_dims, betas, random_state, vae_params)
-    train_ds = load_dataset(data, data_dir=data_dir, label_column=label_column)
+    if test is not None:
+        check_disjoint(data, test)
+    data_labels, test_labels = label_columns(data, test, label_column)
+    train_ds = load_dataset(data, data_dir=data_dir, label_column=data_labels)
     X_train, X_test, y_train, y_test, split = _split(
-        train_ds, test, data_dir, label_column, random_state
+        train_ds, test, data_dir, test_labels, random_state
     )
     _check_arrays(X_train, X_test)
     _downstream_task(y_train, y_test, len(X_train), len(X_test))
@@ -663,7 +666,7 @@ def _split(
     train_ds: Dataset,
     test: str | os.PathLike | None,
     data_dir: str | os.PathLike | None,
-    label_column: str | None,
+    test_label_column: str | None,
     random_state: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, str]:
     """X_train, X_test, y_train, y_test and how they were split."""
@@ -674,7 +677,7 @@ def _split(
 
     X, y = train_ds.X, train_ds.y
     if test is not None:
-        test_ds = load_dataset(test, data_dir=data_dir, label_column=label_column)
+        test_ds = load_dataset(test, data_dir=data_dir, label_column=test_label_column)
         X_test = test_ds.X
         if X_test.shape[1:] != X.shape[1:] and math.prod(X_test.shape[1:]) == math.prod(
             X.shape[1:]

@@ -391,6 +391,7 @@ class _ProgressBar:
     def __init__(self, verbose: bool, epochs: int, done: int = 0) -> None:
         self.bar = None
         if verbose:
+            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 Progress,
@@ -406,6 +407,7 @@ class _ProgressBar:
                 TextColumn("{task.fields[stats]}"),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
+                console=Console(stderr=True),  # stdout is for results (`vaekit train --json`)
             )
             self.task = self.bar.add_task("train", total=epochs, completed=done, stats="")
 
