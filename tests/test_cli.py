@@ -397,3 +397,15 @@ def test_a_history_file_of_the_wrong_shape_is_one_error(run_dir, tmp_path):
     (run / "history.json").write_text("[1, 2]")
     result = invoke("info", run)
     assert result.exit_code == 2 and "not a list of per-epoch records" in result.stderr
+
+
+def test_messages_name_flags_but_leave_paths_alone():
+    from vaekit.cli import _as_flags
+
+    assert _as_flags("random_state must be None") == "--seed must be None"
+    assert (
+        _as_flags("likelihood='bernoulli' needs [0, 1]; use likelihood='gaussian'.")
+        == "--likelihood 'bernoulli' needs [0, 1]; use --likelihood 'gaussian'."
+    )
+    assert _as_flags("Cannot write runs/beta=4/x") == "Cannot write runs/beta=4/x"
+    assert _as_flags("unknown_thing must be 1") == "unknown_thing must be 1"

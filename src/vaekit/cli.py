@@ -66,7 +66,8 @@ _FLAGS = {
     },
 }  # fmt: skip
 _LEADING_PARAMETER = re.compile(r"^(\w+)(?= must | applies )")
-_ASSIGNED_PARAMETER = re.compile(r"(?<![\w-])(\w+)=")
+# Only `name='value'` after a space or at the start: a path such as runs/beta=4 stays as it is.
+_ASSIGNED_PARAMETER = re.compile(r"(?<![^\s(])(\w+)=(?=')")
 
 
 def _as_flags(message: str) -> str:
