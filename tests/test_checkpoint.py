@@ -132,9 +132,9 @@ def test_a_checkpoint_path_that_cannot_be_written_fails_before_training(
 
     monkeypatch.setattr(vaekit.estimator, "train", no_training)
     model = VAE(latent_dim=3, hidden_dims=(32,), epochs=1, random_state=0)
-    with pytest.raises(ConfigError, match=r"is a folder; name a file in it, such as .*checkpoint"):
+    with pytest.raises(ConfigError, match=r"is a directory; give a file name such as checkpoint"):
         model.fit(digits, checkpoint_path=tmp_path)
-    with pytest.raises(ConfigError, match=r"folder .*missing does not exist; create it first"):
+    with pytest.raises(ConfigError, match=r"missing is not an existing folder; create it first"):
         model.fit(digits, checkpoint_path=tmp_path / "missing" / CHECKPOINT_FILE)
 
 

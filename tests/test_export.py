@@ -195,7 +195,7 @@ def test_unwritable_output_folder_as_any_user(run_dir, tmp_path, monkeypatch):
     def refuse(path, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr("vaekit.export.open", refuse, raising=False)
+    monkeypatch.setattr("vaekit.persistence.open", refuse, raising=False)
     result = runner.invoke(app, ["export", str(run_dir), "--out", str(tmp_path / "e.onnx")])
     assert result.exit_code == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -15,7 +15,6 @@ validation pass have all consumed theirs.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,34 +24,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as dump_tensors
 
-from .errors import ConfigError, ModelFileError
+from .errors import ModelFileError
 from .persistence import atomic_write_bytes
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 CHECKPOINT_FORMAT = 1
 _META_KEY = "vaekit_checkpoint"
-
-
-def check_checkpoint_path(path: str | os.PathLike) -> Path:
-    """``path`` as a Path, once it names a file that can be written in an existing folder.
-
-    Checked when fit starts: the first checkpoint is written only after the first epoch, which
-    may take hours, and a failure there would throw that work away.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(
-            f"checkpoint_path {path} is a folder; name a file in it, such as "
-            f"{path / CHECKPOINT_FILE}."
-        )
-    folder = path.parent
-    if not folder.is_dir():
-        raise ConfigError(f"checkpoint_path's folder {folder} does not exist; create it first.")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"Cannot write the checkpoint in {folder}; choose a folder you can write to."
-        )
-    return path
 
 
 @dataclass

@@ -23,7 +23,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .augment import RandomAffine
-from .checkpoint import TrainingState, check_checkpoint_path, load_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT_FILE, TrainingState, load_checkpoint, save_checkpoint
 from .distributed import (
     World,
     broadcast_seed,
@@ -43,7 +43,7 @@ from .losses import (
 )
 from .nn import AutoencoderModule, build_module, reparameterize
 from .params import check_params, resolve_device
-from .persistence import jsonable_params
+from .persistence import check_output_file, jsonable_params
 from .rows import MappedRows, iter_chunks, memory_map_of, take_rows
 from .training import Objective, TrainConfig, train
 
@@ -272,8 +272,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             raise ConfigError("resume=True needs the checkpoint_path to resume from.")
         self._check_params()
         if checkpoint_path is not None and (not resume or os.path.exists(checkpoint_path)):
-            # (A missing checkpoint to resume from gets its own message when it is read.)
-            checkpoint_path = check_checkpoint_path(checkpoint_path)
+            # Now, not when the first epoch ends; a missing checkpoint to resume from gets its
+            # own message when it is read.
+            check_output_file(Path(checkpoint_path), CHECKPOINT_FILE)
         self.__dict__.pop("module_", None)  # a failed refit must not look fitted
         X = self._validate_X(X, reset=True)
         n = X.shape[0]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import io
 import os
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from torch import nn
 from . import __version__
 from .errors import ConfigError
 from .nn import encoder_mean
-from .persistence import atomic_write_bytes
+from .persistence import atomic_write_bytes, check_output_file
 
 EXPORT_FORMATS = ("onnx",)
 # Opset 17 is read by every onnxruntime since 1.13 and by most other runtimes; the encoder only
@@ -81,24 +80,6 @@ def _mu_encoder(model: Any) -> _MuEncoder:
         model.scale_ if gaussian else None,
     )
     return wrapper.eval()
-
-
-def _check_output_path(path: Path) -> None:
-    """One clear sentence unless a file can be written at ``path`` (its folder must exist)."""
-    folder = path.parent
-    if path.is_dir():
-        raise ConfigError(f"{path} is a directory; give a file name such as encoder.onnx.")
-    if not folder.is_dir():
-        raise ConfigError(
-            f"Cannot write {path}: {folder} is not an existing folder; create it first."
-        )
-    probe = folder / f".{path.name}.{uuid.uuid4().hex}.write-test"
-    try:
-        with open(probe, "xb"):
-            pass
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(f"Cannot write {path}: {exc.strerror}.") from None
 
 
 def _check_opset(opset: int | None) -> int:
@@ -170,7 +151,7 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
     check_is_fitted(model, "module_")
     opset = _check_opset(opset)
     path = Path(path)
-    _check_output_path(path)
+    check_output_file(path, "encoder.onnx")
     try:
         import onnx
     except ImportError:
@@ -272,7 +253,7 @@ def export_run(
         raise ConfigError(f"format must be one of {', '.join(EXPORT_FORMATS)}; got {format!r}.")
     out = Path(out)
     _check_opset(opset)
-    _check_output_path(out)  # before loading anything
+    check_output_file(out, "encoder.onnx")  # before loading anything
     model = load_model(run, device="cpu")
     return {"run": str(run), **export_onnx(model, out, opset=opset)}
 

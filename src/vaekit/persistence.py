@@ -52,6 +52,28 @@ _OPTIONAL_FITTED = {
 }
 
 
+def check_output_file(path: Path, example: str) -> None:
+    """One clear sentence unless a file can be written at ``path`` (its folder must exist).
+
+    ``example`` is a file name to suggest when ``path`` names a folder (``encoder.onnx``).
+    Checked before long work, whose result would otherwise be lost at the end.
+    """
+    folder = path.parent
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory; give a file name such as {example}.")
+    if not folder.is_dir():
+        raise ConfigError(
+            f"Cannot write {path}: {folder} is not an existing folder; create it first."
+        )
+    probe = folder / f".{path.name}.{uuid.uuid4().hex}.write-test"
+    try:
+        with open(probe, "xb"):
+            pass
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"Cannot write {path}: {exc.strerror}.") from None
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
