@@ -16,6 +16,7 @@ from pathlib import Path
 
 from vaekit.datasets import resolve_data_dir
 from vaekit.errors import DataError
+from vaekit.persistence import remove_new_folders
 
 __all__ = ["DEFAULT_MIRRORS", "OFFICIAL_FILES", "download_dataset"]
 
@@ -106,11 +107,7 @@ def download_dataset(
                 for file, md5 in OFFICIAL_FILES[key].items()
             ]
     except BaseException:
-        for path in created:  # a failed download leaves no empty folders behind
-            try:
-                path.rmdir()
-            except OSError:  # not empty: a file was downloaded before the failure
-                break
+        remove_new_folders(created)  # a failed download leaves no empty folders behind
         raise
     return {"dataset": key, "data_dir": str(root), "folder": str(folder), "files": files}
 

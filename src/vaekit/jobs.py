@@ -24,7 +24,13 @@ from .datasets import Dataset, is_dataset_name, load_dataset, quote_names, relea
 from .distributed import is_main_process, world
 from .errors import ConfigError, DataError
 from .estimator import VAE, Autoencoder
-from .persistence import CONFIG_FILE, atomic_write_json, library_versions, load_model
+from .persistence import (
+    CONFIG_FILE,
+    atomic_write_json,
+    library_versions,
+    load_model,
+    remove_new_folders,
+)
 
 RUN_FILE = "run.json"  # what a `vaekit train` run was: data, timings, final losses
 EMBED_FORMATS = (".npy", ".csv", ".parquet")
@@ -34,8 +40,8 @@ _EMBED_BATCH = 4096
 def writable_dir(path: Path, what: str) -> list[Path]:
     """Create ``path`` if needed and prove a file can be written in it.
 
-    Returns the folders this call created, deepest first, for :func:`remove_new_folders` to
-    take back when the work then fails.
+    Returns the folders this call created, deepest first, for
+    :func:`~vaekit.persistence.remove_new_folders` to take back when the work then fails.
     """
     created = [p for p in (path, *path.parents) if not p.exists()]
     try:
@@ -50,15 +56,6 @@ def writable_dir(path: Path, what: str) -> list[Path]:
             f"Cannot write the {what} {path} ({reason}); choose a folder you can write to."
         ) from None
     return created
-
-
-def remove_new_folders(folders: list[Path]) -> None:
-    """Remove the folders :func:`writable_dir` created, deepest first, while they are empty."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:  # not empty (a checkpoint to resume from) or already gone
-            return
 
 
 def train_run(

@@ -52,6 +52,16 @@ _OPTIONAL_FITTED = {
 }
 
 
+def remove_new_folders(folders: list[Path]) -> None:
+    """Remove folders a failed job created (as listed before creating them, deepest first),
+    while they are empty: a folder that already holds something stays."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (a checkpoint to resume from, a file fetched) or gone
+            return
+
+
 def check_output_file(path: Path, example: str) -> None:
     """One clear sentence unless a file can be written at ``path`` (its folder must exist).
 

@@ -36,9 +36,9 @@ from .datasets import (
 from .errors import ConfigError, DataError, ModelFileError
 from .estimator import VAE, Autoencoder
 from .evaluation import test_elbo
-from .jobs import model_rows, remove_new_folders, run_summary, writable_dir
+from .jobs import model_rows, run_summary, writable_dir
 from .params import check_seed
-from .persistence import load_model
+from .persistence import load_model, remove_new_folders
 from .progress import StepProgress
 from .report import RESULTS_FILE, rebuild_report, write_report
 
