@@ -11,8 +11,8 @@ import torch
 from sklearn.datasets import load_digits
 
 from vaekit import VAE, Autoencoder, load
+from vaekit.diagnostics import collapse_message
 from vaekit.errors import ConfigError, DataError, PosteriorCollapseWarning
-from vaekit.estimator import collapse_message
 from vaekit.evaluation import generative
 
 X = load_digits().data / 16.0  # (1797, 64) in [0, 1]: the Bernoulli likelihood

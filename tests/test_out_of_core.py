@@ -8,9 +8,9 @@ import torch
 from sklearn.datasets import load_digits
 
 from vaekit import VAE
-from vaekit import estimator as estimator_module
 from vaekit.datasets import load_dataset
 from vaekit.rows import MappedRows, memory_map_of
+from vaekit.scaling import column_moments
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_fit_on_a_memory_map_streams_and_learns_like_in_memory(digits_file, monk
 
 def test_column_moments_match_numpy():
     X = np.random.default_rng(0).normal(3.0, 2.0, size=(50_000, 7)).astype(np.float32)
-    mean, std = estimator_module._column_moments(X, chunk_rows=4096)
+    mean, std = column_moments(X, chunk_rows=4096)
     np.testing.assert_allclose(mean, X.mean(0, dtype=np.float64), rtol=1e-10)
     np.testing.assert_allclose(std, X.std(0, dtype=np.float64), rtol=1e-8)
 

@@ -7,8 +7,9 @@
 
 __version__ = "0.1.0"
 
+from .autoencoder import Autoencoder
 from .errors import VaekitError
-from .estimator import VAE, Autoencoder
 from .persistence import load_model as load
+from .vae import VAE
 
 __all__ = ["VAE", "Autoencoder", "VaekitError", "__version__", "load"]

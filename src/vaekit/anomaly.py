@@ -21,9 +21,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from .datasets import Dataset, load_dataset
 from .errors import ConfigError, DataError
-from .estimator import VAE
 from .jobs import model_rows, writable_dir
 from .persistence import atomic_write_bytes, load_model, remove_new_folders
+from .vae import VAE
 
 SCORES = ("auto", "elbo", "recon", "nll", "excess", "excess_per_ink")
 # Scores defined only for a Bernoulli VAE of inputs in [0, 1].

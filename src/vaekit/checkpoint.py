@@ -24,10 +24,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as dump_tensors
 
-from .errors import ModelFileError
+from .errors import ConfigError, ModelFileError
 from .persistence import atomic_write_bytes
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
+# The fit's seed travels in a checkpoint's parameters under this key (not compared on resume).
+SEED_KEY = "fit_seed"
+# Parameters that may change between the interrupted run and its resumption.
+_FREE_ON_RESUME = frozenset({"epochs", "verbose", "device", "contamination"})
 CHECKPOINT_FORMAT = 1
 _META_KEY = "vaekit_checkpoint"
 
@@ -191,3 +195,68 @@ def _read_metadata(blob: bytes) -> dict[str, str]:
     header_len = int.from_bytes(blob[:8], "little")
     header = json.loads(blob[8 : 8 + header_len])
     return header.get("__metadata__") or {}
+
+
+def check_resumable(
+    path: Path, state: TrainingState, saved: dict[str, Any], current: dict[str, Any]
+) -> list[str]:
+    """Refuse a checkpoint written by another fit; return warnings about this resumption.
+
+    Parameters
+    ----------
+    path : Path
+        The checkpoint, for messages.
+    state : TrainingState
+        What it holds (read by :func:`load_checkpoint`).
+    saved, current : dict
+        The parameters it was written with, and those of the fit resuming it: the estimator
+        class, its ``get_params()`` and the data's shape.
+
+    Returns
+    -------
+    list of str
+        Why the resumed run will not be what the ``current`` parameters suggest (empty when it
+        will): a run that early stopping already ended, or a cosine schedule laid out again.
+
+    Raises
+    ------
+    ConfigError
+        When a parameter other than ``epochs``, ``verbose``, ``device`` and ``contamination``
+        differs, or when ``epochs`` is smaller than the epochs already done.
+    """
+    # A checkpoint written before the estimator class was recorded has none: not a mismatch.
+    free = _FREE_ON_RESUME if "estimator" in saved else _FREE_ON_RESUME | {"estimator"}
+    differ = sorted(k for k in current.keys() - free if saved.get(k) != current[k])
+    if differ:
+        shown = ", ".join(f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in differ)
+        raise ConfigError(
+            f"The checkpoint {path} was written by a different fit: {shown}; resume with "
+            "the same data and parameters."
+        )
+    done, epochs = len(state.history), current["epochs"]
+    if done > epochs:
+        raise ConfigError(
+            f"The checkpoint {path} already holds {done} epochs, more than epochs={epochs}; "
+            f"resume with epochs >= {done}, or fit without resume."
+        )
+    messages = []
+    if state.stopped and epochs > done:
+        messages.append(
+            f"The checkpointed run stopped early after {done} epochs (no better validation "
+            f"loss for patience={current.get('patience')} epochs), so resuming trains nothing "
+            "more; fit without resume, with a larger patience, to train longer."
+        )
+    if current.get("lr_schedule") == "cosine" and saved.get("epochs") != epochs and epochs > done:
+        messages.append(
+            f"lr_schedule='cosine' decays over all epochs: the run started with epochs="
+            f"{saved.get('epochs')}, and epochs={epochs} lays the decay out again, so the "
+            f"learning rate of epoch {done + 1} differs from the one the run would have had (a "
+            "warm restart when epochs grows)."
+        )
+    return messages
+
+
+def saved_seed(saved: dict[str, Any]) -> int | None:
+    """The fit seed a checkpoint's parameters carry; None for checkpoints from before it was."""
+    seed = saved.get(SEED_KEY)
+    return int(seed) if isinstance(seed, int) else None

@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .errors import ConfigError, DataError
-from .estimator import VAE
+from .vae import VAE
 
 __all__ = [
     "INTERPOLATION_METHODS",

@@ -22,12 +22,12 @@ import numpy as np
 
 from .datasets import Dataset, load_dataset
 from .errors import ConfigError, DataError
-from .estimator import VAE
 from .generation import INTERPOLATION_METHODS, interpolate, traversal_values, traverse
 from .jobs import RUN_FILE, model_rows, writable_dir
 from .params import check_seed
 from .persistence import atomic_write_bytes, load_model
 from .plots import figure_to_png, image_grid
+from .vae import VAE
 
 __all__ = [
     "OUTPUT_FORMATS",

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from .autoencoder import Autoencoder
 from .checkpoint import CHECKPOINT_FILE
 from .datasets import Dataset, is_dataset_name, load_dataset, quote_names, release_pages
 from .distributed import is_main_process, world
 from .errors import ConfigError, DataError
-from .estimator import VAE, Autoencoder
 from .persistence import (
     CONFIG_FILE,
     atomic_write_json,
@@ -31,6 +31,7 @@ from .persistence import (
     load_model,
     remove_new_folders,
 )
+from .vae import VAE
 
 RUN_FILE = "run.json"  # what a `vaekit train` run was: data, timings, final losses
 EMBED_FORMATS = (".npy", ".csv", ".parquet")

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.utils import check_random_state
 
 from .augment import AUGMENTATIONS
 from .errors import ConfigError
@@ -36,9 +37,7 @@ def check_params(est: Any, *, stochastic: bool) -> None:
     """
 
     def positive_int(name: str) -> None:
-        value = getattr(est, name)
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
+        check_positive_int(name, getattr(est, name))
 
     def choice(name: str, options: tuple[str, ...]) -> None:
         if getattr(est, name) not in options:
@@ -129,6 +128,17 @@ def check_seed(name: str, value: Any) -> None:
     raise ConfigError(
         f"{name} must be None, an integer in [0, 2**32 - 1] or a numpy RandomState, got {value!r}."
     )
+
+
+def check_positive_int(name: str, value: Any) -> None:
+    """A ConfigError naming ``name`` unless ``value`` is an integer >= 1 (not a bool)."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def torch_seed(random_state: Any) -> int:
+    """An int seed for torch from a scikit-learn ``random_state`` (None, int or RandomState)."""
+    return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

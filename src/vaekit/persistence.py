@@ -269,8 +269,9 @@ def load_model(path: str | os.PathLike, device: str | None = None) -> Any:
     VAE or Autoencoder
         Fitted, with the saved weights, scaling and history.
     """
-    from .estimator import VAE, Autoencoder
+    from .autoencoder import Autoencoder
     from .params import resolve_device
+    from .vae import VAE
 
     directory = Path(path)
     config = _read_config(directory)

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .autoencoder import Autoencoder
 from .datasets import (
     Dataset,
     align_test_labels,
@@ -34,13 +35,13 @@ from .datasets import (
     may_share_rows,
 )
 from .errors import ConfigError, DataError, ModelFileError
-from .estimator import VAE, Autoencoder
 from .evaluation import test_elbo
 from .jobs import model_rows, run_summary, writable_dir
 from .params import check_seed
 from .persistence import load_model, remove_new_folders
 from .progress import StepProgress
 from .report import RESULTS_FILE, rebuild_report, write_report
+from .vae import VAE
 
 __all__ = ["demo", "evaluate_run", "report_run", "visualize_run"]
 

@@ -41,10 +41,11 @@ from typing import Any
 import numpy as np
 
 from .datasets import Dataset, align_test_labels, check_disjoint, label_columns, load_dataset
+from .diagnostics import collapse_message
 from .errors import ConfigError, DataError, PosteriorCollapseWarning
-from .estimator import VAE, collapse_message
 from .persistence import atomic_write_bytes, jsonable_params
 from .progress import StepProgress
+from .vae import VAE
 
 __all__ = ["SUGGESTION_RULE", "parse_grid", "suggest", "sweep", "sweep_run"]
 

@@ -18,8 +18,9 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.decomposition import PCA
 from sklearn.utils import check_random_state
 
+from vaekit.autoencoder import Autoencoder
 from vaekit.errors import ConfigError, DataError
-from vaekit.estimator import VAE, Autoencoder
+from vaekit.vae import VAE
 
 from .clustering import clustering_scores
 from .downstream import classification_scores, is_classification_target, regression_scores

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from vaekit.diagnostics import ACTIVE_UNIT_THRESHOLD, collapse_message
 from vaekit.errors import ConfigError, DataError
-from vaekit.estimator import ACTIVE_UNIT_THRESHOLD, VAE, collapse_message
 from vaekit.losses import gaussian_kl
+from vaekit.vae import VAE
 
 __all__ = [
     "active_units",

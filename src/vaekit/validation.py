@@ -1,0 +1,116 @@
+"""Checks of the data given to the estimators, with one clear sentence for each mistake.
+
+scikit-learn's own checks (``validate_data``) where they apply, so that the estimators pass
+its estimator checks; vaekit's for what scikit-learn does not cover: images, memory maps,
+structured and channels-last arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.validation import check_array, validate_data
+
+from .errors import DataError
+from .rows import iter_chunks
+
+
+def validate_input(est: Any, X: Any, *, reset: bool) -> np.ndarray:
+    """Check X for ``est`` and return it as a float array of shape (n, *input_shape_).
+
+    With ``reset`` (in ``fit``) X sets ``est``'s ``n_features_in_`` (and, for a table with
+    column names, ``feature_names_in_``); without it X must match what ``est`` was fitted on.
+
+    Images become float32. A table stays float64 when it is float64 or integer: a column
+    such as timestamps (1.7e9 ± 10) has no variation left in float32, whose spacing there
+    is 128; standardization (``_to_model_input``) then happens in float64.
+    """
+    if sp.issparse(X):
+        raise DataError("X is a sparse matrix; vaekit trains on dense arrays: pass X.toarray().")
+    if not hasattr(X, "shape"):  # lists and other array-likes: convert once, here
+        try:
+            X = np.asarray(X)
+        except ValueError:  # ragged rows
+            raise DataError(
+                "X could not be read as an array (rows of different lengths?); pass a "
+                "2-D array of numbers or an array of images."
+            ) from None
+    if getattr(getattr(X, "dtype", None), "names", None):
+        raise DataError(
+            f"X is a structured array with fields {', '.join(X.dtype.names)}; pass a plain "
+            "numeric array (numpy.lib.recfunctions.structured_to_unstructured)."
+        )
+    if isinstance(X, np.memmap) and X.dtype == np.float32 and X.shape[0] > 0:
+        # A float32 memory map is checked without being read into memory: shape and feature
+        # count on its first row (scikit-learn's checks), then finiteness block by block.
+        validate_input(est, np.asarray(X[:1]), reset=reset)
+        for chunk in iter_chunks(X):
+            if not np.isfinite(chunk).all():
+                raise DataError(
+                    "X contains NaN or infinite values; remove or impute them before "
+                    "training or encoding."
+                )
+        return X if reset else _as_samples(est, X)
+    if len(X.shape) <= 2:
+        # scikit-learn's own checks and messages (NaN, sparse, 1-D, feature-count mismatch).
+        try:
+            X = validate_data(est, X, reset=reset, dtype=(np.float64, np.float32))
+        except ValueError as exc:
+            raise data_error(exc) from None
+        return X if reset else _as_samples(est, X)
+    try:
+        X = check_array(X, allow_nd=True, dtype=np.float32)
+    except ValueError as exc:
+        raise data_error(exc) from None
+    if X.ndim > 4:
+        raise DataError(
+            f"Expected (n, d), (n, h, w) or (n, c, h, w) data, got an array of shape {X.shape}."
+        )
+    if math.prod(X.shape[1:]) == 0:
+        raise DataError(f"X has samples of shape {tuple(X.shape[1:])}, with no values.")
+    if reset:
+        if X.ndim == 4 and X.shape[3] in (1, 3, 4) and X.shape[1] > 4:
+            # (n, h, w, c) read as (n, c, h, w) would train on image rows as channels.
+            raise DataError(
+                f"X has images of shape {tuple(X.shape[1:])}, which looks channels-last "
+                "(n, h, w, c); vaekit takes (n, c, h, w): pass X.transpose(0, 3, 1, 2)."
+            )
+        est.n_features_in_ = int(math.prod(X.shape[1:]))
+    elif tuple(X.shape[1:]) != tuple(est.input_shape_):
+        raise DataError(
+            f"X has samples of shape {tuple(X.shape[1:])}, but {type(est).__name__} was "
+            f"fitted on samples of shape {tuple(est.input_shape_)}; pass data of that shape."
+        )
+    return X
+
+
+def _as_samples(est: Any, X: np.ndarray) -> np.ndarray:
+    """Rows of a fitted model's input, (n, d) -> (n, *input_shape_) (a view).
+
+    An image model takes flattened rows too (their feature count is already checked):
+    scaling and the network both need the sample shape.
+    """
+    return X.reshape(X.shape[0], *est.input_shape_)
+
+
+def data_error(exc: Exception) -> DataError:
+    """scikit-learn's validation message as one sentence (no array dump), plus what to do."""
+    message = str(exc).strip()
+    first = message.splitlines()[0].rstrip(":").rstrip() if message else "Invalid input X"
+    first = first.rstrip(".")  # one sentence: what to do follows after a semicolon
+    if "NaN" in first:
+        first += "; drop or impute the missing values first (e.g. sklearn.impute.SimpleImputer)"
+    elif "infinity" in first:
+        first += "; replace or drop the infinite values first"
+    elif "Reshape your data" in message:
+        # Capitalized as scikit-learn's own advice, which its estimator checks look for.
+        first += (
+            " (Reshape your data with X.reshape(-1, 1) if it has a single feature or "
+            "X.reshape(1, -1) if it is a single sample)"
+        )
+    elif "features, but" in first:  # fitted on d features, given another number
+        first += "; pass data with the same features (columns) as the training data"
+    return DataError(first + ".")
