@@ -171,7 +171,7 @@ def detect_run(
         raise ConfigError(f"--contamination must be in (0, 0.5], got {contamination!r}.")
     if k is not None and (not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1):
         raise ConfigError(f"--k must be a positive integer, got {k!r}.")
-    out = Path(out)
+    out = Path(out).expanduser()
     if out.suffix.lower() != ".csv":
         raise ConfigError(f"--out must end in .csv; got {out.name!r}.")
     model = load_model(run)

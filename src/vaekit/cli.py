@@ -93,6 +93,9 @@ def _call(job: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
     """Run a job; turn the errors a user can cause into one line on stderr and exit code 2."""
     from .errors import VaekitError
 
+    # `--out=~/run` reaches us with the ~ unexpanded (the shell expands it only after a space).
+    args = tuple(a.expanduser() if isinstance(a, Path) else a for a in args)
+    kwargs = {k: v.expanduser() if isinstance(v, Path) else v for k, v in kwargs.items()}
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning  # restored when the block ends

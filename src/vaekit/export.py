@@ -251,7 +251,7 @@ def export_run(
 
     if str(format).lower() not in EXPORT_FORMATS:
         raise ConfigError(f"format must be one of {', '.join(EXPORT_FORMATS)}; got {format!r}.")
-    out = Path(out)
+    out = Path(out).expanduser()
     _check_opset(opset)
     check_output_file(out, "encoder.onnx")  # before loading anything
     model = load_model(run, device="cpu")

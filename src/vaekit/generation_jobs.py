@@ -111,7 +111,7 @@ def save_array(array: Any, path: str | os.PathLike) -> Path:
 
 
 def _output(out: str | os.PathLike) -> tuple[Path, str]:
-    out = Path(out)
+    out = Path(out).expanduser()
     suffix = out.suffix.lower()
     if suffix not in OUTPUT_FORMATS:
         raise ConfigError(

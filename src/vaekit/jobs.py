@@ -99,7 +99,7 @@ def train_run(
     estimators = {"vae": VAE, "ae": Autoencoder}
     if model not in estimators:
         raise ConfigError(f"model must be 'vae' or 'ae', got {model!r}.")
-    out = Path(out)
+    out = Path(out).expanduser()
     if (out / CONFIG_FILE).exists() and not (overwrite or resume):
         raise ConfigError(f"{out} already holds a model; pass --overwrite or choose another --out.")
     try:
@@ -190,7 +190,7 @@ def embed_run(
     dict
         ``{"path", "rows", "columns", "format"}``.
     """
-    out = Path(out)
+    out = Path(out).expanduser()
     suffix = out.suffix.lower()
     if suffix not in EMBED_FORMATS:
         raise ConfigError(f"--out must end in {', '.join(EMBED_FORMATS)}; got {out.name!r}.")

@@ -16,11 +16,15 @@ leaves a half-written file under the final name.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import platform
+import signal
+import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,22 +89,51 @@ def check_output_file(path: Path, example: str) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    atomic_write_files({path: data})
 
-    The temporary file is opened with ``open(..., "xb")`` rather than ``mkstemp`` so that it
-    gets the usual umask permissions (mkstemp's are owner-only, which would make reports and
-    models unreadable to anyone else).
+
+def atomic_write_files(files: dict[Path, bytes]) -> None:
+    """Write several files so that an interruption leaves all old or all new versions.
+
+    Every file is first written in full to a temporary file beside it; only then are they
+    renamed into place, one right after the other, with Ctrl-C held back meanwhile (POSIX), so
+    that replacing a saved model never leaves new weights beside the old config. Only a crash
+    of the machine between two renames, a matter of microseconds, can still mix them.
+
+    The temporary files are opened with ``open(..., "xb")`` rather than ``mkstemp`` so that
+    they get the usual umask permissions (mkstemp's are owner-only, which would make reports
+    and models unreadable to anyone else).
     """
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    staged: list[tuple[Path, Path]] = []
     try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        for path, data in files.items():
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+            staged.append((tmp, path))
+            with open(tmp, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        with _interrupts_held():
+            for tmp, path in staged:
+                os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold SIGINT back until the block ends (where the platform and thread allow it)."""
+    block = getattr(signal, "pthread_sigmask", None)
+    if block is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -174,7 +207,7 @@ def save_model(model: Any, path: str | os.PathLike) -> Path:
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(model, "module_")
-    directory = Path(path)
+    directory = Path(path).expanduser()
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -205,10 +238,15 @@ def save_model(model: Any, path: str | os.PathLike) -> Path:
     config_text = _json_bytes(config)
     history_text = _json_bytes(model.history_)
     try:
-        atomic_write_bytes(directory / WEIGHTS_FILE, weights)
-        atomic_write_bytes(directory / HISTORY_FILE, history_text)
-        # config.json last: a directory with a config always has the weights it describes.
-        atomic_write_bytes(directory / CONFIG_FILE, config_text)
+        # config.json last: a directory with a config has the weights it describes, and an
+        # existing model is replaced whole or not at all.
+        atomic_write_files(
+            {
+                directory / WEIGHTS_FILE: weights,
+                directory / HISTORY_FILE: history_text,
+                directory / CONFIG_FILE: config_text,
+            }
+        )
     except OSError as exc:
         raise ModelFileError(f"Cannot write the model to {directory}: {exc.strerror}.") from None
     return directory
@@ -273,7 +311,7 @@ def load_model(path: str | os.PathLike, device: str | None = None) -> Any:
     from .params import resolve_device
     from .vae import VAE
 
-    directory = Path(path)
+    directory = Path(path).expanduser()
     config = _read_config(directory)
     classes = {"VAE": VAE, "Autoencoder": Autoencoder}
     if config["class"] not in classes:

@@ -128,7 +128,8 @@ class MappedRows:
     indices : ndarray of int, shape (m,)
         The rows that belong here (e.g. the training split), in ascending order.
     to_model_input : callable
-        ``(b, ...) float32 rows -> (b, *module_input_shape) float32``: scaling and reshaping.
+        ``(b, ...) rows as stored (float32 or float64) -> (b, *module_input_shape) float32``:
+        scaling and reshaping, in float64 for float64 rows.
     device : torch.device
         Where the batches go.
     """
@@ -142,7 +143,7 @@ class MappedRows:
     ) -> None:
         self.X, self.indices, self.to_model_input, self.device = X, indices, to_model_input, device
         self.mapping = memory_map_of(X)
-        sample = to_model_input(np.asarray(X[:1], dtype=np.float32))
+        sample = to_model_input(np.asarray(X[:1]))
         self.shape = (len(indices), *sample.shape[1:])
         self._reader = _RowReader.open(X)
 
@@ -174,6 +175,6 @@ class MappedRows:
 
     def _gather(self, rows: np.ndarray) -> np.ndarray:
         """``X[rows]`` through the mapping, whose pages are released straight after."""
-        batch = np.asarray(self.X[rows], dtype=np.float32)
+        batch = np.asarray(self.X[rows])  # its own dtype: float64 is standardized in float64
         release_pages(self.mapping)
         return batch

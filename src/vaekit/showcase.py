@@ -409,7 +409,7 @@ def report_run(path: str | os.PathLike) -> dict[str, Any]:
     dict
         ``{"path", "reports": [paths], "report": the first}``.
     """
-    directory = Path(path)
+    directory = Path(path).expanduser()
     if not directory.is_dir():
         raise ConfigError(
             f"{directory} is not a folder; pass a folder written by vaekit evaluate, visualize "
@@ -671,7 +671,7 @@ def output_folder(path: str | os.PathLike) -> Iterator[Path]:
 
     Only a folder this call created, and only while still empty: nothing a user had is touched.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     created = writable_dir(path, "output folder")  # the folders it made, deepest first
     try:
         yield path
