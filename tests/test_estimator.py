@@ -114,6 +114,18 @@ def test_conv_architecture_is_chosen_for_images_of_any_size(shape):
     assert vae.sample(5, random_state=0).shape == (5, *shape)
 
 
+@pytest.mark.parametrize(("image", "channels"), [((3, 32, 32), (3, 16, 32)), ((1, 16, 16), (1, 4))])
+def test_every_inner_transposed_convolution_is_followed_by_a_relu(image, channels):
+    """Also when a hidden channel count equals the image's (the output layer is the last one,
+    not the one with the image's channel count)."""
+    from vaekit.nn import build_module
+
+    module = build_module(image, 4, (32,), channels, "conv", True, None)
+    kinds = [type(layer).__name__ for layer in module.decoder.deconv]
+    assert kinds == ["ConvTranspose2d", "ReLU"] * (len(channels) - 1) + ["ConvTranspose2d"]
+    assert module.decoder.deconv[-1].out_channels == image[0]
+
+
 def test_architecture_can_be_forced():
     images = np.random.default_rng(0).uniform(size=(20, 8, 8))
     assert VAE(architecture="mlp", **QUICK).fit(images).architecture_ == "mlp"

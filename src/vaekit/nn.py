@@ -181,7 +181,7 @@ class ConvDecoder(nn.Module):
             layers.append(
                 nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=pad)
             )
-            if c_out != c:
+            if i < len(channels) - 1:  # every layer but the output (logits / means)
                 layers.append(nn.ReLU(inplace=True))
         self.deconv = nn.Sequential(*layers)
 
