@@ -221,6 +221,17 @@ def test_image_grid_channel_first_rgb_rows_and_flat_input(rng):
         plots.image_grid(rng.random((4, 64)))
 
 
+@pytest.mark.parametrize(("shape", "tile"), [((1, 12, 4), (12, 4)), ((3, 4, 4), (4, 4, 3))])
+def test_image_grid_reads_channels_first_when_the_last_axis_could_be_channels(rng, shape, tile):
+    """vaekit's (c, h, w): a 12 x 4 grey image is not 1 x 12 RGBA, a 4 x 4 RGB not 3 x 4."""
+    images = rng.random((1, *shape))
+    shown = plots.image_grid(images, image_shape=shape).axes[0].get_images()[0].get_array()
+    assert shown.shape == tile
+    np.testing.assert_allclose(
+        shown, np.moveaxis(images[0], 0, -1).squeeze(-1 if shape[0] == 1 else None)
+    )
+
+
 def test_reconstruction_grid_inputs_over_reconstructions(rng):
     X = rng.random((20, 64))
     fig = plots.reconstruction_grid(X, X * 0.5, (8, 8), n=12, per_row=6)

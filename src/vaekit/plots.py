@@ -310,8 +310,11 @@ def _as_images(images: Any, image_shape: Sequence[int] | None, name: str) -> np.
                 f"{tuple(image_shape)}."
             ) from None
     if arr.ndim == 4:
-        if arr.shape[1] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
-            arr = np.moveaxis(arr, 1, -1)  # (n, c, h, w), torch's layout -> (n, h, w, c)
+        # (n, c, h, w), vaekit's and torch's layout, whenever the second axis can hold
+        # channels, even if the last could too: a (1, 12, 4) image is 12 x 4 grey, not 1 x 12
+        # RGBA.
+        if arr.shape[1] in (1, 3, 4):
+            arr = np.moveaxis(arr, 1, -1)  # -> (n, h, w, c)
         elif arr.shape[-1] not in (1, 3, 4):
             raise DataError(
                 f"{name} of shape {arr.shape} is not (n, c, h, w) or (n, h, w, c) with 1, 3 or 4 "
