@@ -34,8 +34,11 @@ def digits() -> np.ndarray:
 
 
 def run_onnx(path, X: np.ndarray) -> np.ndarray:
+    """μ from the graph, fed X in the dtype the graph declares for its input."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (mu,) = session.run(["mu"], {"x": np.ascontiguousarray(X, np.float32)})
+    declared = session.get_inputs()[0].type  # "tensor(float)" or "tensor(double)"
+    dtype = np.float64 if declared == "tensor(double)" else np.float32
+    (mu,) = session.run(["mu"], {"x": np.ascontiguousarray(X, dtype)})
     return mu
 
 
@@ -69,6 +72,30 @@ def test_onnxruntime_reproduces_transform(digits, tmp_path, case):
     assert diff <= TOL
     onnx.checker.check_model(str(path))
     assert [p.name for p in tmp_path.iterdir()] == ["encoder.onnx"]  # no temporary file left
+
+
+def test_a_gaussian_table_is_standardized_in_float64_in_the_graph(tmp_path):
+    """A timestamp-like column (1.7e9 ± 10) has no variation left in float32: the graph takes
+    float64 and standardizes in it, as transform does, and its μ matches transform's."""
+    rng = np.random.default_rng(0)
+    X = np.column_stack([1.7e9 + rng.uniform(-10, 10, 400), rng.normal(size=(400, 2))])
+    model = VAE(latent_dim=2, hidden_dims=(16,), epochs=5, random_state=0).fit(X)
+    result = export_onnx(model, tmp_path / "encoder.onnx")
+    assert result["input"]["dtype"] == "float64"
+    assert result["max_abs_diff"] <= TOL
+    mu = model.transform(X)
+    assert mu.std(0).max() > 0.05  # μ varies, so a wrong standardization would show
+    np.testing.assert_allclose(run_onnx(tmp_path / "encoder.onnx", X), mu, rtol=0, atol=TOL)
+
+
+def test_an_export_that_disagrees_with_transform_is_not_written(digits, tmp_path, monkeypatch):
+    import vaekit.export as export
+
+    model = VAE(**TINY, random_state=0).fit(digits[:200])
+    monkeypatch.setattr(export, "_onnxruntime_check", lambda model, data: 0.5)
+    with pytest.raises(ConfigError, match=r"differs from transform's by up to 0\.5"):
+        export_onnx(model, tmp_path / "encoder.onnx")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_batch_dimension_is_dynamic(digits, tmp_path):

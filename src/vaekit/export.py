@@ -34,6 +34,9 @@ DEFAULT_OPSET, MIN_OPSET, MAX_OPSET = 17, 11, 20
 INPUT_NAME, OUTPUT_NAME, BATCH_AXIS = "x", "mu", "batch"
 _ONNX_MISSING = "ONNX export needs the 'onnx' package: pip install 'vaekit[onnx]'"
 _CHECK_ROWS = 8  # rows of the post-export check against onnxruntime
+# What that check allows between the graph's μ and transform's: float32 rounding through a few
+# layers is ~1e-6; a graph that standardized differently would be off by far more.
+_CHECK_TOLERANCE = 1e-4
 
 
 class _MuEncoder(nn.Module):
@@ -52,21 +55,34 @@ class _MuEncoder(nn.Module):
         self.input_shape = tuple(input_shape)
         self.module_shape = tuple(module_shape)
         self.standardize = mean is not None
+        self.input_dtype = input_dtype(input_shape, standardized=self.standardize)
         if mean is not None and scale is not None:
-            # Same float32 (x - mean) / scale as the estimator's _to_model_input, so the graph
-            # matches transform to rounding (folding it into the first layer's weights would not).
-            self.register_buffer("mean", torch.from_numpy(np.array(mean, np.float32)))
-            self.register_buffer("scale", torch.from_numpy(np.array(scale, np.float32)))
+            # The (x - mean) / scale of the estimator's _to_model_input, in its precision, so
+            # the graph matches transform to rounding (folding it into the first layer's
+            # weights would not): float64 for a table, where a column such as timestamps
+            # (1.7e9 ± 10) has no variation left in float32.
+            self.register_buffer("mean", torch.from_numpy(np.array(mean, self.input_dtype)))
+            self.register_buffer("scale", torch.from_numpy(np.array(scale, self.input_dtype)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.standardize:
             x = (x - self.mean) / self.scale  # (n, *input_shape), broadcast per feature
+        x = x.float()  # the network's precision
         # Batch-independent reshapes only, so the batch axis stays symbolic in the graph.
         if len(self.module_shape) == 1 and len(self.input_shape) > 1:
             x = torch.flatten(x, 1)  # MLP on images: (n, h, w) or (n, c, h, w) -> (n, d)
         elif len(self.module_shape) == 3 and len(self.input_shape) == 2:
             x = x.unsqueeze(1)  # conv on greyscale: (n, h, w) -> (n, 1, h, w)
         return encoder_mean(self.encoder, x)  # (n, k)
+
+
+def input_dtype(input_shape: tuple[int, ...], *, standardized: bool) -> type[np.floating]:
+    """The graph input's dtype: float64 for a standardized table, float32 otherwise.
+
+    Images and [0, 1] data lose nothing in float32 (``transform`` reads them so); a Gaussian
+    table is standardized in float64, as ``transform`` does for float64 tables.
+    """
+    return np.float64 if standardized and len(input_shape) == 1 else np.float32
 
 
 def _mu_encoder(model: Any) -> _MuEncoder:
@@ -100,11 +116,11 @@ def _onnxruntime_check(model: Any, onnx_bytes: bytes) -> float | None:
         return None
     rng = np.random.default_rng(0)
     shape = (_CHECK_ROWS, *model.input_shape_)
-    if model.likelihood_ == "gaussian":
-        noise = rng.standard_normal(shape, dtype=np.float32)
-        probe = (model.mean_ + model.scale_ * noise).astype(np.float32)  # the graph's input type
+    dtype = input_dtype(model.input_shape_, standardized=model.likelihood_ == "gaussian")
+    if model.likelihood_ == "gaussian":  # rows at the data's own offset and spread
+        probe = (model.mean_ + model.scale_ * rng.standard_normal(shape)).astype(dtype)
     else:
-        probe = rng.random(shape, dtype=np.float32)  # Bernoulli data lives in [0, 1]
+        probe = rng.random(shape).astype(dtype)  # Bernoulli data lives in [0, 1]
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: probe})
     return float(np.max(np.abs(got - model.transform(probe))))
@@ -136,17 +152,23 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
 
     Notes
     -----
-    Graph input ``x``: float32 of shape ``(batch, *model.input_shape_)``, i.e. ``(n, d)``,
-    ``(n, h, w)`` or ``(n, c, h, w)``. Graph output ``mu``: float32 of shape
+    Graph input ``x`` of shape ``(batch, *model.input_shape_)``, i.e. ``(n, d)``, ``(n, h, w)``
+    or ``(n, c, h, w)``: float64 for a table with the Gaussian likelihood (standardized in
+    float64, as ``transform`` does, so that a large-offset column keeps its variation), float32
+    otherwise; ``input.dtype`` in the result says which. Graph output ``mu``: float32 of shape
     ``(batch, latent_dim)`` (for an Autoencoder, its code). Unlike ``transform``, the graph does
-    not convert dtypes or check for NaN: feed it float32.
+    not convert dtypes or check for NaN: feed it the input dtype.
+
+    The export is checked with onnxruntime (when installed) on probe rows at the data's offset
+    and spread, and refused when the graph's μ differs from ``transform``'s by more than 1e-4.
 
     Examples
     --------
     >>> import onnxruntime as ort                                      # doctest: +SKIP
-    >>> export_onnx(vae, "encoder.onnx")                               # doctest: +SKIP
+    >>> info = export_onnx(vae, "encoder.onnx")                        # doctest: +SKIP
     >>> session = ort.InferenceSession("encoder.onnx")                 # doctest: +SKIP
-    >>> (mu,) = session.run(["mu"], {"x": X.astype("float32")})       # doctest: +SKIP
+    >>> x = X.astype(info["input"]["dtype"])                           # doctest: +SKIP
+    >>> (mu,) = session.run(["mu"], {"x": x})                          # doctest: +SKIP
     """
     check_is_fitted(model, "module_")
     opset = _check_opset(opset)
@@ -158,7 +180,9 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
         raise ConfigError(_ONNX_MISSING) from None
 
     wrapper = _mu_encoder(model)
-    example = torch.zeros(2, *model.input_shape_)  # any batch size: the axis is made dynamic
+    dtype_name = np.dtype(wrapper.input_dtype).name  # "float32" or "float64"
+    # Any batch size: the axis is made dynamic.
+    example = torch.zeros(2, *model.input_shape_, dtype=getattr(torch, dtype_name))
     buffer = io.BytesIO()
     # The TorchScript exporter (dynamo=False), not torch 2.13's default torch.export-based one:
     # that one needs the onnxscript package on top of onnx and re-traces through torch.export,
@@ -181,7 +205,7 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
     proto = onnx.load_from_string(buffer.getvalue())
     proto.producer_name, proto.producer_version = "vaekit", __version__
     proto.doc_string = (
-        f"mu(x) of a fitted vaekit {type(model).__name__}: input '{INPUT_NAME}' float32 "
+        f"mu(x) of a fitted vaekit {type(model).__name__}: input '{INPUT_NAME}' {dtype_name} "
         f"(batch, {', '.join(map(str, model.input_shape_))}) as given to transform, output "
         f"'{OUTPUT_NAME}' float32 (batch, {model.latent_dim})."
     )
@@ -196,6 +220,12 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
     onnx.checker.check_model(proto)
     data = proto.SerializeToString()
     max_abs_diff = _onnxruntime_check(model, data)
+    if max_abs_diff is not None and not max_abs_diff <= _CHECK_TOLERANCE:
+        raise ConfigError(
+            f"The exported graph's μ differs from transform's by up to {max_abs_diff:.3g} on "
+            f"probe rows (tolerance {_CHECK_TOLERANCE:g}), so nothing was written; please "
+            "report this model's parameters as a vaekit bug."
+        )
     try:
         atomic_write_bytes(path, data)
     except OSError as exc:
@@ -209,7 +239,7 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
         "standardized": wrapper.standardize,
         "input": {
             "name": INPUT_NAME,
-            "dtype": "float32",
+            "dtype": dtype_name,
             "shape": [BATCH_AXIS, *model.input_shape_],
         },
         "output": {
