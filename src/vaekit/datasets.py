@@ -18,6 +18,7 @@ import os
 import re
 import struct
 import tokenize
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass, replace
@@ -54,6 +55,12 @@ _LABEL_KEYS = ("y", "labels", "label", "target", "targets", "arr_1")
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 _GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _DEEP_GRAY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N", "F"})  # beyond 8 bits
+# EXIF orientation -> the PIL.Image.Transpose that shows the image as viewers do (the table of
+# PIL.ImageOps.exif_transpose, which is not called: it decodes the image even to read the tag).
+_TRANSPOSES = {
+    2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE",
+    6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90",
+}  # fmt: skip
 # Third byte of an IDX magic number -> big-endian dtype (http://yann.lecun.com/exdb/mnist/).
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _IDX_MAX_DIMS = 32  # numpy refuses more; no real IDX file comes close
@@ -140,7 +147,12 @@ def load_dataset(
         - An IDX images file picks up its labels from the matching ``*labels-idx1*`` file
           beside it (MNIST naming), when there is one.
         - A CSV whose header row is all numbers is read as having no header (``numpy.savetxt``
-          output), with columns named ``f0, f1, ...``.
+          output), with columns named ``f0, f1, ...``; missing cells (empty, ``NA``, ``null``)
+          count as numbers there. An unnamed first column of distinct integers is the row
+          index that pandas' ``to_csv`` writes by default: it is dropped with a warning.
+        - A Parquet file's pandas index columns (``__index_level_0__``, from ``to_parquet``)
+          are not features.
+        - Images are turned as their EXIF orientation says, as photo viewers show them.
         - An image folder with subfolders gives one class per subfolder (sorted names).
     data_dir : path-like, optional
         Root holding ``mnist/``, ``fashion-mnist/``, ``olivetti/``; defaults to ``$VAEKIT_DATA``.
@@ -151,7 +163,10 @@ def load_dataset(
     Returns
     -------
     Dataset
-        ``X`` float32 (writable, never shared with a cache), ``y`` of shape ``(n,)`` or None.
+        ``X`` float32, never shared with a cache, and writable except from a float32 .npy
+        file: that is a read-only memory map of the file (``numpy.memmap``, so a file larger
+        than memory can be trained on), to copy with ``np.array(X)`` before changing it in
+        place. ``y`` of shape ``(n,)`` or None.
 
     Raises
     ------
@@ -425,7 +440,7 @@ def _load_path(path: Path, label_column: str | None) -> Dataset:
     if path.stat().st_size == 0:
         raise DataError(f"{path.name} is empty; pass a file that holds data.")
     if kind in ("csv", "parquet"):
-        table = _read_csv(path) if kind == "csv" else _read_parquet(path)
+        table = _read_csv(path) if kind == "csv" else _read_parquet(path, label_column)
         return _table_dataset(table, path.name, label_column)
     _refuse_label_column(label_column, path)
     if kind == "npy":
@@ -725,7 +740,8 @@ def _read_csv(path: Path) -> pa.Table:
     try:
         with pa.input_stream(str(path), compression=compression) as stream:
             table = pcsv.read_csv(stream, convert_options=convert)
-        if table.num_columns and all(_is_number(c) for c in table.column_names):
+        index = _is_unnamed_index(table, convert.null_values)
+        if not index and _is_data_row(table.column_names, convert.null_values):
             # No header row (numpy.savetxt writes none): the first row became the column names.
             options = pcsv.ReadOptions(autogenerate_column_names=True)
             with pa.input_stream(str(path), compression=compression) as stream:
@@ -735,7 +751,45 @@ def _read_csv(path: Path) -> pa.Table:
             f"{path.name} could not be parsed as CSV ({_first_line(exc)}); check that it is "
             "comma-separated with one header row."
         ) from None
+    if index:
+        warnings.warn(
+            f"Dropped the unnamed first column of {path.name} as a row index (pandas' to_csv "
+            "writes one unless index=False); name that column in the header if it is a feature.",
+            UserWarning,
+            stacklevel=4,  # at the caller of load_dataset
+        )
+        table = table.remove_column(0)
     return table
+
+
+def _is_data_row(cells: list[str], missing: list[str]) -> bool:
+    """Whether a first row read as column names holds values: every cell a number or a
+    missing value as the data rows spell it ("", NA, null...: pandas writes "" for NaN, R NA)."""
+    missing = set(missing)
+    return bool(cells) and all(c in missing or _is_number(c) for c in cells)
+
+
+def _is_unnamed_index(table: pa.Table, missing: list[str]) -> bool:
+    """Whether the first column is a row index as pandas' ``to_csv`` (and R's ``write.csv``)
+    write one by default: no name in the header, distinct integers below it.
+
+    Where the other column names are numbers (or missing) too, they must be pandas' default
+    names ``0, 1, ...`` (``DataFrame(X).to_csv()``); other numbers are a headerless file whose
+    first row has a missing first cell.
+    """
+    import pyarrow as pa
+
+    names = table.column_names
+    if not names or names[0] != "" or table.num_rows == 0:
+        return False
+    column = table.column(0)
+    if not pa.types.is_integer(column.type) or column.null_count:
+        return False
+    values = column.to_numpy()
+    if len(np.unique(values)) != len(values):
+        return False
+    rest = names[1:]
+    return not _is_data_row(rest, missing) or rest == [str(j) for j in range(len(rest))]
 
 
 def _is_number(text: str) -> bool:
@@ -746,18 +800,28 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _read_parquet(path: Path) -> pa.Table:
+def _read_parquet(path: Path, label_column: str | None) -> pa.Table:
+    """The table without the index columns pandas' ``to_parquet`` stores beside the data
+    (``__index_level_0__`` for an unnamed index), unless one is ``label_column``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(path)
-        table.column_names  # noqa: B018 - decodes the names now, so bad UTF-8 is caught here
+        names = table.column_names  # decodes the names now, so bad UTF-8 is caught here
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(
             f"{path.name} is not a readable Parquet file ({_first_line(exc)}); write it again."
         ) from None
-    return table
+    try:
+        index = (table.schema.pandas_metadata or {}).get("index_columns")
+    except (ValueError, AttributeError):  # metadata that is not pandas' JSON object
+        return table
+    if not isinstance(index, list):
+        return table
+    drop = {c for c in index if isinstance(c, str)} - {label_column}  # a RangeIndex is a dict
+    keep = [j for j, n in enumerate(names) if n not in drop]
+    return table if len(keep) == len(names) else table.select(keep)
 
 
 def _table_dataset(table: pa.Table, name: str, label_column: str | None) -> Dataset:
@@ -897,7 +961,14 @@ def _read_images(files: list[Path], folder: Path) -> np.ndarray:
     shape = (len(files), 3, height, width) if colour else (len(files), height, width)
     out = np.empty(shape, dtype=np.float32)
     for i, f in enumerate(files):
-        out[i] = _decode_image(f, folder, colour)
+        pixels = _decode_image(f, folder, colour)
+        if pixels.shape[-2:] != (height, width):  # else numpy's broadcasting error escapes
+            h, w = pixels.shape[-2:]
+            reason = ValueError(
+                f"Pillow decodes it as {w}x{h}, not {width}x{height} as its header says"
+            )
+            raise _bad_image(f, folder, reason)
+        out[i] = pixels
     return out
 
 
@@ -906,7 +977,10 @@ def _probe_image(path: Path, folder: Path) -> tuple[tuple[int, int], bool]:
 
     try:
         with Image.open(path) as img:
-            return img.size, _is_gray(img)
+            width, height = img.size
+            if _orientation(img) in (5, 6, 7, 8):  # displayed turned by 90 degrees
+                width, height = height, width
+            return (width, height), _is_gray(img)
     except Exception as exc:  # decoders raise many types on bad files; report any as bad data
         raise _bad_image(path, folder, exc) from None
 
@@ -916,7 +990,11 @@ def _decode_image(path: Path, folder: Path, colour: bool) -> np.ndarray:
     from PIL import Image
 
     try:
-        with Image.open(path) as img:
+        # From a file object, not the path: Pillow (13) memory-maps an uncompressed TIFF opened
+        # by path with its turned size but its stored pixel layout, scrambling the image.
+        with open(path, "rb") as f, Image.open(f) as opened:
+            method = _TRANSPOSES.get(_orientation(opened))
+            img = opened if method is None else opened.transpose(Image.Transpose[method])
             if img.mode in _DEEP_GRAY_MODES:
                 pixels = _deep_gray(np.asarray(img), img.mode, path, folder)
                 return np.broadcast_to(pixels, (3, *pixels.shape)) if colour else pixels
@@ -949,6 +1027,24 @@ def _deep_gray(pixels: np.ndarray, mode: str, path: Path, folder: Path) -> np.nd
         f"{path.relative_to(folder)} is a {mode!r} image with values in [{lo:.6g}, {hi:.6g}]; "
         f"vaekit reads such images with values in {bound}; rescale it or save it as 8-bit."
     )
+
+
+def _orientation(img) -> int:
+    """An image's EXIF orientation (1..8, 1 when absent), read from its header.
+
+    Phone cameras store a portrait photo as a landscape one plus this tag. Read before any
+    pixel is decoded, so the probe and the decoder agree: a PNG's ``getexif()`` would decode
+    the image to look for an eXIf chunk after the pixels, which the PNG spec puts before them.
+    Damaged EXIF data leaves the image as stored (Pillow warns about it when it decodes). 1 for
+    TIFF: Pillow turns those itself (and reports the turned size before decoding).
+    """
+    if img.format == "TIFF" or (img.format == "PNG" and "exif" not in img.info):
+        return 1
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except Exception:  # Pillow raises many types on damaged metadata
+        return 1
+    return orientation if orientation in _TRANSPOSES else 1
 
 
 def _is_gray(img) -> bool:
