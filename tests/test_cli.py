@@ -180,6 +180,44 @@ def test_datasets_download_from_a_mirror(tmp_path):
 # catalogue in tests/test_bad_inputs.py, which also runs a few as real `python -m vaekit` processes.
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["train", "digits", "--out", "r", "--epochs", "abc"],
+            "error: Invalid value for '--epochs': Input should be a valid integer, unable to "
+            "parse string as an integer; see `vaekit train --help`.",
+        ),
+        (["train", "digits"], "error: Missing option '--out'; see `vaekit train --help`."),
+        (["nosuchcmd"], "error: No such command 'nosuchcmd'; see `vaekit --help`."),
+    ],
+)
+def test_command_line_mistakes_are_one_error_line(argv, message, capsys, tmp_path, monkeypatch):
+    """Parsing errors too: typer's own usage panel was five lines."""
+    from vaekit.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert stop.value.code == 2
+    assert out == ""
+    assert err.splitlines() == [message]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_main_exits_0_after_a_command_and_2_after_a_user_error(capsys):
+    from vaekit.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.startswith("vaekit ")
+    with pytest.raises(SystemExit) as stop:
+        main(["info", "no-such-run"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.startswith("error: no-such-run is not a model directory")
+
+
 def test_existing_run_is_not_overwritten_without_asking(run_dir):
     before = (run_dir / "model.safetensors").read_bytes()
     result = invoke("train", "digits", "--out", run_dir, *TRAIN_FAST)

@@ -787,6 +787,22 @@ def _root(
     """vaekit: autoencoders and VAEs from the shell."""
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app on ``argv`` (default ``sys.argv[1:]``), exit.
+
+    A command-line mistake (an unknown flag, ``--epochs abc``, a missing ``--out``) is one
+    ``error:`` line on stderr with exit code 2, like every other user error, instead of
+    typer's usage panel.
+    """
+    try:
+        code = app(args=argv, prog_name="vaekit", standalone_mode=False)
+    except typer.TyperException as exc:  # click's usage errors (typer's vendored click)
+        # `vaekit` or `vaekit datasets` alone: typer has printed the help already.
+        if type(exc).__name__ != "NoArgsIsHelpError":
+            context = getattr(exc, "ctx", None)
+            hint = f"; see `{context.command_path} --help`" if context is not None else ""
+            _print_error(exc.format_message().rstrip(".") + hint + ".")
+        sys.exit(exc.exit_code)
+    except typer.Abort:  # end of input at a prompt
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
