@@ -218,6 +218,40 @@ def test_main_exits_0_after_a_command_and_2_after_a_user_error(capsys):
     assert capsys.readouterr().err.startswith("error: no-such-run is not a model directory")
 
 
+def test_commands_that_read_a_run_write_into_it_without_out(run_dir, tmp_path):
+    """DESIGN.md's `vaekit evaluate RUN DATA`, `generate RUN -n 64`, ... without --out: each
+    writes into RUN, and `vaekit report RUN` rebuilds every report there."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    commands = [
+        (["evaluate", run, "digits:test", "--jobs", "1", "--quiet"], "evaluate/report.html"),
+        (["visualize", run, "digits:test", "--max-points", "60"], "visualize/report.html"),
+        (["detect", run, "digits:test"], "anomaly_scores.csv"),
+        (["export", run], "encoder.onnx"),
+        (["generate", run, "-n", "4"], "samples.png"),
+        (["interpolate", run, "digits:test", "--from", "0", "--to", "1"], "interpolation.png"),
+        (["traverse", run, "--dims", "0"], "traversal.png"),
+    ]
+    for args, written in commands:
+        result = invoke(*args, "--json")
+        assert result.exit_code == 0, result.output
+        assert (run / written).is_file(), written
+    assert json.loads(invoke("detect", run, "digits:test", "--json").output)["path"] == str(
+        run / "anomaly_scores.csv"
+    )
+    rebuilt = json.loads(invoke("report", run, "--json").output)["reports"]
+    assert sorted(rebuilt) == [str(run / f"{job}/report.html") for job in ("evaluate", "visualize")]
+    # A run of a table (no image shape) gets arrays, not PNGs.
+    X = np.random.default_rng(0).random((60, 5))
+    np.save(tmp_path / "t.npy", X)
+    table_run = tmp_path / "table_run"
+    assert invoke("train", tmp_path / "t.npy", "--out", table_run, *TRAIN_FAST).exit_code == 0
+    assert invoke("generate", table_run, "-n", "3").exit_code == 0
+    assert np.load(table_run / "samples.npy").shape == (3, 5)
+
+
 def test_existing_run_is_not_overwritten_without_asking(run_dir):
     before = (run_dir / "model.safetensors").read_bytes()
     result = invoke("train", "digits", "--out", run_dir, *TRAIN_FAST)

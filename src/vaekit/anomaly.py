@@ -25,6 +25,7 @@ from .jobs import model_rows, writable_dir
 from .persistence import atomic_write_bytes, load_model, remove_new_folders
 from .vae import VAE
 
+DEFAULT_SCORES_FILE = "anomaly_scores.csv"  # detect's output in the run directory by default
 SCORES = ("auto", "elbo", "recon", "nll", "excess", "excess_per_ink")
 # Scores defined only for a Bernoulli VAE of inputs in [0, 1].
 _BERNOULLI_ONLY = ("excess", "excess_per_ink")
@@ -86,7 +87,7 @@ def anomaly_scores(
     k : int, default=100
         Importance samples per row for ``nll``.
     random_state : int, RandomState or None
-        Seeds ``nll``'s draws; None uses the model's ``random_state``.
+        Seeds ``nll``'s draws; None uses the fit's seed (``seed_``), so repeated calls agree.
 
     Returns
     -------
@@ -116,7 +117,7 @@ def anomaly_scores(
 def detect_run(
     run: str | os.PathLike,
     data: str | os.PathLike,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None = None,
     *,
     score: str = "auto",
     contamination: float | None = None,
@@ -134,10 +135,11 @@ def detect_run(
         A model directory written by ``vaekit train`` / :meth:`VAE.save`.
     data : str or PathLike
         Dataset name or file, as for training.
-    out : str or PathLike
+    out : str or PathLike, optional
         ``.csv`` file with the columns ``index`` (row of ``data``), ``score`` (higher = more
         anomalous), ``is_anomaly`` (1 / 0) and ``label`` when ``data`` has labels. Written to
-        a temporary file and renamed, so it is never left half-written.
+        a temporary file and renamed, so it is never left half-written. Default
+        ``anomaly_scores.csv`` in ``run``.
     score : {"auto", "elbo", "recon", "nll", "excess", "excess_per_ink"}
         See :func:`anomaly_scores`.
     contamination : float in (0, 0.5], optional
@@ -154,7 +156,7 @@ def detect_run(
     data_dir, label_column
         Passed to :func:`~vaekit.datasets.load_dataset`.
     random_state : int, RandomState or None
-        Seeds ``nll``'s draws; None uses the model's ``random_state``.
+        Seeds ``nll``'s draws; None uses the fit's seed (``seed_``), so repeated calls agree.
 
     Returns
     -------
@@ -171,7 +173,7 @@ def detect_run(
         raise ConfigError(f"--contamination must be in (0, 0.5], got {contamination!r}.")
     if k is not None and (not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1):
         raise ConfigError(f"--k must be a positive integer, got {k!r}.")
-    out = Path(out).expanduser()
+    out = Path(run).expanduser() / DEFAULT_SCORES_FILE if out is None else Path(out).expanduser()
     if out.suffix.lower() != ".csv":
         raise ConfigError(f"--out must end in .csv; got {out.name!r}.")
     model = load_model(run)
@@ -214,7 +216,8 @@ def detect_run(
     if contamination is None:
         threshold = -float(model.offset_)
         share = "5%" if model.contamination == "auto" else f"{model.contamination:.0%}"
-        source = f"stored at fit (offset_): the least typical {share} of the held-out rows"
+        rows = "held-out" if model.validation_fraction > 0 else "training"
+        source = f"stored at fit (offset_): the least typical {share} of the {rows} rows"
     else:
         threshold = float(np.quantile(scores, 1.0 - contamination))
         source = f"the {1 - contamination:g} quantile of DATA's scores (--contamination)"
@@ -272,10 +275,8 @@ def _scores_csv(scores: np.ndarray, flagged: np.ndarray, dataset: Dataset) -> st
         header.append("label")
         if dataset.classes is not None:
             labels = [dataset.classes[code] for code in dataset.y]
-        elif np.issubdtype(dataset.y.dtype, np.integer):
-            labels = [int(v) for v in dataset.y]
         else:
-            labels = [f"{v:.17g}" for v in dataset.y]
+            labels = [_label_text(v) for v in dataset.y]
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(header)
@@ -283,6 +284,14 @@ def _scores_csv(scores: np.ndarray, flagged: np.ndarray, dataset: Dataset) -> st
         row = [i, f"{score:.10g}", int(is_anomaly)]
         writer.writerow(row if labels is None else [*row, labels[i]])
     return text.getvalue()
+
+
+def _label_text(value: Any) -> str:
+    """A numeric label as the CSV shows it and ``--anomaly-label`` takes it: 1.0 -> "1"."""
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    number = float(value)
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 def _true_anomalies(dataset: Any, anomaly_label: str) -> np.ndarray:
@@ -298,15 +307,26 @@ def _true_anomalies(dataset: Any, anomaly_label: str) -> np.ndarray:
     if dataset.classes:
         names = {dataset.classes[int(v)]: v for v in present if 0 <= v < len(dataset.classes)}
     else:
-        names = {str(v): v for v in present}
+        names = {_label_text(v): v for v in present}
+
+    def label_of(text: str) -> Any:
+        """The label ``text`` names: by name, or for numeric labels by value ("1" is 1.0)."""
+        if text in names or dataset.classes:
+            return names.get(text)
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+        return next((v for v in present if float(v) == value), None)
+
     wanted = [part.strip() for part in str(anomaly_label).split(",") if part.strip()]
-    unknown = [w for w in wanted if w not in names]
-    if unknown or not wanted:
+    chosen = [label_of(w) for w in wanted]
+    if not wanted or any(v is None for v in chosen):
         shown = ", ".join(list(names)[:20])
         raise ConfigError(
             f"--anomaly-label {anomaly_label!r} is not among {dataset.name}'s labels ({shown})."
         )
-    truth = np.isin(dataset.y, [names[w] for w in wanted])
+    truth = np.isin(dataset.y, chosen)
     if truth.all():
         raise ConfigError(
             f"Every row of {dataset.name} has the label {anomaly_label!r}; AUROC needs normal "

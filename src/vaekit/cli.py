@@ -224,7 +224,11 @@ def evaluate(
     test: str | None = typer.Option(
         None, "--test", help="Labelled test data (default: a 75/25 split of DATA with --seed)."
     ),
-    out: Path = typer.Option(..., "--out", help="Folder for report.html, results.json, figures/."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Folder for report.html, results.json, figures/ (default: RUN/evaluate).",
+    ),
     data_dir: Path | None = DataDir,
     label_column: str | None = LabelColumn,
     seed: int = typer.Option(0, "--seed", help="Seed of the split, PCA, the AE and the models."),
@@ -270,7 +274,11 @@ def evaluate(
 def visualize(
     run: Path = typer.Argument(..., help="Run directory written by `vaekit train`."),
     data: str = typer.Argument(..., help=DATA_HELP),
-    out: Path = typer.Option(..., "--out", help="Folder for report.html, results.json, figures/."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Folder for report.html, results.json, figures/ (default: RUN/visualize).",
+    ),
     method: str = typer.Option(
         "auto",
         "--method",
@@ -312,7 +320,9 @@ def sweep(
     ),
     betas: str = typer.Option("0.5,1,4", "--betas", help="KL weights β >= 0, comma-separated."),
     out: Path = typer.Option(
-        ..., "--out", help="Folder for results.json/.md/.csv, figures/ and report.html."
+        Path("vaekit-sweep"),
+        "--out",
+        help="Folder for results.json/.md/.csv, figures/ and report.html.",
     ),
     epochs: int = typer.Option(
         30, "--epochs", help="Maximum epochs per setting (early stopping may end sooner)."
@@ -581,8 +591,11 @@ def embed(
 def detect(
     run: Path = typer.Argument(..., help="Run directory written by `vaekit train`."),
     data: str = typer.Argument(..., help=DATA_HELP),
-    out: Path = typer.Option(
-        ..., "--out", help="CSV to write: index, score, is_anomaly (and label when known)."
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="CSV to write: index, score, is_anomaly (and label when known); default: "
+        "RUN/anomaly_scores.csv.",
     ),
     score: str = typer.Option(
         "auto",
@@ -642,7 +655,9 @@ def info(
 @app.command()
 def export(
     run: Path = typer.Argument(..., help="Run directory written by `vaekit train`."),
-    out: Path = typer.Option(..., "--out", help="Output file (encoder.onnx); folder must exist."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Output file; its folder must exist (default: RUN/encoder.onnx)."
+    ),
     fmt: str = typer.Option("onnx", "--format", help="Export format: onnx."),
     opset: int | None = typer.Option(None, "--opset", help="ONNX opset, 11 to 20 (default 17)."),
     as_json: bool = AsJson,
@@ -685,7 +700,10 @@ def datasets_download(
 
 
 GenerationOut = typer.Option(
-    ..., "--out", help="Output file: .png (an image grid; image models) or .npy (the array)."
+    None,
+    "--out",
+    help="Output file: .png (an image grid; image models) or .npy (the array); default: "
+    "RUN/samples, RUN/interpolation or RUN/traversal, .png for image models, else .npy.",
 )
 
 
@@ -693,7 +711,7 @@ GenerationOut = typer.Option(
 def generate(
     run: Path = typer.Argument(..., help="Run directory of a VAE, written by `vaekit train`."),
     n: int = typer.Option(64, "-n", "--n-samples", help="Number of samples."),
-    out: Path = GenerationOut,
+    out: Path | None = GenerationOut,
     seed: int = typer.Option(0, "--seed", help="Seed of the draws z ~ N(0, I)."),
     as_json: bool = AsJson,
 ) -> None:
@@ -711,7 +729,7 @@ def interpolate(
     i_from: int = typer.Option(..., "--from", help="Row of DATA the path starts at (0-based)."),
     i_to: int = typer.Option(..., "--to", help="Row of DATA the path ends at (0-based)."),
     steps: int = typer.Option(10, "--steps", help="Points on the path, endpoints included."),
-    out: Path = GenerationOut,
+    out: Path | None = GenerationOut,
     method: str = typer.Option(
         "both", "--method", help="linear, spherical (slerp) or both (one grid row each)."
     ),
@@ -743,7 +761,7 @@ def traverse(
     data: str | None = typer.Argument(
         None, help="Optional, with --index: centre on μ(x) of that row. " + DATA_HELP
     ),
-    out: Path = GenerationOut,
+    out: Path | None = GenerationOut,
     index: int | None = typer.Option(None, "--index", help="Row of DATA to centre on."),
     dims: str | None = typer.Option(
         None, "--dims", help="Latent dimensions to vary, e.g. 0,1,2 (default: all)."

@@ -254,7 +254,7 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
 
 def export_run(
     run: str | os.PathLike,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None = None,
     *,
     format: str = "onnx",
     opset: int | None = None,
@@ -265,8 +265,9 @@ def export_run(
     ----------
     run : str or PathLike
         A model directory written by ``vaekit train`` / :meth:`VAE.save`.
-    out : str or PathLike
-        Output file; its folder must exist and be writable.
+    out : str or PathLike, optional
+        Output file; its folder must exist and be writable. Default ``encoder.onnx`` in
+        ``run``.
     format : {"onnx"}
         Export format.
     opset : int, optional
@@ -281,7 +282,7 @@ def export_run(
 
     if str(format).lower() not in EXPORT_FORMATS:
         raise ConfigError(f"format must be one of {', '.join(EXPORT_FORMATS)}; got {format!r}.")
-    out = Path(out).expanduser()
+    out = Path(run).expanduser() / "encoder.onnx" if out is None else Path(out).expanduser()
     _check_opset(opset)
     check_output_file(out, "encoder.onnx")  # before loading anything
     model = load_model(run, device="cpu")

@@ -142,6 +142,28 @@ def _image_shape(
     return None
 
 
+def _resolve_output(
+    out: str | os.PathLike | None,
+    run: str | os.PathLike,
+    stem: str,
+    image_shape: tuple[int, ...] | None,
+    model: Any,
+) -> tuple[Path, str]:
+    """``--out`` and its suffix, checked against what the model's samples are.
+
+    Without ``--out``, a file in the run directory: ``<stem>.png`` when the samples can be
+    drawn, ``<stem>.npy`` otherwise.
+    """
+    if out is None:
+        drawable = image_shape is not None and (
+            len(image_shape) == 2 or image_shape[0] in (1, 3, 4)
+        )
+        out = Path(run).expanduser() / (stem + (".png" if drawable else ".npy"))
+    out, suffix = _output(out)
+    _check_drawable(suffix, image_shape, model, out)
+    return out, suffix
+
+
 def _check_drawable(
     suffix: str, image_shape: tuple[int, ...] | None, model: Any, out: Path
 ) -> None:
@@ -219,7 +241,7 @@ def parse_dims(text: str | int | Sequence[int] | None) -> list[int] | None:
 
 
 def generate_run(
-    run: str | os.PathLike, n: int, out: str | os.PathLike, seed: int | None = 0
+    run: str | os.PathLike, n: int, out: str | os.PathLike | None = None, seed: int | None = 0
 ) -> dict[str, Any]:
     """Decode ``n`` draws z ~ N(0, I) of the VAE in ``run`` and write them to ``out``.
 
@@ -229,8 +251,9 @@ def generate_run(
         A model directory written by ``vaekit train`` / :meth:`VAE.save`; must hold a VAE.
     n : int
         Number of samples.
-    out : str or PathLike
-        ``.png`` (an about-square image grid) or ``.npy`` (float32 array (n, *input_shape)).
+    out : str or PathLike, optional
+        ``.png`` (an about-square image grid) or ``.npy`` (float32 array (n, *input_shape));
+        default ``samples.png`` in ``run`` (``samples.npy`` when samples are not images).
     seed : int or None, default=0
         Seeds the draws (None: fresh ones).
 
@@ -239,7 +262,8 @@ def generate_run(
     dict
         ``{"path", "format", "n_samples", "seed", "shape", "image_shape"}``.
     """
-    out, suffix = _output(out)
+    if out is not None:
+        _output(out)  # a wrong suffix is reported before the model is loaded
     if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"-n must be a positive integer, got {n!r}.")
     check_seed("--seed", seed)
@@ -250,7 +274,7 @@ def generate_run(
             "(--model vae), or use vaekit interpolate or traverse with this one."
         )
     image_shape = _image_shape(model, run)
-    _check_drawable(suffix, image_shape, model, out)
+    out, suffix = _resolve_output(out, run, "samples", image_shape, model)
     samples = model.sample(int(n), random_state=seed)  # (n, *input_shape_)
     title = f"{n} samples from the prior" + ("" if seed is None else f" (seed {seed})")
     _write(out, suffix, samples, {"images": samples, "image_shape": image_shape, "title": title})
@@ -271,7 +295,7 @@ def interpolate_run(
     i_to: int,
     steps: int = 10,
     *,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None = None,
     method: str = "both",
     data_dir: str | os.PathLike | None = None,
     label_column: str | None = None,
@@ -288,9 +312,10 @@ def interpolate_run(
         Row indices into ``data``, 0-based.
     steps : int, default=10
         Points on each path, endpoints included.
-    out : str or PathLike
+    out : str or PathLike, optional
         ``.png``: one grid row per method. ``.npy``: float32 (steps, *input_shape) for one
-        method, (2, steps, *input_shape) for ``both`` (linear first).
+        method, (2, steps, *input_shape) for ``both`` (linear first). Default
+        ``interpolation.png`` in ``run`` (``.npy`` when samples are not images).
     method : {"linear", "spherical", "both"}, default="both"
     data_dir, label_column
         Passed to :func:`~vaekit.datasets.load_dataset`.
@@ -301,7 +326,8 @@ def interpolate_run(
         ``{"path", "format", "data", "from", "to", "steps", "methods", "shape", ...}`` plus
         ``from_label`` / ``to_label`` when the data has labels.
     """
-    out, suffix = _output(out)
+    if out is not None:
+        _output(out)  # a wrong suffix is reported before anything is loaded
     choices = (*INTERPOLATION_METHODS, "both")
     if method not in choices:
         raise ConfigError(f"--method must be one of {', '.join(choices)}; got {method!r}.")
@@ -313,7 +339,7 @@ def interpolate_run(
     i_from = _check_index(i_from, "--from", dataset)
     i_to = _check_index(i_to, "--to", dataset)
     image_shape = _image_shape(model, run, dataset)
-    _check_drawable(suffix, image_shape, model, out)
+    out, suffix = _resolve_output(out, run, "interpolation", image_shape, model)
 
     x_from, x_to = rows[i_from], rows[i_to]
     paths = np.stack([interpolate(model, x_from, x_to, steps, m) for m in methods])
@@ -344,7 +370,7 @@ def interpolate_run(
 
 def traverse_run(
     run: str | os.PathLike,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None = None,
     dims: str | Sequence[int] | None = None,
     values: Any = None,
     data: str | os.PathLike | None = None,
@@ -362,9 +388,10 @@ def traverse_run(
     run : str or PathLike
         A model directory. A VAE is traversed around z = 0 unless ``data`` and ``index`` are
         given; an autoencoder needs them (it has no prior centre).
-    out : str or PathLike
+    out : str or PathLike, optional
         ``.png`` (a row per dimension, a column per value) or ``.npy`` (float32
-        (len(dims), len(values), *input_shape)).
+        (len(dims), len(values), *input_shape)); default ``traversal.png`` in ``run``
+        (``.npy`` when samples are not images).
     dims : str, sequence of int or None
         Dimensions to vary (``"0,1,2"`` is accepted); None: all of them.
     values : array-like of shape (m,), optional
@@ -381,7 +408,8 @@ def traverse_run(
     dict
         ``{"path", "format", "dims", "values", "centre", "shape", "image_shape"}``.
     """
-    out, suffix = _output(out)
+    if out is not None:
+        _output(out)  # a wrong suffix is reported before anything is loaded
     if (data is None) != (index is None):
         raise ConfigError(
             "Pass DATA and --index together to centre the traversal on that row's μ(x), or "
@@ -411,7 +439,7 @@ def traverse_run(
         index = _check_index(index, "--index", dataset)
         x, centre = rows[index], f"μ(x) of row {index} of {dataset.name}"
     image_shape = _image_shape(model, run, dataset)
-    _check_drawable(suffix, image_shape, model, out)
+    out, suffix = _resolve_output(out, run, "traversal", image_shape, model)
 
     decoded = traverse(model, x, dim_list, values)  # (len(dims), m, *input_shape_)
     grid = {

@@ -69,7 +69,7 @@ def evaluate_run(
     data: str | os.PathLike,
     *,
     test: str | os.PathLike | None = None,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None = None,
     data_dir: str | os.PathLike | None = None,
     label_column: str | None = None,
     random_state: int = 0,
@@ -96,8 +96,9 @@ def evaluate_run(
     test : str or path-like, optional
         Test data with labels. Without it, ``data`` is split 75/25 with ``random_state``
         (``train_test_split``, stratified by class for a classification target).
-    out : path-like
-        Output folder: ``results.json``, ``figures/``, ``report.html``.
+    out : path-like, optional
+        Output folder: ``results.json``, ``figures/``, ``report.html``; default ``evaluate/``
+        in ``run`` (``vaekit report RUN`` rebuilds it there).
     data_dir, label_column
         As for :func:`~vaekit.datasets.load_dataset` (both ``data`` and ``test``).
     random_state : int, default=0
@@ -127,7 +128,7 @@ def evaluate_run(
     )
     X_train, X_test, y_train, y_test = arrays
     tasks = ("classification", "clustering") if _is_classification(y_train) else ("regression",)
-    with output_folder(out) as out_dir:
+    with output_folder(Path(run) / "evaluate" if out is None else out) as out_dir:
         timings: dict[str, float] = {}
         with _one_blas_thread():
             with _timed(timings, "extractors_fit_seconds"):
@@ -303,7 +304,7 @@ def visualize_run(
     run: str | os.PathLike,
     data: str | os.PathLike,
     *,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None = None,
     method: str = "auto",
     data_dir: str | os.PathLike | None = None,
     label_column: str | None = None,
@@ -323,7 +324,9 @@ def visualize_run(
       epoch's validation ``val_kl_per_dim`` when recorded, else the mean KL over ``data``) with
       the active units (Burda et al. 2016: Cov_x(μ_u(x)) > 0.01) marked.
 
-    At most ``max_points`` rows of ``data`` (a seeded uniform subsample) are used.
+    At most ``max_points`` rows of ``data`` (a seeded uniform subsample) are used. The
+    figures, ``results.json`` and ``report.html`` go to ``out``, by default ``visualize/`` in
+    ``run`` (``vaekit report RUN`` rebuilds it there).
 
     Returns
     -------
@@ -342,7 +345,7 @@ def visualize_run(
     rows = _subsample(len(X_all), max_points, random_state)
     X = X_all[rows]
     y = None if ds.y is None else ds.y[rows]
-    with output_folder(out) as out_dir:
+    with output_folder(Path(run) / "visualize" if out is None else out) as out_dir:
         Z = model.transform(X)
         figures: dict[str, Any] = {}
         captions: dict[str, dict[str, str]] = {}

@@ -539,7 +539,7 @@ def _or_inf(value: Any) -> float:
 # ------------------------------------------------------------------------------------- job
 def sweep_run(
     data: str | os.PathLike,
-    out: str | os.PathLike,
+    out: str | os.PathLike = "vaekit-sweep",
     latent_dims: str | Iterable[int] = DEFAULT_LATENT_DIMS,
     betas: str | Iterable[float] = DEFAULT_BETAS,
     *,
@@ -559,7 +559,7 @@ def sweep_run(
     ----------
     data : str or PathLike
         Training data: dataset name or file (see :func:`~vaekit.datasets.load_dataset`).
-    out : str or PathLike
+    out : str or PathLike, default="vaekit-sweep"
         Output folder: ``results.json`` (everything measured), ``results.md`` and
         ``results.csv`` (the table, the suggestion and its reason), ``figures/sweep.png`` and
         ``report.html`` (rebuilt by ``vaekit report``).
