@@ -107,7 +107,19 @@ def test_models_saved_without_offset_still_load(one_class, tmp_path):
         loaded.predict(TEST.X[:3])
     with pytest.raises(ConfigError, match="without an anomaly threshold"):
         detect_run(tmp_path / "m", "digits:test", tmp_path / "s.csv")
-    assert detect_run(tmp_path / "m", "digits:test", tmp_path / "s.csv", contamination=0.1)
+    # With --contamination the threshold comes from DATA's own scores: the top 10% are flagged.
+    result = detect_run(tmp_path / "m", "digits:test", tmp_path / "s.csv", contamination=0.1)
+    scores = -loaded.score_samples(TEST.X)  # --score auto is the ELBO for a VAE
+    assert result["rows"] == len(TEST.X) == 450 and result["score"] == "elbo"
+    assert result["threshold"] == pytest.approx(np.quantile(scores, 0.9), rel=1e-6)
+    assert result["anomalies"] == int((scores > result["threshold"]).sum()) == 45
+    with (tmp_path / "s.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["index"]) for r in rows] == list(range(450))
+    np.testing.assert_allclose([float(r["score"]) for r in rows], scores, rtol=1e-9)
+    flagged = [int(r["is_anomaly"]) for r in rows]
+    assert flagged == [int(s > result["threshold"]) for s in scores]
+    assert [int(r["label"]) for r in rows] == TEST.y.tolist()
 
 
 def test_reconstruction_error_per_feature():
@@ -300,3 +312,19 @@ def test_named_classes_are_chosen_by_name_only():
     assert _true_anomalies(dataset, "7").tolist() == [False, False, True]
     with pytest.raises(ConfigError, match="not among faces's labels \\(3, 7\\)"):
         _true_anomalies(dataset, "1")
+
+
+def test_float_labels_written_to_the_csv_are_accepted_back(run_dir, tmp_path):
+    """A table whose labels are floats 0.0 / 1.0: the CSV shows "0" / "1", and
+    --anomaly-label takes what it shows (or "1.0"); a value that is no label is refused."""
+    X = TEST.X[:60]
+    y = (TEST.y[:60] != 0).astype(np.float64)
+    np.savez(tmp_path / "t.npz", X=X, y=y)
+    out = tmp_path / "d.csv"
+    for given in ("1", "1.0"):
+        result = detect_run(run_dir, tmp_path / "t.npz", out=out, anomaly_label=given)
+        assert result["true_anomalies"] == int(y.sum())
+    with open(out, newline="") as f:
+        assert {row["label"] for row in csv.DictReader(f)} == {"0", "1"}
+    with pytest.raises(ConfigError, match=r"not among t\.npz's labels \(0, 1\)"):
+        detect_run(run_dir, tmp_path / "t.npz", out=out, anomaly_label="2")

@@ -93,10 +93,29 @@ def images() -> np.ndarray:
     return (load_digits().data[:300] / 16.0).reshape(-1, 8, 8).astype(np.float32)
 
 
-def test_a_fit_trains_on_moved_images_but_validates_on_the_data(images):
+def test_a_fit_trains_on_moved_images_but_validates_on_the_data(images, monkeypatch):
+    from vaekit import training
+
     params = dict(latent_dim=3, conv_channels=(8,), hidden_dims=(32,), epochs=3, random_state=0)
     plain = VAE(**params).fit(images)
+    validated: list[torch.Tensor] = []
+    evaluate = training.evaluate
+
+    def spy(module, objective, X, *args, **kwargs):
+        validated.append(X.detach().clone())
+        return evaluate(module, objective, X, *args, **kwargs)
+
+    monkeypatch.setattr(training, "evaluate", spy)
     moved = VAE(**params, augment="affine").fit(images)
+    monkeypatch.undo()
+    # Every epoch's validation loss is on the validation rows exactly as the model takes them
+    # (here (n, 1, 8, 8) in [0, 1]), never on moved copies.
+    val_rows = moved._split(len(images), moved.seed_)[1]
+    expected = torch.from_numpy(moved._to_model_input(images[val_rows]))
+    assert expected.shape == (30, 1, 8, 8)
+    assert len(validated) == 3
+    for X_val in validated:
+        torch.testing.assert_close(X_val, expected, rtol=0, atol=0)
     # Same seed, same weights at the start, same validation rows: only the training batches
     # differ, so the first epoch's training loss does and the validation split does not.
     assert moved.history_[0]["train_loss"] != plain.history_[0]["train_loss"]

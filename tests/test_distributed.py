@@ -154,3 +154,53 @@ def test_fewer_training_rows_than_processes_is_a_clear_error(monkeypatch):
     X = np.random.default_rng(0).uniform(size=(4, 3)).astype(np.float32)
     with pytest.raises(DataError, match="3 training row\\(s\\) cannot be shared among 4"):
         VAE(latent_dim=2, epochs=1, validation_fraction=0.25, random_state=0).fit(X)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # one epoch: posterior collapse is expected
+def test_only_rank_0_writes_the_run(monkeypatch, tmp_path):
+    """`vaekit train` under torchrun: every rank trains, rank 0 alone saves the model, the
+    checkpoint and run.json (two writers would race on the same files)."""
+    from vaekit import estimator as estimator_module
+    from vaekit.jobs import train_run
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    # No process group: the collectives (all-reduce, broadcast, gather) are no-ops, so each
+    # rank trains alone here, and only the file writing is left to tell the ranks apart.
+    monkeypatch.setattr(estimator_module, "init_process_group", lambda device: None)
+    params = dict(epochs=1, latent_dim=2, hidden_dims=(16,), random_state=0)
+    summaries = {}
+    for rank in (1, 0):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("LOCAL_RANK", str(rank))
+        summaries[rank] = train_run("digits", tmp_path / f"rank{rank}", **params)
+    for rank in (0, 1):
+        assert summaries[rank]["world_size"] == 2 and summaries[rank]["epochs_run"] == 1
+    # Rank 1 trained (its summary says so) but wrote no file: no model, checkpoint or run.json.
+    rank1 = tmp_path / "rank1"
+    assert (list(rank1.rglob("*")) if rank1.exists() else []) == []
+    assert sorted(p.name for p in (tmp_path / "rank0").iterdir()) == [
+        "checkpoint.safetensors", "config.json", "history.json", "model.safetensors", "run.json",
+    ]  # fmt: skip
+    assert json.loads((tmp_path / "rank0" / "run.json").read_text())["world_size"] == 2
+    assert load(tmp_path / "rank0").latent_dim == 2
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"WORLD_SIZE": "2"}, "WORLD_SIZE above 1 needs an integer RANK"),
+        ({"WORLD_SIZE": "two", "RANK": "0"}, "WORLD_SIZE above 1 needs an integer RANK"),
+        ({"WORLD_SIZE": "2", "RANK": "2"}, r"RANK=2 is outside 0\.\.1"),
+    ],
+)
+def test_a_half_set_torchrun_environment_is_one_clear_error(monkeypatch, env, message):
+    """WORLD_SIZE without RANK (a pod that sets one, not the other) was a raw KeyError."""
+    from vaekit.distributed import world
+    from vaekit.errors import ConfigError
+
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        world()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 
 import numpy as np
@@ -54,7 +53,6 @@ def test_an_interrupted_resave_leaves_the_old_model_whole(tmp_path, X, monkeypat
     np.testing.assert_array_equal(load(path).transform(X), old.transform(X))
 
 
-@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
 def test_ctrl_c_during_the_renames_waits_until_all_are_done(tmp_path, X, monkeypatch):
     """A real SIGINT between two renames is held back: the new model is complete, then the
     KeyboardInterrupt arrives."""
@@ -64,7 +62,7 @@ def test_ctrl_c_during_the_renames_waits_until_all_are_done(tmp_path, X, monkeyp
     def replace_with_a_signal(src, dst):
         real_replace(src, dst)
         if str(dst).endswith("model.safetensors"):
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
 
     monkeypatch.setattr(persistence.os, "replace", replace_with_a_signal)
     with pytest.raises(KeyboardInterrupt):

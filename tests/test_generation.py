@@ -287,11 +287,26 @@ def test_cli_traverse(runs, tmp_path):
     expected = traverse(model, dim=[0, 2], values=np.linspace(-2, 2, 5))
     np.testing.assert_allclose(np.load(tmp_path / "t.npy"), expected, atol=1e-6)
     # Centred on a row of DATA; an AE works that way too.
+    test = load_dataset("digits:test")
     for kind in ("vae", "ae"):
         out = tmp_path / f"{kind}.png"
         result = invoke("traverse", runs / kind, "digits:test", "--index", 4, "--out", out)
         assert result.exit_code == 0, result.output
         assert mpimg.imread(out).ndim == 3
+        # Around μ(x) of that very row (the others fixed there), not of any other.
+        model = load(runs / kind)
+        centred = {}
+        for index in (4, 5):
+            out = tmp_path / f"{kind}-{index}.npy"
+            args = ["traverse", runs / kind, "digits:test", "--index", index, "--out", out]
+            result = invoke(*args, "--dims", "1,3", "--steps", 3, "--json")
+            assert result.exit_code == 0, result.output
+            assert json.loads(result.output)["centre"] == f"μ(x) of row {index} of digits:test"
+            centred[index] = np.load(out)
+            expected = traverse(model, test.X[index], [1, 3], np.linspace(-3, 3, 3))
+            assert centred[index].shape == (2, 3, 64)
+            np.testing.assert_allclose(centred[index], expected, atol=1e-6)
+        assert np.abs(centred[4] - centred[5]).max() > 1e-3
 
 
 PNG, NPY = ["--out", "{tmp}/x.png"], ["--out", "{tmp}/x.npy"]

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from .errors import ConfigError
+
 
 @dataclass(frozen=True)
 class World:
@@ -38,14 +40,26 @@ class World:
 
 def world() -> World | None:
     """The ``torchrun`` job this process belongs to, or None when it runs alone."""
-    size = int(os.environ.get("WORLD_SIZE", "1"))
-    if size <= 1:
-        return None
-    return World(
-        rank=int(os.environ["RANK"]),
-        size=size,
-        local_rank=int(os.environ.get("LOCAL_RANK", os.environ["RANK"])),
-    )
+    env = {name: os.environ.get(name) for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+    try:
+        size = int(env["WORLD_SIZE"] or 1)
+        if size <= 1:
+            return None
+        rank = int(env["RANK"] or "")  # unset: the ValueError below
+        local_rank = int(env["LOCAL_RANK"] or rank)
+    except ValueError:
+        shown = ", ".join(f"{k}={v!r}" for k, v in env.items() if v is not None)
+        raise ConfigError(
+            f"The environment describes no torchrun job vaekit can join ({shown}): WORLD_SIZE "
+            "above 1 needs an integer RANK; launch with torchrun, or unset WORLD_SIZE to train "
+            "in one process."
+        ) from None
+    if not 0 <= rank < size:
+        raise ConfigError(
+            f"RANK={rank} is outside 0..{size - 1} (WORLD_SIZE={size}); launch with torchrun, "
+            "or unset WORLD_SIZE to train in one process."
+        )
+    return World(rank=rank, size=size, local_rank=local_rank)
 
 
 def is_main_process() -> bool:

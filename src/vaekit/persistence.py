@@ -97,7 +97,7 @@ def atomic_write_files(files: dict[Path, bytes]) -> None:
     """Write several files so that an interruption leaves all old or all new versions.
 
     Every file is first written in full to a temporary file beside it; only then are they
-    renamed into place, one right after the other, with Ctrl-C held back meanwhile (POSIX), so
+    renamed into place, one right after the other, with Ctrl-C held back meanwhile, so
     that replacing a saved model never leaves new weights beside the old config. Only a crash
     of the machine between two renames, a matter of microseconds, can still mix them.
 
@@ -124,16 +124,23 @@ def atomic_write_files(files: dict[Path, bytes]) -> None:
 
 @contextlib.contextmanager
 def _interrupts_held() -> Iterator[None]:
-    """Hold SIGINT back until the block ends (where the platform and thread allow it)."""
-    block = getattr(signal, "pthread_sigmask", None)
-    if block is None or threading.current_thread() is not threading.main_thread():
+    """Hold Ctrl-C (SIGINT) back until the block ends, then deliver it.
+
+    By swapping the Python-level handler, not by masking the signal: the OS may hand a
+    process's signal to any of its threads (torch's workers too), while Python always runs the
+    handler in the main thread, the only one allowed to swap it.
+    """
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            signal.raise_signal(signal.SIGINT)  # now to the handler that was there before
 
 
 def _json_bytes(obj: Any) -> bytes:

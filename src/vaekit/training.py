@@ -118,7 +118,8 @@ def evaluate(
     """Mean loss terms over ``X`` (n, ...) in eval mode, batched; KL per dimension for a VAE.
 
     With ``binarize``, X is binarized with a generator of fixed seed: the same binary
-    validation set every epoch, and no draw from the global RNG (which an exact resume replays).
+    validation set every epoch. The ε of a VAE's terms come from the global RNG, which the
+    checkpoint captures after this pass, so an exact resume replays them.
     """
     module.eval()
     generator = torch.Generator(X.device).manual_seed(0) if binarize else None
@@ -213,7 +214,9 @@ def train(
             record = _run_epoch(
                 module, optimizer, objective, X_train, config, epoch, lr_scale, ddp, fast_step
             )
-            if not math.isfinite(record["train_loss"]):
+            # A finite epoch loss can still end in non-finite weights (the last step's update):
+            # keeping them as the state to fall back on would make every later restart fail.
+            if not (math.isfinite(record["train_loss"]) and _weights_finite(module)):
                 restarts += 1
                 if restarts > config.max_nonfinite_restarts:
                     raise TrainingError(
@@ -427,6 +430,12 @@ class _ProgressBar:
         if "val_loss" in record:
             shown += f"  val {record['val_loss']:.4g}"
         self.bar.update(self.task, completed=record["epoch"], stats=shown)
+
+
+def _weights_finite(module: torch.nn.Module) -> bool:
+    """No NaN or infinity in any parameter or buffer (one host sync)."""
+    tensors = [t for t in module.state_dict().values() if t.is_floating_point()]
+    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
 
 
 def _snapshot(module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
