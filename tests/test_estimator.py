@@ -317,6 +317,11 @@ def test_a_column_with_a_large_offset_keeps_its_variation(dtype):
     shifted = X[:20].copy()
     shifted[:, 0] += 60  # six standard deviations, invisible after a float32 cast
     assert (vae.score_samples(shifted) < vae.score_samples(X[:20]) - 5).all()
+    # ... and comes back from the decoder with it: float64, not rounded to steps of 128.
+    reconstructed = vae.reconstruct(X[:20])
+    assert reconstructed.dtype == np.float64
+    assert np.abs(reconstructed[:, 0] - X[:20, 0]).max() < 40  # within 4 standard deviations
+    assert (np.mod(reconstructed[:, 0], 128) != 0).any()  # float32 there: multiples of 128
 
 
 def test_features_measured_in_tiny_units_are_standardized_not_taken_for_constant():

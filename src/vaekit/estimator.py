@@ -316,11 +316,16 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         )
 
     def _from_model_output(self, x: torch.Tensor) -> np.ndarray:
-        """Decoder mean in model space (n, ...) -> data space (n, *input_shape_), float32."""
+        """Decoder mean in model space (n, ...) -> data space (n, *input_shape_).
+
+        float32, except for a standardized table: float64, so that a large-offset column
+        (timestamps, 1.7e9 ± 10) is not rounded to float32's spacing there (128).
+        """
         out = x.detach().cpu().numpy().reshape(x.shape[0], *self.input_shape_)
-        if self.likelihood_ == "gaussian":
-            out = out * self.scale_.astype(np.float32) + self.mean_.astype(np.float32)
-        return out.astype(np.float32, copy=False)
+        if self.likelihood_ != "gaussian":
+            return out.astype(np.float32, copy=False)
+        dtype = np.float64 if len(self.input_shape_) == 1 else np.float32
+        return out.astype(dtype) * self.scale_.astype(dtype) + self.mean_.astype(dtype)
 
     def _build_module(self) -> AutoencoderModule:
         return build_module(
@@ -426,7 +431,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 outs.append(
                     self._from_model_output(decoder_mean(self.likelihood_, self.module_.decode(z)))
                 )
-        return np.concatenate(outs) if outs else np.empty((0, *self.input_shape_), np.float32)
+        if outs:
+            return np.concatenate(outs)
+        return self._from_model_output(torch.empty(0, *self._module_input_shape()))
 
     def _net_encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``module_.encode`` on rows padded to a multiple of ``_ROW_MULTIPLE`` (see there)."""
@@ -538,7 +545,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         Returns
         -------
-        ndarray of shape (n_samples, *input_shape_), float32
+        ndarray of shape (n_samples, *input_shape_)
+            float32; float64 for a table with the Gaussian likelihood, whose standardization
+            is undone in float64 (a column at 1.7e9 would be rounded to steps of 128).
         """
         check_is_fitted(self, "module_")
         return self._decode(self._latent_batches(X))
@@ -552,9 +561,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         Returns
         -------
-        ndarray of shape (n_samples, *input_shape_), float32
+        ndarray of shape (n_samples, *input_shape_)
             Shaped as the training samples: flattened rows given to an image model come back
-            as images.
+            as images. The dtype of :meth:`inverse_transform`.
         """
         return self.inverse_transform(self.transform(X))
 

@@ -219,7 +219,8 @@ class VAE(_BaseAutoencoder):
 
         Returns
         -------
-        ndarray of shape (n_samples, *input_shape_), float32
+        ndarray of shape (n_samples, *input_shape_)
+            The dtype of :meth:`inverse_transform`.
         """
         check_is_fitted(self, "module_")
         check_positive_int("n_samples", n_samples)
