@@ -3,7 +3,7 @@
 Pure functions of a fitted :class:`~vaekit.VAE` or :class:`~vaekit.Autoencoder` and arrays;
 nothing here reads or writes files (``generation_jobs`` does that for the CLI). Every decoded
 output is the decoder mean in the user's data space, as :meth:`~vaekit.VAE.inverse_transform`
-returns it: shape ``(..., *model.input_shape_)``, float32. Prior samples are
+returns it: shape ``(..., *model.input_shape_)``, in its dtype. Prior samples are
 :meth:`VAE.sample <vaekit.VAE.sample>` and reconstructions :meth:`VAE.reconstruct
 <vaekit.VAE.reconstruct>`; they need no function here.
 """
@@ -127,8 +127,8 @@ def interpolate(
 
     Returns
     -------
-    ndarray of shape (steps, *input_shape_), float32
-        Decoder means; the first and last are the reconstructions of ``x_from`` and ``x_to``.
+    ndarray of shape (steps, *input_shape_)
+        Decoder means (the dtype of ``inverse_transform``); the first and last are the reconstructions of ``x_from`` and ``x_to``.
     """
     check_is_fitted(model, "module_")
     pair = np.concatenate([_one_sample(model, x_from, "x_from"), _one_sample(model, x_to, "x_to")])
@@ -221,7 +221,7 @@ def traverse(
 
     Returns
     -------
-    ndarray, float32
+    ndarray, the dtype of ``inverse_transform``
         Shape ``(m, *input_shape_)`` for an int ``dim``, else ``(len(dims), m, *input_shape_)``
         (``len(dims) == latent_dim`` for None): row i varies dimension ``dims[i]``.
     """

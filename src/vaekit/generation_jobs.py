@@ -252,7 +252,7 @@ def generate_run(
     n : int
         Number of samples.
     out : str or PathLike, optional
-        ``.png`` (an about-square image grid) or ``.npy`` (float32 array (n, *input_shape));
+        ``.png`` (an about-square image grid) or ``.npy`` (the array (n, *input_shape));
         default ``samples.png`` in ``run`` (``samples.npy`` when samples are not images).
     seed : int or None, default=0
         Seeds the draws (None: fresh ones).
@@ -313,7 +313,7 @@ def interpolate_run(
     steps : int, default=10
         Points on each path, endpoints included.
     out : str or PathLike, optional
-        ``.png``: one grid row per method. ``.npy``: float32 (steps, *input_shape) for one
+        ``.png``: one grid row per method. ``.npy``: (steps, *input_shape) for one
         method, (2, steps, *input_shape) for ``both`` (linear first). Default
         ``interpolation.png`` in ``run`` (``.npy`` when samples are not images).
     method : {"linear", "spherical", "both"}, default="both"
@@ -389,8 +389,8 @@ def traverse_run(
         A model directory. A VAE is traversed around z = 0 unless ``data`` and ``index`` are
         given; an autoencoder needs them (it has no prior centre).
     out : str or PathLike, optional
-        ``.png`` (a row per dimension, a column per value) or ``.npy`` (float32
-        (len(dims), len(values), *input_shape)); default ``traversal.png`` in ``run``
+        ``.png`` (a row per dimension, a column per value) or ``.npy``
+        ((len(dims), len(values), *input_shape)); default ``traversal.png`` in ``run``
         (``.npy`` when samples are not images).
     dims : str, sequence of int or None
         Dimensions to vary (``"0,1,2"`` is accepted); None: all of them.
