@@ -254,6 +254,19 @@ def test_cli_generate(runs, tmp_path):
     assert mpimg.imread(tmp_path / "s.png").ndim == 3
 
 
+def test_a_failed_write_leaves_no_folders_behind(runs, tmp_path, monkeypatch):
+    import vaekit.generation_jobs as jobs
+    from vaekit.generation_jobs import generate_run
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(jobs, "save_image_grid", disk_full)
+    with pytest.raises(OSError):
+        generate_run(runs / "vae", 4, tmp_path / "new" / "deeper" / "s.png")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_interpolate(runs, tmp_path):
     args = ["interpolate", runs / "vae", "digits:test", "--from", 2, "--to", 9, "--steps", 5]
     result = invoke(*args, "--out", tmp_path / "both.npy", "--json")

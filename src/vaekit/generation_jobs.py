@@ -25,7 +25,7 @@ from .errors import ConfigError, DataError
 from .generation import INTERPOLATION_METHODS, interpolate, traversal_values, traverse
 from .jobs import RUN_FILE, model_rows, writable_dir
 from .params import check_seed
-from .persistence import atomic_write_bytes, load_model
+from .persistence import atomic_write_bytes, load_model, remove_new_folders
 from .plots import figure_to_png, image_grid
 from .vae import VAE
 
@@ -208,12 +208,17 @@ def _label(dataset: Dataset, i: int) -> Any:
 
 
 def _write(out: Path, suffix: str, array: np.ndarray, grid: dict[str, Any]) -> None:
-    """Save ``array`` (.npy) or ``grid['images']`` as a PNG grid, after checking the folder."""
-    writable_dir(out.parent, "output folder")
-    if suffix == ".npy":
-        save_array(array, out)
-    else:
-        save_image_grid(grid.pop("images"), out, **grid)
+    """Save ``array`` (.npy) or ``grid['images']`` as a PNG grid, after checking the folder;
+    a failure takes back the folders this call created."""
+    created = writable_dir(out.parent, "output folder")
+    try:
+        if suffix == ".npy":
+            save_array(array, out)
+        else:
+            save_image_grid(grid.pop("images"), out, **grid)
+    except BaseException:
+        remove_new_folders(created)
+        raise
 
 
 def parse_dims(text: str | int | Sequence[int] | None) -> list[int] | None:
