@@ -252,6 +252,31 @@ def test_commands_that_read_a_run_write_into_it_without_out(run_dir, tmp_path):
     assert np.load(table_run / "samples.npy").shape == (3, 5)
 
 
+def test_a_new_model_in_the_run_removes_the_old_ones_outputs(tmp_path):
+    """What evaluate, detect, generate... wrote into RUN describes the model they read: after
+    `train --overwrite` it would be stale (an encoder.onnx of latent size 3 beside a model of 5),
+    and `vaekit report RUN` would rebuild a report of a model that is gone."""
+    run = tmp_path / "run"
+    assert invoke("train", "digits", "--out", run, *TRAIN_FAST).exit_code == 0
+    for args in (["detect", run, "digits:test"], ["generate", run, "-n", "4"], ["export", run]):
+        assert invoke(*args).exit_code == 0
+    (run / "evaluate").mkdir()
+    (run / "evaluate" / "results.json").write_text("{}")
+    (run / "notes.txt").write_text("mine")  # not vaekit's: kept
+    result = invoke("train", "digits", "--out", run, *TRAIN_FAST, "--overwrite", "--json")
+    assert result.exit_code == 0, result.output
+    removed = json.loads(result.stdout)["removed_outputs"]
+    assert sorted(removed) == ["anomaly_scores.csv", "encoder.onnx", "evaluate", "samples.png"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "checkpoint.safetensors",
+        "config.json",
+        "history.json",
+        "model.safetensors",
+        "notes.txt",
+        "run.json",
+    ]
+
+
 def test_existing_run_is_not_overwritten_without_asking(run_dir):
     before = (run_dir / "model.safetensors").read_bytes()
     result = invoke("train", "digits", "--out", run_dir, *TRAIN_FAST)
@@ -371,14 +396,22 @@ def test_later_commands_refuse_a_table_whose_columns_do_not_line_up(tmp_path):
             )
     assert not {"z.npy", "scores.csv", "eval"} & {p.name for p in tmp_path.iterdir()}
 
+    # A run whose loader kept pandas' unnamed row-index column as a feature (vaekit before
+    # 2026-11-22 did): that is what the message says, not "missing ''".
+    summary = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**summary, "feature_names": ["", *names]}))
+    result = invoke("embed", run, same, "--out", tmp_path / "z.npy", *labels)
+    assert result.exit_code == 2
+    assert "trained with the row index that pandas wrote" in " ".join(result.stderr.split())
+
 
 # --- review fixes: each command's behaviour as a shell user meets it -------------------------
 
 
-def test_train_json_is_json_even_with_the_progress_bar(tmp_path):
+def test_train_json_prints_nothing_but_the_json(tmp_path):
     result = invoke("train", "digits", "--out", tmp_path / "run", "--epochs", "2", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["epochs_run"] == 2  # the bar, if any, is on stderr
+    assert json.loads(result.stdout)["epochs_run"] == 2  # --json also turns the bar off
 
 
 @pytest.mark.parametrize("command", ["evaluate", "sweep"])

@@ -188,8 +188,9 @@ def test_only_rank_0_writes_the_run(monkeypatch, tmp_path):
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"WORLD_SIZE": "2"}, "WORLD_SIZE above 1 needs an integer RANK"),
-        ({"WORLD_SIZE": "two", "RANK": "0"}, "WORLD_SIZE above 1 needs an integer RANK"),
+        ({"WORLD_SIZE": "2"}, "RANK is not set, so this process cannot join a torchrun job"),
+        ({"WORLD_SIZE": "two", "RANK": "0"}, "WORLD_SIZE is 'two', not an integer"),
+        ({"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "x"}, "LOCAL_RANK is 'x', not an integer"),
         ({"WORLD_SIZE": "2", "RANK": "2"}, r"RANK=2 is outside 0\.\.1"),
     ],
 )

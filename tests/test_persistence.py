@@ -84,6 +84,19 @@ def test_load_on_a_chosen_device(saved, X, monkeypatch):
         load(saved, device="tpu")
 
 
+@pytest.mark.parametrize("cls", [VAE, Autoencoder])
+def test_models_pickled_under_the_old_module_path_still_unpickle(X, cls, monkeypatch):
+    """Until 2026-11-22 both classes lived in vaekit.estimator, and pickles name them so."""
+    model = cls(latent_dim=2, **QUICK).fit(X[:200])
+    monkeypatch.setattr(cls, "__module__", "vaekit.estimator")
+    blob = pickle.dumps(model)
+    monkeypatch.undo()
+    assert b"vaekit.estimator" in blob
+    again = pickle.loads(blob)
+    assert type(again) is cls
+    np.testing.assert_array_equal(again.transform(X[:5]), model.transform(X[:5]))
+
+
 def test_config_records_versions(saved):
     config = json.loads((saved / "config.json").read_text())
     assert config["versions"]["vaekit"] == vaekit.__version__
@@ -177,3 +190,27 @@ def test_a_model_saved_for_cuda_loads_on_the_cpu(tmp_path):
     loaded = load(tmp_path / "run")
     assert loaded.device == "cpu" and loaded.device_.type == "cpu"
     np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+
+
+def test_a_conv_model_with_the_old_decoder_layout_says_to_retrain(tmp_path):
+    """Before the fix, a decoder layer with as many channels as the images had no ReLU after
+    it: such a model's layers are numbered differently, and it must be trained again."""
+    import hashlib
+
+    from safetensors.torch import load as load_tensors
+    from safetensors.torch import save as dump_tensors
+
+    from vaekit.errors import ModelFileError
+
+    images = np.random.default_rng(0).random((40, 1, 16, 16), dtype=np.float32)
+    VAE(latent_dim=2, conv_channels=(1, 4), **QUICK).fit(images).save(tmp_path / "run")
+    weights = tmp_path / "run" / "model.safetensors"
+    tensors = load_tensors(weights.read_bytes())
+    old = {k.replace("decoder.deconv.2.", "decoder.deconv.1."): v for k, v in tensors.items()}
+    data = dump_tensors(old)
+    weights.write_bytes(data)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    config["weights_sha256"] = hashlib.sha256(data).hexdigest()
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match=r"decoder lacked a ReLU .* train it again"):
+        load(tmp_path / "run")

@@ -95,7 +95,7 @@ def test_repeated_non_finite_losses_give_a_clear_error():
     module, objective, X = _setup()
     poisoned = PoisonedObjective(objective, bad_calls=10**9)
     config = TrainConfig(epochs=3, batch_size=128, learning_rate=1e-2, max_nonfinite_restarts=2)
-    with pytest.raises(TrainingError, match="non-finite loss 3 times"):
+    with pytest.raises(TrainingError, match="non-finite loss or weights 3 times"):
         train(module, poisoned, X, None, config)
 
 

@@ -21,11 +21,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from .datasets import Dataset, load_dataset
 from .errors import ConfigError, DataError
-from .jobs import model_rows, writable_dir
+from .jobs import default_output, model_rows, writable_dir
 from .persistence import atomic_write_bytes, load_model, remove_new_folders
 from .vae import VAE
 
-DEFAULT_SCORES_FILE = "anomaly_scores.csv"  # detect's output in the run directory by default
 SCORES = ("auto", "elbo", "recon", "nll", "excess", "excess_per_ink")
 # Scores defined only for a Bernoulli VAE of inputs in [0, 1].
 _BERNOULLI_ONLY = ("excess", "excess_per_ink")
@@ -173,7 +172,7 @@ def detect_run(
         raise ConfigError(f"--contamination must be in (0, 0.5], got {contamination!r}.")
     if k is not None and (not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1):
         raise ConfigError(f"--k must be a positive integer, got {k!r}.")
-    out = Path(run).expanduser() / DEFAULT_SCORES_FILE if out is None else Path(out).expanduser()
+    out = default_output(run, "detect") if out is None else Path(out).expanduser()
     if out.suffix.lower() != ".csv":
         raise ConfigError(f"--out must end in .csv; got {out.name!r}.")
     model = load_model(run)
@@ -216,8 +215,10 @@ def detect_run(
     if contamination is None:
         threshold = -float(model.offset_)
         share = "5%" if model.contamination == "auto" else f"{model.contamination:.0%}"
-        rows = "held-out" if model.validation_fraction > 0 else "training"
-        source = f"stored at fit (offset_): the least typical {share} of the {rows} rows"
+        source = (
+            f"stored at fit (offset_): the least typical {share} of the validation split (of "
+            "the training data when it had none)"
+        )
     else:
         threshold = float(np.quantile(scores, 1.0 - contamination))
         source = f"the {1 - contamination:g} quantile of DATA's scores (--contamination)"

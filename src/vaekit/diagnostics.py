@@ -80,15 +80,20 @@ def anomaly_offset(scores: np.ndarray, contamination: float | str) -> tuple[floa
     )
 
 
-def active_units(mu: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD) -> int:
-    """Latent units whose encoder mean varies over the rows by more than ``threshold``.
+def active_mask(mu: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD) -> np.ndarray:
+    """Which latent units are active: their encoder mean varies over the rows by more than
+    ``threshold`` (Burda et al. 2016, sec. 5.2).
 
     Parameters
     ----------
     mu : ndarray of shape (m, latent_dim)
         μ(x) of held-out rows.
+
+    Returns
+    -------
+    ndarray of shape (latent_dim,), bool
     """
-    return int((mu.var(axis=0, dtype=np.float64) > threshold).sum())
+    return mu.var(axis=0, dtype=np.float64) > threshold
 
 
 def collapse_message(

@@ -40,26 +40,37 @@ class World:
 
 def world() -> World | None:
     """The ``torchrun`` job this process belongs to, or None when it runs alone."""
-    env = {name: os.environ.get(name) for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
-    try:
-        size = int(env["WORLD_SIZE"] or 1)
-        if size <= 1:
-            return None
-        rank = int(env["RANK"] or "")  # unset: the ValueError below
-        local_rank = int(env["LOCAL_RANK"] or rank)
-    except ValueError:
-        shown = ", ".join(f"{k}={v!r}" for k, v in env.items() if v is not None)
-        raise ConfigError(
-            f"The environment describes no torchrun job vaekit can join ({shown}): WORLD_SIZE "
-            "above 1 needs an integer RANK; launch with torchrun, or unset WORLD_SIZE to train "
-            "in one process."
-        ) from None
+    size = _env_int("WORLD_SIZE", 1)
+    if size <= 1:
+        return None
+    rank = _env_int("RANK")
+    local_rank = _env_int("LOCAL_RANK", rank)
     if not 0 <= rank < size:
         raise ConfigError(
             f"RANK={rank} is outside 0..{size - 1} (WORLD_SIZE={size}); launch with torchrun, "
             "or unset WORLD_SIZE to train in one process."
         )
     return World(rank=rank, size=size, local_rank=local_rank)
+
+
+def _env_int(name: str, default: int | None = None) -> int:
+    """The integer environment variable ``name`` (``default`` when unset); a ConfigError when
+    it is not an integer, or unset without a default."""
+    text = os.environ.get(name)
+    if text is None:
+        if default is not None:
+            return default
+        given = "is not set"
+    else:
+        try:
+            return int(text)
+        except ValueError:
+            given = f"is {text!r}, not an integer"
+    raise ConfigError(
+        f"{name} {given}, so this process cannot join a torchrun job (WORLD_SIZE="
+        f"{os.environ.get('WORLD_SIZE')!r}); launch with torchrun, or unset WORLD_SIZE to "
+        "train in one process."
+    )
 
 
 def is_main_process() -> bool:

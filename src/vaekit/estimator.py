@@ -75,6 +75,20 @@ _PREDICT_BATCH_CONV_CPU = 256
 _ROW_MULTIPLE = 16
 
 
+def __getattr__(name: str) -> Any:
+    """``vaekit.estimator.VAE`` / ``.Autoencoder``, where the classes lived until 2026-11-22:
+    models pickled (or joblib-dumped) then name them so, and must still unpickle."""
+    if name == "VAE":
+        from .vae import VAE
+
+        return VAE
+    if name == "Autoencoder":
+        from .autoencoder import Autoencoder
+
+        return Autoencoder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Shared implementation of :class:`VAE` and :class:`Autoencoder` (not public)."""
 
@@ -119,11 +133,13 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         if resume and checkpoint_path is None:
             raise ConfigError("resume=True needs the checkpoint_path to resume from.")
+        if checkpoint_path is not None:
+            checkpoint_path = Path(checkpoint_path).expanduser()  # as save and load do
         self._check_params()
         if checkpoint_path is not None and (not resume or os.path.exists(checkpoint_path)):
             # Now, not when the first epoch ends; a missing checkpoint to resume from gets its
             # own message when it is read.
-            check_output_file(Path(checkpoint_path), CHECKPOINT_FILE)
+            check_output_file(checkpoint_path, CHECKPOINT_FILE)
         self.__dict__.pop("module_", None)  # a failed refit must not look fitted
         X = self._validate_X(X, reset=True)
         n = X.shape[0]
@@ -158,7 +174,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         resume_from, saved_seed = None, None
         if resume:
             assert checkpoint_path is not None
-            resume_from, saved_seed = self._load_checkpoint(Path(checkpoint_path), fingerprint)
+            resume_from, saved_seed = self._load_checkpoint(checkpoint_path, fingerprint)
         # The one seed of the fit: split, initial weights, batch order, ε, and later the ε of
         # scoring. A resumed fit takes the checkpoint's, so that random_state=None (a fresh draw
         # per call) still resumes on the same split; under torchrun every rank takes rank 0's.
@@ -189,7 +205,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         on_checkpoint = None
         if checkpoint_path is not None:
-            checkpoint_path = Path(checkpoint_path)
             params = {**self._checkpoint_params(fingerprint), SEED_KEY: seed}
 
             def on_checkpoint(state: TrainingState) -> None:

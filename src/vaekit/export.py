@@ -160,7 +160,8 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
     not convert dtypes or check for NaN: feed it the input dtype.
 
     The export is checked with onnxruntime (when installed) on probe rows at the data's offset
-    and spread, and refused when the graph's μ differs from ``transform``'s by more than 1e-4.
+    and spread, and refused when the graph's μ differs from ``transform``'s by more than 1e-4
+    (for a model on the CPU; on a GPU, whose kernels round differently, it is only reported).
 
     Examples
     --------
@@ -172,7 +173,7 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
     """
     check_is_fitted(model, "module_")
     opset = _check_opset(opset)
-    path = Path(path)
+    path = Path(path).expanduser()
     check_output_file(path, "encoder.onnx")
     try:
         import onnx
@@ -220,7 +221,10 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
     onnx.checker.check_model(proto)
     data = proto.SerializeToString()
     max_abs_diff = _onnxruntime_check(model, data)
-    if max_abs_diff is not None and not max_abs_diff <= _CHECK_TOLERANCE:
+    # On a GPU, transform's own kernels (TF32 convolutions, say) may differ from a CPU's by
+    # more than the tolerance: the check then only reports.
+    on_cpu = model.device_.type == "cpu"
+    if on_cpu and max_abs_diff is not None and not max_abs_diff <= _CHECK_TOLERANCE:
         raise ConfigError(
             f"The exported graph's μ differs from transform's by up to {max_abs_diff:.3g} on "
             f"probe rows (tolerance {_CHECK_TOLERANCE:g}), so nothing was written; please "
@@ -278,11 +282,12 @@ def export_run(
     dict
         What :func:`export_onnx` returns, plus ``run``.
     """
+    from .jobs import default_output
     from .persistence import load_model
 
     if str(format).lower() not in EXPORT_FORMATS:
         raise ConfigError(f"format must be one of {', '.join(EXPORT_FORMATS)}; got {format!r}.")
-    out = Path(run).expanduser() / "encoder.onnx" if out is None else Path(out).expanduser()
+    out = default_output(run, "export") if out is None else Path(out).expanduser()
     _check_opset(opset)
     check_output_file(out, "encoder.onnx")  # before loading anything
     model = load_model(run, device="cpu")

@@ -128,7 +128,8 @@ def interpolate(
     Returns
     -------
     ndarray of shape (steps, *input_shape_)
-        Decoder means (the dtype of ``inverse_transform``); the first and last are the reconstructions of ``x_from`` and ``x_to``.
+        Decoder means (the dtype of ``inverse_transform``); the first and last are the
+        reconstructions of ``x_from`` and ``x_to``.
     """
     check_is_fitted(model, "module_")
     pair = np.concatenate([_one_sample(model, x_from, "x_from"), _one_sample(model, x_to, "x_to")])

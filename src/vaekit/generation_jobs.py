@@ -10,7 +10,6 @@ decoder means in data space, shaped as ``inverse_transform`` returns them.
 from __future__ import annotations
 
 import io
-import json
 import math
 import numbers
 import os
@@ -23,7 +22,7 @@ import numpy as np
 from .datasets import Dataset, load_dataset
 from .errors import ConfigError, DataError
 from .generation import INTERPOLATION_METHODS, interpolate, traversal_values, traverse
-from .jobs import RUN_FILE, model_rows, writable_dir
+from .jobs import default_output, model_rows, run_summary, writable_dir
 from .params import check_seed
 from .persistence import atomic_write_bytes, load_model, remove_new_folders
 from .plots import figure_to_png, image_grid
@@ -122,10 +121,10 @@ def _output(out: str | os.PathLike) -> tuple[Path, str]:
 
 def _recorded_image_shape(run: str | os.PathLike) -> tuple[int, ...] | None:
     """The image shape ``vaekit train`` recorded for the run's data (digits: (8, 8)), if any."""
+    shape = run_summary(run).get("image_shape")
     try:
-        shape = json.loads((Path(run) / RUN_FILE).read_text(encoding="utf-8"))["image_shape"]
         return tuple(int(s) for s in shape) if shape else None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, TypeError):  # a damaged run.json
         return None
 
 
@@ -145,20 +144,20 @@ def _image_shape(
 def _resolve_output(
     out: str | os.PathLike | None,
     run: str | os.PathLike,
-    stem: str,
+    command: str,
     image_shape: tuple[int, ...] | None,
     model: Any,
 ) -> tuple[Path, str]:
     """``--out`` and its suffix, checked against what the model's samples are.
 
-    Without ``--out``, a file in the run directory: ``<stem>.png`` when the samples can be
-    drawn, ``<stem>.npy`` otherwise.
+    Without ``--out``, ``command``'s file in the run directory (``jobs.RUN_OUTPUTS``): ``.png``
+    when the samples can be drawn, ``.npy`` otherwise.
     """
     if out is None:
         drawable = image_shape is not None and (
             len(image_shape) == 2 or image_shape[0] in (1, 3, 4)
         )
-        out = Path(run).expanduser() / (stem + (".png" if drawable else ".npy"))
+        out = default_output(run, command).with_suffix(".png" if drawable else ".npy")
     out, suffix = _output(out)
     _check_drawable(suffix, image_shape, model, out)
     return out, suffix
@@ -279,7 +278,7 @@ def generate_run(
             "(--model vae), or use vaekit interpolate or traverse with this one."
         )
     image_shape = _image_shape(model, run)
-    out, suffix = _resolve_output(out, run, "samples", image_shape, model)
+    out, suffix = _resolve_output(out, run, "generate", image_shape, model)
     samples = model.sample(int(n), random_state=seed)  # (n, *input_shape_)
     title = f"{n} samples from the prior" + ("" if seed is None else f" (seed {seed})")
     _write(out, suffix, samples, {"images": samples, "image_shape": image_shape, "title": title})
@@ -344,7 +343,7 @@ def interpolate_run(
     i_from = _check_index(i_from, "--from", dataset)
     i_to = _check_index(i_to, "--to", dataset)
     image_shape = _image_shape(model, run, dataset)
-    out, suffix = _resolve_output(out, run, "interpolation", image_shape, model)
+    out, suffix = _resolve_output(out, run, "interpolate", image_shape, model)
 
     x_from, x_to = rows[i_from], rows[i_to]
     paths = np.stack([interpolate(model, x_from, x_to, steps, m) for m in methods])
@@ -444,7 +443,7 @@ def traverse_run(
         index = _check_index(index, "--index", dataset)
         x, centre = rows[index], f"μ(x) of row {index} of {dataset.name}"
     image_shape = _image_shape(model, run, dataset)
-    out, suffix = _resolve_output(out, run, "traversal", image_shape, model)
+    out, suffix = _resolve_output(out, run, "traverse", image_shape, model)
 
     decoded = traverse(model, x, dim_list, values)  # (len(dims), m, *input_shape_)
     grid = {

@@ -11,6 +11,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -26,6 +27,7 @@ from .distributed import is_main_process, world
 from .errors import ConfigError, DataError
 from .persistence import (
     CONFIG_FILE,
+    RESULTS_FILE,
     atomic_write_json,
     library_versions,
     load_model,
@@ -34,6 +36,43 @@ from .persistence import (
 from .vae import VAE
 
 RUN_FILE = "run.json"  # what a `vaekit train` run was: data, timings, final losses
+# What the commands that read a run write into it when given no --out (generate, interpolate
+# and traverse add .png or .npy). They describe the model: training a new one into the run
+# (--overwrite, --resume) removes them.
+RUN_OUTPUTS = {
+    "evaluate": "evaluate",
+    "visualize": "visualize",
+    "detect": "anomaly_scores.csv",
+    "export": "encoder.onnx",
+    "generate": "samples",
+    "interpolate": "interpolation",
+    "traverse": "traversal",
+}
+
+
+def default_output(run: str | os.PathLike, command: str) -> Path:
+    """Where ``command`` writes in the run directory ``run`` when given no ``--out``."""
+    return Path(run).expanduser() / RUN_OUTPUTS[command]
+
+
+def _remove_run_outputs(run: Path) -> list[str]:
+    """Remove what commands wrote into ``run`` by default (see ``RUN_OUTPUTS``): the outputs
+    of a model that a new one replaces. Returns the names removed."""
+    removed = []
+    for command, name in RUN_OUTPUTS.items():
+        path = run / name
+        if command in ("evaluate", "visualize"):
+            if (path / RESULTS_FILE).is_file():  # a report folder vaekit wrote
+                shutil.rmtree(path)
+                removed.append(name)
+            continue
+        for candidate in (path, path.with_suffix(".png"), path.with_suffix(".npy")):
+            if candidate.suffix and candidate.is_file():
+                candidate.unlink()
+                removed.append(candidate.name)
+    return removed
+
+
 EMBED_FORMATS = (".npy", ".csv", ".parquet")
 _EMBED_BATCH = 4096
 
@@ -156,6 +195,9 @@ def train_run(
     if is_main_process():  # under torchrun, rank 0 alone writes the run
         estimator.save(out)
         atomic_write_json(out / RUN_FILE, summary)
+        removed = _remove_run_outputs(out)  # they describe the model just replaced
+        if removed:
+            summary["removed_outputs"] = removed
     return summary
 
 
@@ -329,6 +371,12 @@ def check_columns(ds: Dataset, run: str | os.PathLike) -> None:
     if not trained or ds.feature_names is None or list(ds.feature_names) == list(trained):
         return
     given = list(ds.feature_names)
+    if trained[1:] == given and trained[0] in ("", "__index_level_0__"):
+        raise DataError(
+            f"The model in {run} was trained with the row index that pandas wrote into its "
+            f"table as a feature ({trained[0]!r}, which vaekit now leaves out); train it again "
+            "on this file."
+        )
     if sorted(given) == sorted(trained):
         j = next(j for j, (a, b) in enumerate(zip(given, trained, strict=True)) if a != b)
         raise DataError(
@@ -373,7 +421,7 @@ def run_summary(run: str | os.PathLike) -> dict[str, Any]:
     """What ``vaekit train`` recorded in ``RUN/run.json``; ``{}`` for a model saved by
     ``VAE.save`` (which writes none) or a damaged file, which only costs what it would tell."""
     try:
-        summary = json.loads((Path(run) / RUN_FILE).read_text(encoding="utf-8"))
+        summary = json.loads((Path(run).expanduser() / RUN_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return summary if isinstance(summary, dict) else {}
@@ -382,7 +430,7 @@ def run_summary(run: str | os.PathLike) -> dict[str, Any]:
 def run_info(run: str | os.PathLike) -> dict[str, Any]:
     """Describe a saved model: parameters, fitted metadata, versions, final losses."""
     model = load_model(run)  # checks config.json and the weights, with clear errors
-    config = json.loads((Path(run) / CONFIG_FILE).read_text())
+    config = json.loads((Path(run).expanduser() / CONFIG_FILE).read_text())
     summary = run_summary(run)
     history = model.history_
     return {

@@ -40,6 +40,7 @@ from .errors import ConfigError, ModelFileError
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE, CONFIG_FILE, HISTORY_FILE = "model.safetensors", "config.json", "history.json"
+RESULTS_FILE = "results.json"  # what a report is rebuilt from (evaluate, visualize, sweep, demo)
 _SCALING_KEYS = ("scaling.mean", "scaling.scale")
 _FITTED_ATTRS = ("input_shape_", "n_features_in_", "architecture_", "likelihood_", "n_epochs_")
 # The fit's seed (scoring draws its ε from it) and what fit measures on held-out rows (anomaly
@@ -130,7 +131,11 @@ def _interrupts_held() -> Iterator[None]:
     process's signal to any of its threads (torch's workers too), while Python always runs the
     handler in the main thread, the only one allowed to swap it.
     """
-    if threading.current_thread() is not threading.main_thread():
+    # Only the main thread may swap handlers; a handler installed by C code (getsignal gives
+    # None) could not be put back.
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is None
+    ):
         yield
         return
     caught: list[int] = []
@@ -259,6 +264,23 @@ def save_model(model: Any, path: str | os.PathLike) -> Path:
     return directory
 
 
+def _check_decoder_layout(module: torch.nn.Module, tensors: dict, directory: Path) -> None:
+    """Refuse, with what to do, a conv model saved before the decoder fix of 2026-11-22.
+
+    Its decoder lacked the ReLU after a transposed convolution with as many channels as the
+    images (``conv_channels`` holding 1 or 3), so its layers are numbered differently; with the
+    ReLU it would compute another function, so its weights cannot be reused.
+    """
+    expected = {k for k in module.state_dict() if k.startswith("decoder.deconv.")}
+    saved = {k for k in tensors if k.startswith("decoder.deconv.")}
+    if expected and saved and expected != saved and len(expected) == len(saved):
+        raise ModelFileError(
+            f"{directory} holds a convolutional model saved by a vaekit whose decoder lacked a "
+            "ReLU after a layer with as many channels as the images (conv_channels holding "
+            "their channel count); it cannot be loaded as it was trained: train it again."
+        )
+
+
 def _device_available(device: Any) -> bool:
     from .params import resolve_device
 
@@ -359,8 +381,9 @@ def load_model(path: str | os.PathLike, device: str | None = None) -> Any:
         model.scale_ = tensors.pop(_SCALING_KEYS[1]).numpy()
         model.device_ = resolve_device(model.device)
         module = model._build_module()
+        _check_decoder_layout(module, tensors, directory)
         module.load_state_dict(tensors, strict=True)
-    except ConfigError:
+    except (ConfigError, ModelFileError):
         raise  # a device this machine lacks (a model saved with device="cuda"), said as such
     except (KeyError, TypeError, ValueError, RuntimeError, safetensors.SafetensorError) as exc:
         # torch's load_state_dict opens with "Error(s) in loading state_dict for ...:"; the

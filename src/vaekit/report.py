@@ -42,12 +42,12 @@ from matplotlib.figure import Figure
 
 from . import __version__
 from .errors import ConfigError, DataError, ModelFileError
-from .persistence import atomic_write_bytes, atomic_write_json, read_json_object
+from .persistence import RESULTS_FILE, atomic_write_bytes, atomic_write_json, read_json_object
 from .plots import PNG_SIGNATURE, figure_to_png
 
 __all__ = ["rebuild_report", "render_html", "write_report"]
 
-RESULTS_FILE, REPORT_FILE, FIGURES_DIR = "results.json", "report.html", "figures"
+REPORT_FILE, FIGURES_DIR = "report.html", "figures"
 DEFAULT_TITLE = "vaekit report"
 _LAYOUT_KEYS = ("title", "summary", "comparison", "figures")
 # (key, heading, name fragments that place a figure there), first match wins.

@@ -34,9 +34,10 @@ from .datasets import (
     load_dataset,
     may_share_rows,
 )
+from .diagnostics import ACTIVE_UNIT_THRESHOLD, active_mask
 from .errors import ConfigError, DataError, ModelFileError
 from .evaluation import test_elbo
-from .jobs import model_rows, run_summary, writable_dir
+from .jobs import default_output, model_rows, run_summary, writable_dir
 from .params import check_seed
 from .persistence import load_model, remove_new_folders
 from .progress import StepProgress
@@ -60,7 +61,6 @@ _N_RECONSTRUCTIONS = 20  # inputs shown over their reconstructions
 _N_SAMPLES = 64  # draws from the prior shown as an image grid
 _SCATTER_POINTS = 2000  # evaluate's latent scatter: t-SNE cost grows super-linearly
 _TABLE_ROWS = 2000  # rows for a tabular per-feature reconstruction figure
-_ACTIVE_VARIANCE = 0.01  # Burda et al. (2016): unit u is active if Cov_x(E_q[z_u]) > 0.01
 
 
 # ---------------------------------------------------------------------------------- evaluate
@@ -128,7 +128,7 @@ def evaluate_run(
     )
     X_train, X_test, y_train, y_test = arrays
     tasks = ("classification", "clustering") if _is_classification(y_train) else ("regression",)
-    with output_folder(Path(run) / "evaluate" if out is None else out) as out_dir:
+    with output_folder(default_output(run, "evaluate") if out is None else out) as out_dir:
         timings: dict[str, float] = {}
         with _one_blas_thread():
             with _timed(timings, "extractors_fit_seconds"):
@@ -345,7 +345,7 @@ def visualize_run(
     rows = _subsample(len(X_all), max_points, random_state)
     X = X_all[rows]
     y = None if ds.y is None else ds.y[rows]
-    with output_folder(Path(run) / "visualize" if out is None else out) as out_dir:
+    with output_folder(default_output(run, "visualize") if out is None else out) as out_dir:
         Z = model.transform(X)
         figures: dict[str, Any] = {}
         captions: dict[str, dict[str, str]] = {}
@@ -645,11 +645,11 @@ def _add_kl(
         # KL(N(μ, σ²) || N(0, 1)) per dimension, Kingma & Welling 2014, App. B; mean over rows.
         kl = (0.5 * (mu**2 + np.exp(logvar) - 1.0 - logvar)).mean(axis=0, dtype=np.float64)
         source = f"mean over {len(X)} rows"
-    active = Z.var(axis=0, dtype=np.float64) > _ACTIVE_VARIANCE
+    active = active_mask(Z)
     figure = kl_per_dimension(kl, active=active, title="KL per latent dimension")
     caption = (
         f"KL(q(z_u|x) || p(z_u)) per dimension ({source}); green: active units, "
-        f"Cov_x(μ_u(x)) > {_ACTIVE_VARIANCE} (Burda et al. 2016)"
+        f"Cov_x(μ_u(x)) > {ACTIVE_UNIT_THRESHOLD} (Burda et al. 2016)"
     )
     _add(figures, captions, "kl_per_dimension", (figure, caption, "training"))
     return {

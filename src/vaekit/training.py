@@ -220,9 +220,9 @@ def train(
                 restarts += 1
                 if restarts > config.max_nonfinite_restarts:
                     raise TrainingError(
-                        f"Training produced a non-finite loss {restarts} times even after halving "
-                        "the learning rate each time; check the data for extreme values or lower "
-                        "learning_rate."
+                        f"Training produced a non-finite loss or weights {restarts} times even "
+                        "after halving the learning rate each time; check the data for extreme "
+                        "values or lower learning_rate."
                     )
                 # Roll back to the end of the last good epoch and retry it more gently: every
                 # restart halves the learning rate (see _run_epoch's lr_scale).

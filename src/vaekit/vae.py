@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from .diagnostics import active_units, collapse_message
+from .diagnostics import active_mask, collapse_message
 from .errors import ConfigError, PosteriorCollapseWarning
 from .estimator import _BaseAutoencoder, _double
 from .losses import gaussian_kl, gaussian_log_density, iwae_bound, reconstruction_nll
@@ -384,7 +384,7 @@ class VAE(_BaseAutoencoder):
         """Also record ``active_units_`` and ``kl_per_dim_``; warn on posterior collapse."""
         found = super()._fit_diagnostics(rows, where)
         mu, logvar = self._encode_array(rows)
-        self.active_units_ = active_units(mu)
+        self.active_units_ = int(active_mask(mu).sum())
         kl = gaussian_kl(torch.from_numpy(mu).double(), torch.from_numpy(logvar).double())
         self.kl_per_dim_ = kl.mean(0).numpy()
         message = collapse_message(self.active_units_, self.latent_dim, where)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaekit.diagnostics import ACTIVE_UNIT_THRESHOLD, collapse_message
+from vaekit.diagnostics import ACTIVE_UNIT_THRESHOLD, active_mask, collapse_message
 from vaekit.errors import ConfigError, DataError
 from vaekit.losses import gaussian_kl
 from vaekit.vae import VAE
@@ -151,7 +151,7 @@ def active_units(model: VAE, X: Any, threshold: float = ACTIVE_UNIT_THRESHOLD) -
             f"active_units needs at least 2 rows to measure a variance, got {mu.shape[0]}."
         )
     variances = mu.var(axis=0, dtype=np.float64)  # (latent_dim,)
-    active = variances > threshold
+    active = active_mask(mu, threshold)
     return {
         "active_units": int(active.sum()),
         "variances": variances,
