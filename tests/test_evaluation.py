@@ -461,3 +461,26 @@ def test_fit_feature_extractors_rejects_bad_requests(digits):
         fit_feature_extractors(X_train, X_test, latent_dim=2, include=("ica",))
     with pytest.raises(DataError, match="same shape"):
         fit_feature_extractors(X_train, X_test[:, :10], latent_dim=2, include=("pca",))
+
+
+def test_raw_and_pca_baselines_see_standardized_columns_when_the_networks_do():
+    """A table with columns in different units (wine: proline ~1000, hue ~1): the Gaussian
+    networks standardize it, so raw and PCA must too, or PCA is ruled by the largest column."""
+    from vaekit.evaluation import fit_feature_extractors
+
+    rng = np.random.default_rng(0)
+    signal = rng.normal(size=(200, 1))
+    X = np.column_stack(
+        [1000 * rng.normal(size=200), signal, signal + 0.1 * rng.normal(size=(200, 1))]
+    )
+    features, models = fit_feature_extractors(
+        X[:150], X[150:], latent_dim=1, include=("raw", "pca")
+    )
+    np.testing.assert_allclose(features["raw"][0].std(0), 1.0, rtol=1e-6)
+    component = models["pca"][-1].components_[0]
+    assert abs(component[0]) < 0.2  # the shared signal, not the column with the largest unit
+    # Data in [0, 1] (the Bernoulli likelihood) is used as given.
+    U = rng.random((100, 4))
+    features, models = fit_feature_extractors(U[:80], U[80:], latent_dim=2, include=("raw", "pca"))
+    np.testing.assert_allclose(features["raw"][0], U[:80], rtol=1e-6)
+    assert type(models["pca"]).__name__ == "PCA"

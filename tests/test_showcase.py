@@ -193,24 +193,24 @@ def test_evaluate_splits_data_without_test_and_handles_regression(root):
 
 def test_leak_note_compares_the_recorded_training_data(tmp_path, monkeypatch):
     named = ("digits:train", None)
-    assert _leak_note(named, "digits:train")
-    assert _leak_note(named, "Digits:Train ")
-    assert _leak_note(named, "digits")  # the whole dataset holds the training split
-    assert _leak_note(("mnist", None), "mnist:test")
-    assert _leak_note(named, "digits:test") is None
-    assert _leak_note(("mnist:train", None), "fashion-mnist:train") is None
-    assert _leak_note((None, None), "digits") is None
+    assert _leak_note("runs/r1", named, "digits:train").startswith("The model in runs/r1 was")
+    assert _leak_note("runs/r1", named, "Digits:Train ")
+    assert _leak_note("runs/r1", named, "digits")  # the whole dataset holds the training split
+    assert _leak_note("runs/r1", ("mnist", None), "mnist:test")
+    assert _leak_note("runs/r1", named, "digits:test") is None
+    assert _leak_note("runs/r1", ("mnist:train", None), "fashion-mnist:train") is None
+    assert _leak_note("runs/r1", (None, None), "digits") is None
     # A file, however its path is written, recognised from another folder by the absolute path
     # that `vaekit train` records.
     (tmp_path / "sub").mkdir()
     data = tmp_path / "x.npy"
     data.touch()
     monkeypatch.chdir(tmp_path)
-    assert _leak_note(("x.npy", None), "./x.npy")
-    assert _leak_note(("x.npy", None), "y.npy") is None
+    assert _leak_note("runs/r1", ("x.npy", None), "./x.npy")
+    assert _leak_note("runs/r1", ("x.npy", None), "y.npy") is None
     monkeypatch.chdir(tmp_path / "sub")
-    assert _leak_note(("x.npy", str(data)), "../x.npy")
-    assert _leak_note(("x.npy", str(data)), "x.npy") is None  # sub/x.npy is another file
+    assert _leak_note("runs/r1", ("x.npy", str(data)), "../x.npy")
+    assert _leak_note("runs/r1", ("x.npy", str(data)), "x.npy") is None  # sub/x.npy is another file
 
 
 # --------------------------------------------------------------------------------- visualize

@@ -150,7 +150,7 @@ def evaluate_run(
             f"retrained (trained on {run_data[0] or 'data not recorded'}, "
             f"{len(model.history_)} epochs)"
         )
-        leak = _leak_note(run_data, test if test is not None else data)
+        leak = _leak_note(run, run_data, test if test is not None else data)
         if leak:
             protocol["note"] = leak
 
@@ -163,7 +163,7 @@ def evaluate_run(
             "auto", what,
         )  # fmt: skip
         if model.history_:
-            _add(figures, captions, f"loss_{_model_key(model)}", _loss(model, "model in RUN"))
+            _add(figures, captions, f"loss_{_model_key(model)}", _loss(model, f"model in {run}"))
         if "ae" in extractors:
             _add(figures, captions, "loss_ae_baseline", _loss(extractors["ae"], "baseline AE"))
         results = {
@@ -284,6 +284,7 @@ def _feature_sets(
         vae_params=params,
         random_state=random_state,
         include=include,
+        standardize=model.likelihood_ == "gaussian",  # the inputs as the model saw them
     )
     if isinstance(model, Autoencoder):
         features["ae"] = (model.transform(X_train), model.transform(X_test))
@@ -801,12 +802,15 @@ def _run_data(run: str | os.PathLike) -> tuple[str | None, str | None]:
     return (None if data is None else str(data)), (None if path is None else str(path))
 
 
-def _leak_note(run_data: tuple[str | None, str | None], scored: str | os.PathLike) -> str | None:
-    """A warning when the model in RUN was trained on data that holds the rows scored as test."""
+def _leak_note(
+    run: str | os.PathLike, run_data: tuple[str | None, str | None], scored: str | os.PathLike
+) -> str | None:
+    """A warning when the model in ``run`` was trained on data that holds the rows scored as
+    test."""
     data, path = run_data
     if data is None or not may_share_rows(path or data, scored):
         return None
     return (
-        f"The model in RUN was trained on {data}, which holds the test rows scored here, so "
+        f"The model in {run} was trained on {data}, which holds the test rows scored here, so "
         "its rows may be optimistic; pass --test with data it has not seen."
     )

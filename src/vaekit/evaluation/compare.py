@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.decomposition import PCA
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
 from vaekit.autoencoder import Autoencoder
@@ -50,6 +52,7 @@ def fit_feature_extractors(
     ae_params: Mapping[str, Any] | None = None,
     random_state: int | None = 0,
     include: Sequence[str] = FEATURE_SETS,
+    standardize: bool | None = None,
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
     """Fit PCA(k), an Autoencoder(k) and a VAE(k) on ``X_train``; featurize both splits.
 
@@ -70,14 +73,21 @@ def fit_feature_extractors(
     random_state : int or None, default=0
         Seeds PCA, both networks and the draw of z.
     include : sequence of str, default=("raw", "pca", "ae", "vae_mu", "vae_z")
+    standardize : bool or None, default=None
+        Standardize the inputs of ``raw`` and ``pca`` (a ``StandardScaler`` fit on
+        ``X_train``), as the networks standardize theirs under the Gaussian likelihood: PCA
+        of unscaled columns is ruled by the ones with the largest units (a baseline no one
+        would use). None: when the networks' likelihood is Gaussian (``likelihood`` in
+        ``vae_params``, or ``"auto"`` with values outside [0, 1]).
 
     Returns
     -------
     features : dict of str -> (ndarray of shape (n_train, d_f), ndarray of shape (n_test, d_f))
-        In the order of ``include``; ``raw`` is the inputs flattened, ``vae_z`` one draw
-        z ~ q(z | x) per row.
+        In the order of ``include``; ``raw`` is the inputs flattened (and standardized, see
+        ``standardize``), ``vae_z`` one draw z ~ q(z | x) per row.
     models : dict of str -> fitted estimator
-        ``"pca"``, ``"ae"``, ``"vae"`` for those fitted.
+        ``"pca"`` (a Pipeline with the scaler when standardized), ``"raw"`` (the scaler, when
+        standardized), ``"ae"``, ``"vae"`` for those fitted.
     """
     include = (include,) if isinstance(include, str) else tuple(include)
     unknown = [name for name in include if name not in FEATURE_SETS]
@@ -94,13 +104,22 @@ def fit_feature_extractors(
     _check_latent_dim(latent_dim, flat_train.shape, {**vae_params, **(ae_params or {})})
     shared = set(Autoencoder().get_params()) - {"latent_dim", "random_state"}
     ae_params = {**{k: v for k, v in vae_params.items() if k in shared}, **(ae_params or {})}
+    if standardize is None:
+        likelihood = vae_params.get("likelihood", "auto")
+        outside = bool(flat_train.size) and (flat_train.min() < 0 or flat_train.max() > 1)
+        standardize = likelihood == "gaussian" or (likelihood == "auto" and outside)
     features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     models: dict[str, Any] = {}
     for name in include:
-        if name == "raw":
+        if name == "raw" and standardize:
+            scaler = models["raw"] = StandardScaler().fit(flat_train)
+            features[name] = (scaler.transform(flat_train), scaler.transform(flat_test))
+        elif name == "raw":
             features[name] = (flat_train, flat_test)
         elif name == "pca":
-            models["pca"] = PCA(latent_dim, random_state=random_state).fit(flat_train)
+            pca = PCA(latent_dim, random_state=random_state)
+            models["pca"] = make_pipeline(StandardScaler(), pca) if standardize else pca
+            models["pca"].fit(flat_train)
             features[name] = (
                 models["pca"].transform(flat_train),
                 models["pca"].transform(flat_test),
