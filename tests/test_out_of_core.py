@@ -148,3 +148,21 @@ def test_embed_of_a_memory_map_streams_it_batch_by_batch(tmp_path, monkeypatch):
     mu = np.load(tmp_path / "mu.npy")
     assert mu.shape == (len(X), 3) and mu.dtype == np.float32
     np.testing.assert_allclose(mu, model.transform(X), rtol=1e-5, atol=1e-6)
+
+
+def test_a_read_only_memory_map_is_encoded_without_torch_warnings(tmp_path):
+    """torch warns about tensors over read-only memory ("undefined behavior"): every path that
+    reads a memory-mapped .npy hands torch a writable batch."""
+    import warnings
+
+    X = np.random.default_rng(0).random((300, 6), dtype=np.float32)
+    np.save(tmp_path / "x.npy", X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = VAE(latent_dim=2, hidden_dims=(8,), epochs=1, random_state=0).fit(X)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(model.transform(mapped[:50]), model.transform(X[:50]))
+        model.score_samples(mapped[:50])
+        model.log_likelihood(mapped[:5], k=4)

@@ -320,15 +320,18 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return self.input_shape_ if len(self.input_shape_) == 3 else (1, *self.input_shape_)
 
     def _to_model_input(self, X: np.ndarray) -> np.ndarray:
-        """Scale and reshape (n, *input_shape_) data to what the module takes (may share memory)."""
+        """Scale and reshape (n, *input_shape_) data to what the module takes (may share memory
+        with a writable X; a read-only one, such as a memory-mapped .npy, is copied, as torch
+        tensors must be writable)."""
         if self.likelihood_ == "gaussian":  # in X's precision: float64 for float64 tables
             dtype = np.result_type(X.dtype, np.float32)
             scaled = (X - self.mean_.astype(dtype)) / self.scale_.astype(dtype)
         else:
             scaled = X
-        return np.ascontiguousarray(
+        out = np.ascontiguousarray(
             scaled.reshape(X.shape[0], *self._module_input_shape()), np.float32
         )
+        return out if out.flags.writeable else out.copy()
 
     def _from_model_output(self, x: torch.Tensor) -> np.ndarray:
         """Decoder mean in model space (n, ...) -> data space (n, *input_shape_).
