@@ -504,6 +504,13 @@ CASES: list[Case] = [
         error=ConfigError,
     ),
     Case(
+        "out-interrupted",
+        "--out holding an interrupted run's checkpoint, without --resume",
+        (*TRAIN, "digits", *OUT),
+        text("run/checkpoint.safetensors", b"the checkpoint of an interrupted run"),
+        error=ConfigError,
+    ),
+    Case(
         "resume-nothing",
         "--resume with no checkpoint to resume from",
         (*TRAIN, "data.npy", *OUT, "--resume"),

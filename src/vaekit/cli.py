@@ -89,8 +89,11 @@ def _show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
     )
 
 
-def _call(job: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
-    """Run a job; turn the errors a user can cause into one line on stderr and exit code 2."""
+def _call(job: Callable[..., dict], *args: Any, on_interrupt: str = "", **kwargs: Any) -> dict:
+    """Run a job; turn the errors a user can cause into one line on stderr and exit code 2.
+
+    ``on_interrupt`` is added to the line printed after Ctrl-C (what to do next).
+    """
     from .errors import VaekitError
 
     # `--out=~/run` reaches us with the ~ unexpanded (the shell expands it only after a space).
@@ -112,7 +115,10 @@ def _call(job: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
         reason = exc.strerror or str(exc)
         _print_error(f"{where}: {reason.lower()}." if where else f"{reason}.")
     except KeyboardInterrupt:
-        err_console.print("[bold red]interrupted[/]; nothing half-written was left behind.")
+        err_console.print(
+            f"[bold red]interrupted[/]; nothing half-written was left behind.{on_interrupt}",
+            highlight=False,
+        )
         raise typer.Exit(130) from None
     raise typer.Exit(2)
 
@@ -528,7 +534,10 @@ def train(
             **params,
         )
 
-    result = _call(job)
+    result = _call(
+        job,
+        on_interrupt=" To go on from the last finished epoch, run the same command with --resume.",
+    )
     from .distributed import is_main_process
 
     if is_main_process():  # under torchrun, one summary for the job, not one per rank

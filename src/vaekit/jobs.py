@@ -141,6 +141,11 @@ def train_run(
     out = Path(out).expanduser()
     if (out / CONFIG_FILE).exists() and not (overwrite or resume):
         raise ConfigError(f"{out} already holds a model; pass --overwrite or choose another --out.")
+    if (out / CHECKPOINT_FILE).exists() and not (overwrite or resume):
+        raise ConfigError(
+            f"{out} holds the checkpoint of an interrupted run; pass --resume to continue it, "
+            "--overwrite to start over, or choose another --out."
+        )
     try:
         estimator = estimators[model](**params)
     except TypeError as exc:
