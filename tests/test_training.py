@@ -257,3 +257,15 @@ def test_an_epoch_that_ends_in_non_finite_weights_is_rolled_back(monkeypatch):
     assert calls == [1, 1, 2, 3]  # the first epoch ran again, from the initial weights
     assert history[0]["lr"] == pytest.approx(5e-3)  # with half the learning rate
     assert all(torch.isfinite(p).all() for p in module.parameters())
+
+
+def test_verbose_training_logs_one_line_per_epoch_where_stderr_is_no_terminal(capsys):
+    """In a log file or CI a rich bar shows nothing until the end: a line per epoch instead."""
+    module, objective, X = _setup()
+    config = TrainConfig(epochs=3, batch_size=64, learning_rate=1e-2, verbose=True)
+    train(module, objective, X[:200], X[200:], config)
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert out == "" and len(lines) == 3
+    for epoch, line in enumerate(lines, 1):
+        assert line.startswith(f"training epoch {epoch}/3  loss ") and "  val " in line

@@ -389,30 +389,38 @@ class _EarlyStopping:
 
 
 class _ProgressBar:
-    """A rich progress bar over epochs; does nothing when not verbose."""
+    """A rich progress bar over epochs on a terminal; one line per epoch elsewhere (a log file,
+    CI, nohup), where a bar would show nothing until the end; nothing when not verbose."""
 
     def __init__(self, verbose: bool, epochs: int, done: int = 0) -> None:
         self.bar = None
-        if verbose:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+        self.console = None
+        self.epochs = epochs
+        if not verbose:
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
-            self.bar = Progress(
-                TextColumn("[bold]training"),
-                BarColumn(),
-                TextColumn("epoch {task.completed}/{task.total}"),
-                TextColumn("{task.fields[stats]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),  # stdout is for results (`vaekit train --json`)
-            )
-            self.task = self.bar.add_task("train", total=epochs, completed=done, stats="")
+        console = Console(stderr=True)  # stdout is for results (`vaekit train --json`)
+        if not (console.is_terminal or console.is_jupyter):  # a notebook draws the bar
+            self.console = console
+            return
+        self.bar = Progress(
+            TextColumn("[bold]training"),
+            BarColumn(),
+            TextColumn("epoch {task.completed}/{task.total}"),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.task = self.bar.add_task("train", total=epochs, completed=done, stats="")
 
     def __enter__(self) -> _ProgressBar:
         if self.bar is not None:
@@ -424,12 +432,19 @@ class _ProgressBar:
             self.bar.stop()
 
     def advance(self, record: dict) -> None:
-        if self.bar is None:
-            return
         shown = f"loss {record['train_loss']:.4g}"
         if "val_loss" in record:
             shown += f"  val {record['val_loss']:.4g}"
-        self.bar.update(self.task, completed=record["epoch"], stats=shown)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=record["epoch"], stats=shown)
+        elif self.console is not None:
+            self.console.print(
+                f"training epoch {record['epoch']}/{self.epochs}  {shown}  "
+                f"{record['seconds']:.1f} s",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
 
 
 def _weights_finite(module: torch.nn.Module) -> bool:
