@@ -371,3 +371,18 @@ def test_demo_report_renders_in_headless_chromium(demo, tmp_path):
     check = probe_in_chromium((out / "report.html").read_text(encoding="utf-8"), tmp_path)
     assert check["images"] == 6 and check["broken"] == [] and check["errors"] == [], check
     assert check["summaryRows"] == 5
+
+
+def test_evaluate_of_a_latent_space_wider_than_the_data_says_to_retrain(tmp_path):
+    """PCA cannot have more components than features: the comparison at the same size is
+    impossible, and the message says what to train instead (evaluate has no --latent-dim)."""
+    from vaekit.errors import ConfigError
+    from vaekit.showcase import evaluate_run
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(80, 5)), np.repeat([0, 1], 40)
+    np.savez(tmp_path / "t.npz", X=X, y=y)
+    VAE(latent_dim=6, hidden_dims=(8,), epochs=1, random_state=0).fit(X).save(tmp_path / "run")
+    with pytest.raises(ConfigError, match="train the model with --latent-dim 5 or less"):
+        evaluate_run(tmp_path / "run", tmp_path / "t.npz", out=tmp_path / "report")
+    assert not (tmp_path / "report").exists()

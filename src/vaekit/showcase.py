@@ -268,6 +268,13 @@ def _feature_sets(
     """raw, PCA(k) and a fresh AE(k) shaped like ``model``; μ(x) and z from ``model`` as is."""
     from .evaluation import fit_feature_extractors
 
+    n, d = len(X_train), math.prod(X_train.shape[1:])
+    if model.latent_dim > min(n, d):
+        raise ConfigError(
+            f"The model has a latent size of {model.latent_dim}, but PCA of {n} training rows "
+            f"of {d} features has at most {min(n, d)} components, so the comparison at the same "
+            f"size cannot be made; train the model with --latent-dim {min(n, d)} or less."
+        )
     include = ("raw", "pca") if isinstance(model, Autoencoder) else ("raw", "pca", "ae")
     # Everything the saved model was built and trained with, except what every extractor must
     # share (latent size, seed: passed separately) and the progress bar.
