@@ -146,3 +146,21 @@ def test_sweep_on_a_continuous_target_reports_r2(tmp_path):
         [r["downstream_score"] for r in rows], abs=1e-4
     )
     assert "test r2" in (out / "results.md").read_text()
+
+
+def test_train_architecture_conv_on_digits_uses_the_recorded_image_shape(tmp_path):
+    """digits loads as 64 columns with its 8x8 shape recorded: --architecture conv trains on
+    the images (a shell user cannot reshape X), and later commands take the flat rows."""
+    run = tmp_path / "run"
+    result = runner.invoke(
+        app,
+        ["train", "digits", "--out", str(run), "--architecture", "conv", "--epochs", "1",
+         "--latent-dim", "2", "--quiet"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    model = load(run)
+    assert model.architecture_ == "conv" and model.input_shape_ == (8, 8)
+    z = tmp_path / "z.npy"
+    result = runner.invoke(app, ["embed", str(run), "digits:test", "--out", str(z)])
+    assert result.exit_code == 0, result.output
+    assert np.load(z).shape == (450, 2)

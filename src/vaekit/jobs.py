@@ -163,10 +163,13 @@ def train_run(
             "--conv-channels (the MLP's widths are --hidden-dims)."
         )
 
+    X = dataset.X
+    if params.get("architecture") == "conv" and X.ndim == 2 and dataset.image_shape:
+        X = X.reshape(len(X), *dataset.image_shape)  # digits' 64 columns are 8x8 images
     created = writable_dir(out, "run directory")  # checked before training, not after it
     tic = time.perf_counter()
     try:
-        estimator.fit(dataset.X, checkpoint_path=out / CHECKPOINT_FILE, resume=resume)
+        estimator.fit(X, checkpoint_path=out / CHECKPOINT_FILE, resume=resume)
     except BaseException:
         remove_new_folders(created)  # leave nothing behind for a run that never trained
         raise
