@@ -268,6 +268,9 @@ def test_cli_end_to_end(tmp_path):
     # The printed table, the suggestion and the rule.
     assert "accuracy" in result.stdout and "suggested:" in result.stdout
     assert "rule:" in result.stdout and "report.html" in result.stdout
+    k, beta = summary["latent_dim"], summary["beta"]
+    train = f"vaekit train digits --latent-dim {k} --beta {beta:g} --epochs 3 --seed 0 --out RUN"
+    assert train in " ".join(result.stdout.split())
     assert runner.invoke(app, ["report", str(out)]).exit_code == 0  # rebuilt from results.json
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import sys
 import warnings
 from collections.abc import Callable
@@ -364,6 +365,18 @@ def sweep(
         typer.echo(json.dumps(result, indent=2))
         return
     _print_sweep(result)
+    suggestion = result["summary"]
+    command = [
+        "vaekit train", shlex.quote(data), "--latent-dim", str(suggestion["latent_dim"]),
+        "--beta", f"{suggestion['beta']:g}", "--epochs", str(epochs), "--seed", str(seed),
+    ]  # fmt: skip
+    if label_column is not None:
+        command += ["--label-column", shlex.quote(label_column)]
+    out_console.print(
+        f"[bold]to train it on all of DATA:[/] {escape(' '.join(command))} --out RUN",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _print_sweep(result: dict[str, Any]) -> None:
