@@ -263,6 +263,7 @@ def test_a_new_model_in_the_run_removes_the_old_ones_outputs(tmp_path):
     (run / "evaluate").mkdir()
     (run / "evaluate" / "results.json").write_text("{}")
     (run / "notes.txt").write_text("mine")  # not vaekit's: kept
+    (run / "encoder.png").write_text("mine too")  # only encoder.onnx is export's
     result = invoke("train", "digits", "--out", run, *TRAIN_FAST, "--overwrite", "--json")
     assert result.exit_code == 0, result.output
     removed = json.loads(result.stdout)["removed_outputs"]
@@ -270,6 +271,7 @@ def test_a_new_model_in_the_run_removes_the_old_ones_outputs(tmp_path):
     assert sorted(p.name for p in run.iterdir()) == [
         "checkpoint.safetensors",
         "config.json",
+        "encoder.png",
         "history.json",
         "model.safetensors",
         "notes.txt",

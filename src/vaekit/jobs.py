@@ -66,8 +66,10 @@ def _remove_run_outputs(run: Path) -> list[str]:
                 shutil.rmtree(path)
                 removed.append(name)
             continue
-        for candidate in (path, path.with_suffix(".png"), path.with_suffix(".npy")):
-            if candidate.suffix and candidate.is_file():
+        # A name without suffix (samples) is written as .png or .npy; others as they are.
+        files = [path] if path.suffix else [path.with_suffix(".png"), path.with_suffix(".npy")]
+        for candidate in files:
+            if candidate.is_file():
                 candidate.unlink()
                 removed.append(candidate.name)
     return removed
