@@ -164,3 +164,28 @@ def test_train_architecture_conv_on_digits_uses_the_recorded_image_shape(tmp_pat
     result = runner.invoke(app, ["embed", str(run), "digits:test", "--out", str(z)])
     assert result.exit_code == 0, result.output
     assert np.load(z).shape == (450, 2)
+
+
+def test_best_epoch_is_the_one_whose_weights_the_model_keeps():
+    from vaekit.jobs import best_epoch
+
+    history = [{"epoch": e, "val_loss": v} for e, v in enumerate([3.0, 2.0, 2.5, 2.0, 2.2], 1)]
+    assert best_epoch(history) == 2  # fit restores the first of equal losses
+    history[1]["val_loss"] = float("nan")
+    assert best_epoch(history) == 4
+    assert best_epoch([{"epoch": 1}, {"epoch": 2}]) == 2  # no validation split: the last
+    assert best_epoch([]) is None
+
+
+def test_train_and_info_report_the_best_epoch(tmp_path):
+    run = tmp_path / "run"
+    result = runner.invoke(
+        app, ["train", "digits", "--out", str(run), "--epochs", "3", "--quiet", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    history = json.loads((run / "history.json").read_text())
+    losses = [h["val_loss"] for h in history]
+    assert summary["best_epoch"] == 1 + losses.index(min(losses))
+    info = json.loads(runner.invoke(app, ["info", str(run), "--json"]).stdout)
+    assert info["best_epoch"] == summary["best_epoch"]

@@ -192,6 +192,7 @@ def train_run(
         "likelihood": estimator.likelihood_,
         "latent_dim": estimator.latent_dim,
         "epochs_run": estimator.n_epochs_,
+        "best_epoch": best_epoch(estimator.history_),
         "resumed": resume,
         "train_seconds": round(seconds, 3),
         "seconds_per_epoch": round(float(np.median([h["seconds"] for h in estimator.history_])), 3),
@@ -437,6 +438,19 @@ def run_summary(run: str | os.PathLike) -> dict[str, Any]:
     return summary if isinstance(summary, dict) else {}
 
 
+def best_epoch(history: list[dict]) -> int | None:
+    """The epoch (1-based) whose weights a fitted model holds: the one with the lowest finite
+    validation loss, which fit restores at the end; the last one without a validation split.
+    ``final`` in a run summary is the last epoch, which early stopping leaves up to
+    ``patience`` epochs later."""
+    scored = [
+        (h["val_loss"], h["epoch"]) for h in history if math.isfinite(h.get("val_loss", math.nan))
+    ]
+    if scored:
+        return min(scored)[1]  # the first of equal losses: fit keeps only strict improvements
+    return history[-1]["epoch"] if history else None
+
+
 def run_info(run: str | os.PathLike) -> dict[str, Any]:
     """Describe a saved model: parameters, fitted metadata, versions, final losses."""
     model = load_model(run)  # checks config.json and the weights, with clear errors
@@ -450,6 +464,7 @@ def run_info(run: str | os.PathLike) -> dict[str, Any]:
         "fitted": config["fitted"],
         "versions": config.get("versions", {}),
         "epochs_run": len(history),
+        "best_epoch": best_epoch(history),
         "final": {
             k: v for k, v in (history[-1] if history else {}).items() if not isinstance(v, list)
         },
