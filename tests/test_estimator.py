@@ -15,7 +15,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from vaekit import VAE, Autoencoder
+from vaekit import VAE, Autoencoder, load
 from vaekit.errors import ConfigError, DataError
 
 QUICK = {"hidden_dims": (64,), "epochs": 4, "random_state": 0}
@@ -333,10 +333,20 @@ def test_features_measured_in_tiny_units_are_standardized_not_taken_for_constant
     assert vae.scale_[2] == 1.0
 
 
-def test_a_threshold_from_few_held_out_rows_is_flagged():
+def test_a_threshold_from_few_held_out_rows_is_flagged_where_it_is_used(tmp_path):
+    """Said by predict and decision_function (and after save/load), not by fit: a model that
+    is never asked for outliers should not warn about its threshold."""
     rng = np.random.default_rng(0)
-    with pytest.warns(UserWarning, match="5% quantile of only 10 held-out scores"):
-        Autoencoder(latent_dim=2, **QUICK).fit(rng.normal(size=(100, 4)))
+    X = rng.normal(size=(100, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        small = Autoencoder(latent_dim=2, **QUICK).fit(X)
+    assert small.offset_rows_ == 10
+    small.save(tmp_path / "m")
+    for model in (small, load(tmp_path / "m")):
+        for call in (model.predict, model.decision_function):
+            with pytest.warns(UserWarning, match="5% quantile of only 10 held-out scores"):
+                call(X[:5])
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # 100 held-out rows: 5 beyond the quantile
-        Autoencoder(latent_dim=2, **QUICK).fit(rng.normal(size=(1000, 4)))
+        Autoencoder(latent_dim=2, **QUICK).fit(rng.normal(size=(1000, 4))).predict(X[:5])

@@ -36,7 +36,7 @@ class Autoencoder(_BaseAutoencoder):
     Attributes
     ----------
     module_, history_, input_shape_, n_features_in_, architecture_, likelihood_, mean_, scale_,
-    n_epochs_, seed_, offset_
+    n_epochs_, seed_, offset_, offset_rows_
         As for :class:`VAE`.
     """
 

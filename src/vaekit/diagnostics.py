@@ -52,8 +52,8 @@ def diagnostic_rows(
     return take_rows(X, idx), where or "the training data"
 
 
-def anomaly_offset(scores: np.ndarray, contamination: float | str) -> tuple[float, str | None]:
-    """The threshold on held-out scores below which a row is an outlier, and a warning or None.
+def anomaly_offset(scores: np.ndarray, contamination: float | str) -> float:
+    """The threshold on held-out scores below which a row is an outlier.
 
     Parameters
     ----------
@@ -64,20 +64,28 @@ def anomaly_offset(scores: np.ndarray, contamination: float | str) -> tuple[floa
 
     Returns
     -------
-    offset : float
+    float
         The ``contamination`` quantile of ``scores``.
-    message : str or None
-        Why the threshold is unreliable, when too few rows lie beyond it.
     """
-    fraction = DEFAULT_CONTAMINATION if contamination == "auto" else float(contamination)
-    offset = float(np.quantile(scores, fraction))
-    if len(scores) * fraction >= THRESHOLD_MIN_TAIL:
-        return offset, None
-    return offset, (
-        f"The anomaly threshold (offset_) is the {fraction:.0%} quantile of only "
-        f"{len(scores)} held-out scores, so the share of new rows that predict flags may "
-        f"be far from {fraction:.0%}; fit on more rows, or threshold score_samples yourself."
+    return float(np.quantile(scores, _fraction(contamination)))
+
+
+def offset_warning(n_rows: int, contamination: float | str) -> str | None:
+    """Why a threshold from ``n_rows`` held-out scores is unreliable, or None when it is not:
+    too few of them lie beyond the ``contamination`` quantile. Said when the threshold is used
+    (``predict``, ``decision_function``), not at every fit of a model that may never be."""
+    fraction = _fraction(contamination)
+    if n_rows * fraction >= THRESHOLD_MIN_TAIL:
+        return None
+    return (
+        f"The anomaly threshold (offset_) is the {fraction:.0%} quantile of only {n_rows} "
+        f"held-out scores, so the share of new rows that predict flags may be far from "
+        f"{fraction:.0%}; fit on more rows, or threshold score_samples yourself."
     )
+
+
+def _fraction(contamination: float | str) -> float:
+    return DEFAULT_CONTAMINATION if contamination == "auto" else float(contamination)
 
 
 def active_mask(mu: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD) -> np.ndarray:

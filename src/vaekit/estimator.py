@@ -30,7 +30,7 @@ from .checkpoint import (
     save_checkpoint,
     saved_seed,
 )
-from .diagnostics import anomaly_offset, diagnostic_rows
+from .diagnostics import anomaly_offset, diagnostic_rows, offset_warning
 from .distributed import (
     World,
     broadcast_seed,
@@ -517,8 +517,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def _fit_diagnostics(self, rows: np.ndarray, where: str) -> list[tuple[str, type[Warning]]]:
         """After training: set ``offset_`` from held-out ``rows`` (validated, ``where`` they
         come from); return the warnings for ``fit`` to emit."""
-        self.offset_, message = anomaly_offset(self._scores(rows), self.contamination)
-        return [] if message is None else [(message, UserWarning)]
+        self.offset_ = anomaly_offset(self._scores(rows), self.contamination)
+        self.offset_rows_ = len(rows)
+        return []
 
     def _scoring_seed(self) -> int:
         """The seed of scoring's ε: the fit's (``seed_``), fixed for the model's lifetime.
@@ -615,12 +616,21 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         -------
         ndarray of shape (n_samples,), float64
         """
+        return self._decision(X)
+
+    def _decision(self, X: Any, stacklevel: int = 3) -> np.ndarray:
+        """:meth:`decision_function`; its warning points ``stacklevel`` frames up (the user's
+        call of decision_function or predict)."""
         check_is_fitted(self, "module_")
         if not hasattr(self, "offset_"):
             raise ConfigError(
                 f"This {type(self).__name__} has no offset_ (it was saved by an older vaekit); "
                 "refit it, or compare score_samples with a threshold of your own."
             )
+        rows = getattr(self, "offset_rows_", None)  # None: saved before it was recorded
+        message = None if rows is None else offset_warning(rows, self.contamination)
+        if message is not None:
+            warnings.warn(message, UserWarning, stacklevel=stacklevel)
         return self.score_samples(X) - self.offset_
 
     def predict(self, X: Any) -> np.ndarray:
@@ -634,7 +644,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         -------
         ndarray of shape (n_samples,), int64
         """
-        decision = self.decision_function(X)
+        decision = self._decision(X, stacklevel=4)
         labels = np.ones(decision.shape, dtype=np.int64)
         labels[decision < 0] = -1
         return labels

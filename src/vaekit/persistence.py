@@ -49,6 +49,7 @@ _FITTED_ATTRS = ("input_shape_", "n_features_in_", "architecture_", "likelihood_
 _OPTIONAL_FITTED = {
     "seed_": int,
     "offset_": float,
+    "offset_rows_": int,
     "active_units_": int,
     "kl_per_dim_": lambda v: np.asarray(v, dtype=np.float64),
     # Column names of a table fitted on (a pyarrow Table, a DataFrame): scikit-learn then

@@ -114,6 +114,9 @@ class VAE(_BaseAutoencoder):
         :meth:`score_samples` and :meth:`log_likelihood`, so repeated calls give equal scores.
     offset_ : float
         Threshold on :meth:`score_samples` below which :meth:`predict` calls a row an outlier.
+    offset_rows_ : int
+        Held-out rows ``offset_`` was measured on; :meth:`predict` warns when fewer than 5 of
+        them lie beyond the ``contamination`` quantile.
     active_units_ : int
         Latent units whose μ varies over the validation rows by more than 0.01 (Burda et al.
         2016); fewer than max(1, latent_dim / 10) emits a ``PosteriorCollapseWarning``.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import numbers
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -126,9 +125,7 @@ def fit_feature_extractors(
             )
         elif name == "ae":
             ae = Autoencoder(latent_dim, **ae_params, random_state=random_state)
-            with warnings.catch_warnings():  # the baseline's codes are used, not its threshold
-                warnings.filterwarnings("ignore", "The anomaly threshold", UserWarning)
-                ae.fit(X_train)
+            ae.fit(X_train)
             models["ae"] = ae
             features[name] = (ae.transform(X_train), ae.transform(X_test))
         else:  # vae_mu, vae_z: one VAE serves both
