@@ -328,3 +328,13 @@ def test_float_labels_written_to_the_csv_are_accepted_back(run_dir, tmp_path):
         assert {row["label"] for row in csv.DictReader(f)} == {"0", "1"}
     with pytest.raises(ConfigError, match=r"not among t\.npz's labels \(0, 1\)"):
         detect_run(run_dir, tmp_path / "t.npz", out=out, anomaly_label="2")
+
+
+def test_detect_warns_when_the_stored_threshold_rests_on_few_rows(one_class, run_dir, tmp_path):
+    """The one-class model held out 13 of its 133 rows: under 5 beyond the 5% quantile."""
+    assert one_class[VAE].offset_rows_ == 13
+    with pytest.warns(UserWarning, match="quantile of only 13 held-out scores"):
+        detect_run(run_dir, "digits:test", out=tmp_path / "s.csv")
+    with warnings.catch_warnings():  # a threshold from DATA's own scores needs no warning
+        warnings.simplefilter("error", UserWarning)
+        detect_run(run_dir, "digits:test", out=tmp_path / "s.csv", contamination=0.1)
