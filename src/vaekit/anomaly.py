@@ -21,7 +21,6 @@ from scipy.special import xlogy
 from sklearn.utils.validation import check_is_fitted
 
 from .datasets import Dataset, load_dataset
-from .diagnostics import offset_warning
 from .errors import ConfigError, DataError
 from .jobs import default_output, model_rows, writable_dir
 from .persistence import atomic_write_bytes, load_model, remove_new_folders
@@ -215,8 +214,7 @@ def detect_run(
         remove_new_folders(created)  # no empty output folder left behind
         raise
     if contamination is None:
-        rows = getattr(model, "offset_rows_", None)
-        message = None if rows is None else offset_warning(rows, model.contamination)
+        message = model._offset_warning()
         if message is not None:
             warnings.warn(message, UserWarning, stacklevel=2)
         threshold = -float(model.offset_)

@@ -627,11 +627,16 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 f"This {type(self).__name__} has no offset_ (it was saved by an older vaekit); "
                 "refit it, or compare score_samples with a threshold of your own."
             )
-        rows = getattr(self, "offset_rows_", None)  # None: saved before it was recorded
-        message = None if rows is None else offset_warning(rows, self.contamination)
+        message = self._offset_warning()
         if message is not None:
             warnings.warn(message, UserWarning, stacklevel=stacklevel)
         return self.score_samples(X) - self.offset_
+
+    def _offset_warning(self) -> str | None:
+        """Why ``offset_`` is unreliable (too few held-out rows beyond it), or None; None also
+        for a model saved before ``offset_rows_`` was recorded."""
+        rows = getattr(self, "offset_rows_", None)
+        return None if rows is None else offset_warning(rows, self.contamination)
 
     def predict(self, X: Any) -> np.ndarray:
         """+1 for inliers and -1 for outliers (``decision_function(X) < 0``).

@@ -154,19 +154,22 @@ def _resolve_output(
     when the samples can be drawn, ``.npy`` otherwise.
     """
     if out is None:
-        drawable = image_shape is not None and (
-            len(image_shape) == 2 or image_shape[0] in (1, 3, 4)
-        )
-        out = default_output(run, command).with_suffix(".png" if drawable else ".npy")
+        out = default_output(run, command).with_suffix(".png" if _drawable(image_shape) else ".npy")
     out, suffix = _output(out)
     _check_drawable(suffix, image_shape, model, out)
     return out, suffix
 
 
+def _drawable(image_shape: tuple[int, ...] | None) -> bool:
+    """Whether samples of this shape can be drawn as a PNG grid (1, 3 or 4 channels)."""
+    return image_shape is not None and (len(image_shape) == 2 or image_shape[0] in (1, 3, 4))
+
+
 def _check_drawable(
     suffix: str, image_shape: tuple[int, ...] | None, model: Any, out: Path
 ) -> None:
-    if suffix != ".png":
+    """Refuse a .png ``out`` for samples that cannot be drawn, saying why."""
+    if suffix != ".png" or _drawable(image_shape):
         return
     if image_shape is None:
         raise ConfigError(
@@ -174,12 +177,11 @@ def _check_drawable(
             f"features), so they cannot be drawn as a PNG grid; use --out "
             f"{out.with_suffix('.npy').name} to save the array."
         )
-    if len(image_shape) == 3 and image_shape[0] not in (1, 3, 4):
-        raise ConfigError(
-            f"This model's samples are images with {image_shape[0]} channels, which a PNG grid "
-            f"cannot show (it draws 1, 3 or 4); use --out {out.with_suffix('.npy').name} to "
-            "save the array."
-        )
+    raise ConfigError(
+        f"This model's samples are images with {image_shape[0]} channels, which a PNG grid "
+        f"cannot show (it draws 1, 3 or 4); use --out {out.with_suffix('.npy').name} to "
+        "save the array."
+    )
 
 
 def _check_steps(steps: Any) -> int:
