@@ -269,3 +269,30 @@ def test_verbose_training_logs_one_line_per_epoch_where_stderr_is_no_terminal(ca
     assert out == "" and len(lines) == 3
     for epoch, line in enumerate(lines, 1):
         assert line.startswith(f"training epoch {epoch}/3  loss ") and "  val " in line
+
+
+def _subnormal_count(tensor: torch.Tensor) -> int:
+    tiny = torch.finfo(tensor.dtype).tiny
+    return int(((tensor != 0) & (tensor.abs() < tiny)).sum())
+
+
+@pytest.mark.parametrize("sweep", [True, False])
+def test_adam_moments_never_decay_into_subnormal_floats(monkeypatch, sweep):
+    # A weight whose gradient is zero for a while (a dead ReLU unit, a pixel blank in most
+    # batches) has its Adam first moment decay by 0.9 per step: subnormal ~800 steps later.
+    # The epochs here (32 steps) are shorter than the sweep period: it must count across them.
+    import vaekit.training as training
+
+    if not sweep:  # the control: without the sweep the same run does end in subnormals
+        monkeypatch.setattr(training, "SUBNORMAL_SWEEP_STEPS", 10**9)
+    torch.manual_seed(0)
+    X = torch.rand(64, 6).round()
+    module = build_module((6,), 2, (8,), (8,), "mlp", stochastic=True, decoder_variance=None)
+    states = []
+    config = TrainConfig(epochs=30, batch_size=2, learning_rate=1e-3, patience=None)  # 960 steps
+    train(module, Objective("bernoulli", True), X, None, config, on_checkpoint=states.append)
+    moments = [
+        s[key] for s in states[-1].optimizer["state"].values() for key in ("exp_avg", "exp_avg_sq")
+    ]
+    subnormal = sum(_subnormal_count(m) for m in moments)
+    assert (subnormal == 0) if sweep else (subnormal > 0)
