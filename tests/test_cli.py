@@ -407,6 +407,78 @@ def test_later_commands_refuse_a_table_whose_columns_do_not_line_up(tmp_path):
     assert "trained with the row index that pandas wrote" in " ".join(result.stderr.split())
 
 
+def test_later_commands_read_labels_from_the_column_the_run_was_trained_with(tmp_path):
+    X = np.random.default_rng(1).normal(size=(80, 6))
+    names = ["age", "height", "weight", "income", "rent", "commute"]
+    train = _write_table(tmp_path / "train.csv", names, X)
+    run = tmp_path / "run"
+    assert invoke("train", train, "--out", run, *TRAIN_FAST, "--label-column", "y").exit_code == 0
+    assert json.loads((run / "run.json").read_text())["label_column"] == "y"
+
+    # Without --label-column, `y` is the labels again, not a fourth feature the model never saw.
+    result = invoke("embed", run, train, "--out", tmp_path / "mu.csv")
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "mu.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["label"]) for r in rows] == [float(i % 2) for i in range(80)]
+    result = invoke("detect", run, train, "--anomaly-label", "1", "--json")
+    assert result.exit_code == 0, result.output
+    assert 0.0 <= json.loads(result.stdout)["auroc"] <= 1.0  # AUROC needs the labels
+    result = invoke("evaluate", run, train, "--out", tmp_path / "eval", "--json")
+    assert result.exit_code == 0, result.output
+
+    # New rows without the column are read as they are, unlabelled.
+    np.savetxt(
+        tmp_path / "new.csv", X[:5], delimiter=",", header=",".join(names), comments="", fmt="%g"
+    )
+    result = invoke("embed", run, tmp_path / "new.csv", "--out", tmp_path / "new.csv.npy")
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "new.csv.npy").shape == (5, 4)
+    # A column named on the command line must be there.
+    result = invoke(
+        "embed", run, tmp_path / "new.csv", "--out", tmp_path / "z.npy", "--label-column", "y"
+    )
+    assert result.exit_code == 2 and "Label column 'y' is not in new.csv" in result.stderr
+
+
+def test_embed_and_detect_on_an_image_folder_name_each_rows_file(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    files = [f"{c}/{name}.png" for c in ("cat", "dog") for name in ("a", "b,c", "d")]
+    for name in files:
+        (tmp_path / "pets" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "pets" / name)
+    run = tmp_path / "run"
+    args = ["--epochs", "1", "--latent-dim", "2", "--hidden-dims", "16", "--quiet"]
+    assert invoke("train", tmp_path / "pets", "--out", run, *args).exit_code == 0
+    expected = load(run).transform(load_dataset(tmp_path / "pets").X)
+
+    result = invoke("embed", run, tmp_path / "pets", "--out", tmp_path / "mu.csv")
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "mu.csv").open() as f:
+        rows = list(csv.DictReader(f))  # "b,c.png" is quoted, not split
+    assert [r["file"] for r in rows] == files and [r["label"] for r in rows] == ["cat"] * 3 + [
+        "dog"
+    ] * 3
+    np.testing.assert_allclose(
+        [[float(r["vae0"]), float(r["vae1"])] for r in rows], expected, rtol=1e-6
+    )
+    result = invoke("embed", run, tmp_path / "pets", "--out", tmp_path / "mu.parquet")
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(tmp_path / "mu.parquet")["file"].to_pylist() == files
+    result = invoke("embed", run, tmp_path / "pets", "--out", tmp_path / "mu.npy")
+    assert result.exit_code == 0 and np.load(tmp_path / "mu.npy").shape == (6, 2)  # numbers only
+
+    result = invoke(
+        "detect", run, tmp_path / "pets", "--contamination", "0.2", "--out", tmp_path / "s.csv"
+    )
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "s.csv").open() as f:
+        scored = list(csv.DictReader(f))
+    assert [r["file"] for r in scored] == files and [r["index"] for r in scored] == list("012345")
+
+
 # --- review fixes: each command's behaviour as a shell user meets it -------------------------
 
 

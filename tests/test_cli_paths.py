@@ -92,6 +92,59 @@ def test_train_kl_warmup_and_dynamic_binarization_reach_the_model(tmp_path):
     assert 0 < betas[0] < 0.5 < betas[1] < 1.0
 
 
+def test_train_schedule_clipping_variance_and_contamination_reach_the_model(tmp_path):
+    X = np.random.default_rng(0).normal(size=(120, 4))  # a Gaussian table
+    np.save(tmp_path / "table.npy", X)
+    run = tmp_path / "run"
+    result = invoke(
+        "train", tmp_path / "table.npy", "--out", run, *TINY, "--epochs", "4",
+        "--kl-warmup-epochs", "1", "--kl-schedule", "cyclical", "--max-grad-norm", "5",
+        "--output-variance", "0.5", "--contamination", "0.2",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    model = load(run)
+    assert (model.kl_schedule, model.max_grad_norm) == ("cyclical", 5.0)
+    assert (model.output_variance, model.contamination) == (0.5, 0.2)
+    assert model.module_.output_logvar().item() == pytest.approx(np.log(0.5))
+    # Cyclical: a 1-epoch ramp, a 1-epoch plateau, again; linear would hold β at 1 from epoch 2.
+    betas = [h["beta"] for h in model.history_]
+    assert betas[1] == pytest.approx(1.0) and betas[2] < 1.0
+    # The same run with the default contamination (0.05): the same weights, and a threshold
+    # that flags fewer rows (score_samples below offset_ are anomalies).
+    same = tmp_path / "same"
+    result = invoke(
+        "train", tmp_path / "table.npy", "--out", same, *TINY, "--epochs", "4",
+        "--kl-warmup-epochs", "1", "--kl-schedule", "cyclical", "--max-grad-norm", "5",
+        "--output-variance", "0.5",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    default = load(same)
+    np.testing.assert_array_equal(model.transform(X), default.transform(X))
+    assert default.contamination == "auto" and default.offset_ < model.offset_
+    assert (model.predict(X) == -1).sum() > (default.predict(X) == -1).sum()
+
+    plain = tmp_path / "plain"
+    assert invoke("train", tmp_path / "table.npy", "--out", plain, *TINY).exit_code == 0
+    model = load(plain)
+    assert (model.output_variance, model.kl_schedule, model.max_grad_norm) == (
+        "learned",
+        "linear",
+        None,
+    )
+    for flag, value, message in [
+        ("--output-variance", "big", "--output-variance must be learned or a number"),
+        ("--contamination", "most", "--contamination must be auto or a number"),
+        ("--contamination", "0.9", "contamination"),
+    ]:
+        result = invoke(
+            "train", tmp_path / "table.npy", "--out", tmp_path / "x", *TINY, flag, value
+        )
+        assert result.exit_code == 2 and message in result.stderr, result.output
+    result = invoke("train", tmp_path / "table.npy", "--out", tmp_path / "x", "--model", "ae",
+                    *TINY, "--kl-schedule", "cyclical")  # fmt: skip
+    assert result.exit_code == 2 and "--kl-schedule" in result.stderr
+
+
 def test_visualize_tsne_uses_at_most_max_points(run_dir, tmp_path):
     for max_points in (60, 100):
         out = tmp_path / f"vis{max_points}"

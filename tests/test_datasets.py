@@ -313,6 +313,7 @@ def test_image_folder_with_classes_grayscale(tmp_path):
     assert ds.classes == ["a", "b"] and ds.y.tolist() == [0, 0, 1, 1]
     order = ["a/0.png", "a/1.png", "b/0.png", "b/1.png"]  # sorted classes, sorted files
     np.testing.assert_array_equal(as_uint8(ds.X), np.stack([imgs[k] for k in order]))
+    assert ds.files == order
 
 
 def test_image_folder_rgb_and_flat(tmp_path):
@@ -323,7 +324,7 @@ def test_image_folder_rgb_and_flat(tmp_path):
     save_png(tmp_path / "mix" / "b.png", rgb)
     Image.fromarray(gray).save(tmp_path / "mix" / "c.gif")  # palette GIF, gray entries
     ds = load_dataset(tmp_path / "mix")
-    assert ds.y is None and ds.classes is None
+    assert ds.y is None and ds.classes is None and ds.files == ["a.png", "b.png", "c.gif"]
     assert ds.X.shape == (3, 3, 3, 4) and ds.image_shape == (3, 3, 4)
     np.testing.assert_allclose(ds.X[0], 0.2)  # gray converted to RGB: every channel 51
     np.testing.assert_allclose(ds.X[1, :, 0, 0], [1.0, 0.0, 0.4])  # channels first

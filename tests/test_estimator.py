@@ -104,6 +104,13 @@ def test_fixed_output_variance_is_used_and_stored():
     assert not np.allclose(vae.transform(X), other.transform(X))
 
 
+def test_a_fixed_output_variance_on_a_bernoulli_fit_is_refused_not_ignored():
+    X = np.random.default_rng(0).uniform(size=(40, 3))  # in [0, 1]: auto picks Bernoulli
+    with pytest.raises(ConfigError, match="fit uses likelihood='bernoulli'"):
+        VAE(latent_dim=2, output_variance=0.5, **QUICK).fit(X)
+    VAE(latent_dim=2, output_variance=0.5, likelihood="gaussian", **QUICK).fit(X)
+
+
 @pytest.mark.parametrize("shape", [(8, 8), (28, 28), (64, 64), (3, 16, 16), (1, 25, 19)])
 def test_conv_architecture_is_chosen_for_images_of_any_size(shape):
     X = np.random.default_rng(0).uniform(size=(16, *shape)).astype(np.float32)

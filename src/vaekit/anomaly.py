@@ -20,9 +20,9 @@ import numpy as np
 from scipy.special import xlogy
 from sklearn.utils.validation import check_is_fitted
 
-from .datasets import Dataset, load_dataset
+from .datasets import Dataset
 from .errors import ConfigError, DataError
-from .jobs import default_output, model_rows, writable_dir
+from .jobs import default_output, load_run_data, model_rows, writable_dir
 from .persistence import atomic_write_bytes, load_model, remove_new_folders
 from .vae import VAE
 
@@ -154,7 +154,8 @@ def detect_run(
         Importance samples per row for ``score="nll"`` (default 100); refused for the other
         scores, which would ignore it.
     data_dir, label_column
-        Passed to :func:`~vaekit.datasets.load_dataset`.
+        Passed to :func:`~vaekit.datasets.load_dataset`; ``label_column`` defaults to the
+        column the run was trained with, where the table has it (:func:`load_run_data`).
     random_state : int, RandomState or None
         Seeds ``nll``'s draws; None uses the fit's seed (``seed_``), so repeated calls agree.
 
@@ -196,7 +197,7 @@ def detect_run(
                 f"{run} was saved without an anomaly threshold (an older vaekit); pass "
                 "--contamination or retrain it."
             )
-    dataset = load_dataset(data, data_dir=data_dir, label_column=label_column)
+    dataset = load_run_data(run, data, data_dir=data_dir, label_column=label_column)
     if dataset.X.shape[0] == 0:
         raise DataError(f"{dataset.name} has no rows to score.")
     X = model_rows(model, dataset, run)  # flattened images reshaped; table columns checked
@@ -272,22 +273,25 @@ def _entropy_floor(X: np.ndarray, chunk: int = 4096) -> np.ndarray:
 
 
 def _scores_csv(scores: np.ndarray, flagged: np.ndarray, dataset: Dataset) -> str:
-    """``index,score,is_anomaly[,label]``: labels by class name where the data has names (as
-    ``vaekit embed`` writes them, and as ``--anomaly-label`` takes them), quoted as needed."""
-    labels: list[Any] | None = None
+    """``index,score,is_anomaly[,label][,file]``: labels by class name where the data has names
+    (as ``vaekit embed`` writes them, and as ``--anomaly-label`` takes them), and an image
+    folder's files, to find the flagged images by; quoted as needed."""
     header = ["index", "score", "is_anomaly"]
+    extra: list[list[Any]] = []
     if dataset.y is not None:
         header.append("label")
         if dataset.classes is not None:
-            labels = [dataset.classes[code] for code in dataset.y]
+            extra.append([dataset.classes[code] for code in dataset.y])
         else:
-            labels = [_label_text(v) for v in dataset.y]
+            extra.append([_label_text(v) for v in dataset.y])
+    if dataset.files is not None:
+        header.append("file")
+        extra.append(dataset.files)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(header)
-    for i, (score, is_anomaly) in enumerate(zip(scores, flagged, strict=True)):
-        row = [i, f"{score:.10g}", int(is_anomaly)]
-        writer.writerow(row if labels is None else [*row, labels[i]])
+    for i, (score, is_anomaly, *cells) in enumerate(zip(scores, flagged, *extra, strict=True)):
+        writer.writerow([i, f"{score:.10g}", int(is_anomaly), *cells])
     return text.getvalue()
 
 

@@ -48,6 +48,12 @@ DATA_HELP = (
 )
 DataDir = typer.Option(None, "--data-dir", help="Folder of named datasets (default: $VAEKIT_DATA).")
 LabelColumn = typer.Option(None, "--label-column", help="CSV/Parquet column holding labels.")
+RunLabelColumn = typer.Option(
+    None,
+    "--label-column",
+    help="CSV/Parquet column holding labels; default: the one RUN was trained with, where "
+    "DATA has it.",
+)
 AsJson = typer.Option(False, "--json", help="Print the result as JSON instead of a table.")
 
 
@@ -237,7 +243,7 @@ def evaluate(
         help="Folder for report.html, results.json, figures/ (default: RUN/evaluate).",
     ),
     data_dir: Path | None = DataDir,
-    label_column: str | None = LabelColumn,
+    label_column: str | None = RunLabelColumn,
     seed: int = typer.Option(0, "--seed", help="Seed of the split, PCA, the AE and the models."),
     jobs: int = typer.Option(
         -1,
@@ -293,7 +299,7 @@ def visualize(
     ),
     max_points: int = typer.Option(5000, "--max-points", help="Rows used at most (seeded)."),
     data_dir: Path | None = DataDir,
-    label_column: str | None = LabelColumn,
+    label_column: str | None = RunLabelColumn,
     seed: int = typer.Option(0, "--seed", help="Seed of the subsample and the embeddings."),
     as_json: bool = AsJson,
 ) -> None:
@@ -452,7 +458,13 @@ def train(
     architecture: str = typer.Option("auto", "--architecture", help="auto, mlp or conv."),
     likelihood: str = typer.Option("auto", "--likelihood", help="auto, bernoulli or gaussian."),
     kl_warmup_epochs: float = typer.Option(
-        0.0, "--kl-warmup-epochs", help="Linear KL warm-up (VAE)."
+        0.0, "--kl-warmup-epochs", help="Length of the KL warm-up in epochs (VAE)."
+    ),
+    kl_schedule: str = typer.Option(
+        "linear",
+        "--kl-schedule",
+        help="How β ramps up over --kl-warmup-epochs: linear, cyclical (the ramp repeated) or "
+        "constant (VAE).",
     ),
     free_bits: float = typer.Option(
         0.0, "--free-bits", help="Free nats per latent dimension (VAE)."
@@ -467,6 +479,21 @@ def train(
         "--augment",
         help="affine: train on images rotated by up to 10 degrees and shifted by up to 10%, "
         "drawn afresh every batch (images only).",
+    ),
+    output_variance: str = typer.Option(
+        "learned",
+        "--output-variance",
+        help="Gaussian likelihood: the decoder's variance per feature, learned or a fixed "
+        "number (in standardized units).",
+    ),
+    max_grad_norm: float | None = typer.Option(
+        None, "--max-grad-norm", help="Clip the gradient norm to this (default: no clipping)."
+    ),
+    contamination: str = typer.Option(
+        "auto",
+        "--contamination",
+        help="Share of outliers that sets the stored anomaly threshold for `vaekit detect` "
+        "(0 < c <= 0.5); auto: 0.05.",
     ),
     validation_fraction: float = typer.Option(0.1, "--validation-fraction"),
     patience: int = typer.Option(
@@ -507,6 +534,7 @@ def train(
         "likelihood": likelihood,
         "augment": augment,
         "validation_fraction": validation_fraction,
+        "max_grad_norm": max_grad_norm,
         "random_state": seed,
         "device": device,
         "verbose": not (quiet or as_json),
@@ -514,6 +542,7 @@ def train(
     vae_only = {
         "--beta": (beta, 1.0),
         "--kl-warmup-epochs": (kl_warmup_epochs, 0.0),
+        "--kl-schedule": (kl_schedule, "linear"),
         "--free-bits": (free_bits, 0.0),
         "--dynamic-binarization": (dynamic_binarization, False),
     }
@@ -521,6 +550,7 @@ def train(
         params.update(
             beta=beta,
             kl_warmup_epochs=kl_warmup_epochs,
+            kl_schedule=kl_schedule,
             free_bits=free_bits,
             dynamic_binarization=dynamic_binarization,
         )
@@ -533,6 +563,8 @@ def train(
                     f"{', '.join(given)} only apply to --model vae; drop them or train a VAE."
                 )
         params["patience"] = _patience(patience)
+        params["output_variance"] = _word_or_number(output_variance, "--output-variance", "learned")
+        params["contamination"] = _word_or_number(contamination, "--contamination", "auto")
         for name, text in (("hidden_dims", hidden_dims), ("conv_channels", conv_channels)):
             if text is not None:
                 params[name] = _widths(text, "--" + name.replace("_", "-"))
@@ -564,6 +596,17 @@ def _patience(value: int) -> int | None:
     return value or None
 
 
+def _word_or_number(text: str, option: str, word: str) -> str | float:
+    """An option that takes one keyword or a number: ``word`` itself, or the number's float;
+    the estimator checks the number's range."""
+    if text.strip().lower() == word:
+        return word
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{option} must be {word} or a number; got {text!r}.") from None
+
+
 def _widths(text: str, option: str) -> tuple[int, ...]:
     """'512,256' -> (512, 256); a clear error for anything but positive integers."""
     items = [item.strip() for item in text.split(",")]
@@ -579,10 +622,15 @@ def _widths(text: str, option: str) -> tuple[int, ...]:
 def embed(
     run: Path = typer.Argument(..., help="Run directory written by `vaekit train`."),
     data: str = typer.Argument(..., help=DATA_HELP),
-    out: Path = typer.Option(..., "--out", help="Output file: .npy, .csv or .parquet."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Output file: .npy, .csv or .parquet (the last two also hold the labels, and for "
+        "a folder of images each image's file).",
+    ),
     with_logvar: bool = typer.Option(False, "--with-logvar", help="Also write log σ² (VAE)."),
     data_dir: Path | None = DataDir,
-    label_column: str | None = LabelColumn,
+    label_column: str | None = RunLabelColumn,
     as_json: bool = AsJson,
 ) -> None:
     """Write μ(x) of DATA under the model in RUN to --out, batch by batch."""
@@ -616,8 +664,8 @@ def detect(
     out: Path | None = typer.Option(
         None,
         "--out",
-        help="CSV to write: index, score, is_anomaly (and label when known); default: "
-        "RUN/anomaly_scores.csv.",
+        help="CSV to write: index, score, is_anomaly (and label when known, file for a folder of "
+        "images); default: RUN/anomaly_scores.csv.",
     ),
     score: str = typer.Option(
         "auto",
@@ -642,7 +690,7 @@ def detect(
         None, "--k", help="Importance samples per row for --score nll (default 100)."
     ),
     data_dir: Path | None = DataDir,
-    label_column: str | None = LabelColumn,
+    label_column: str | None = RunLabelColumn,
     as_json: bool = AsJson,
 ) -> None:
     """Score DATA's rows for anomalies with the model in RUN; write the scores to --out."""
@@ -756,7 +804,7 @@ def interpolate(
         "both", "--method", help="linear, spherical (slerp) or both (one grid row each)."
     ),
     data_dir: Path | None = DataDir,
-    label_column: str | None = LabelColumn,
+    label_column: str | None = RunLabelColumn,
     as_json: bool = AsJson,
 ) -> None:
     """Decode the latent path between μ(x) of two rows of DATA to --out."""
@@ -791,7 +839,7 @@ def traverse(
     limit: float = typer.Option(3.0, "--range", help="Each dimension runs from -R to R."),
     steps: int = typer.Option(9, "--steps", help="Values per dimension."),
     data_dir: Path | None = DataDir,
-    label_column: str | None = LabelColumn,
+    label_column: str | None = RunLabelColumn,
     as_json: bool = AsJson,
 ) -> None:
     """Vary one latent dimension at a time (the others fixed) and decode, to --out."""

@@ -91,6 +91,9 @@ class Dataset:
         ``X`` is ``(n, 64)``; None for tables.
     classes : list of str or None
         Class names indexed by the codes in ``y`` (text labels, class folders, named datasets).
+    files : list of str or None
+        For an image folder, each sample's file relative to the folder (``cat/001.png``), in
+        the order of ``X``; else None.
     """
 
     X: np.ndarray
@@ -99,6 +102,7 @@ class Dataset:
     feature_names: list[str] | None = None
     image_shape: tuple[int, ...] | None = None
     classes: list[str] | None = None
+    files: list[str] | None = None
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -124,6 +128,7 @@ def load_dataset(
     *,
     data_dir: str | os.PathLike | None = None,
     label_column: str | None = None,
+    label_optional: bool = False,
 ) -> Dataset:
     """Load a named dataset or a data file / image folder.
 
@@ -159,6 +164,9 @@ def load_dataset(
     label_column : str, optional
         For CSV / Parquet: the column holding labels (text labels become int64 codes in sorted
         order, with the names in ``Dataset.classes``).
+    label_optional : bool, default=False
+        A table without ``label_column`` is then read without labels instead of refused (the
+        CLI's commands on a run use the run's label column so, for labelled and new tables alike).
 
     Returns
     -------
@@ -189,7 +197,7 @@ def load_dataset(
     path = Path(spec).expanduser()
     if not path.exists():
         _raise_missing(str(spec))  # as written: Path("./digits") drops the "./" that says "file"
-    return _load_path(path, label_column)
+    return _load_path(path, label_column, label_optional)
 
 
 def takes_label_column(spec: str | os.PathLike) -> bool:
@@ -425,7 +433,7 @@ def _parse_idx(raw: bytes, source: str) -> np.ndarray:
 # --- files ------------------------------------------------------------------------------------
 
 
-def _load_path(path: Path, label_column: str | None) -> Dataset:
+def _load_path(path: Path, label_column: str | None, label_optional: bool = False) -> Dataset:
     """A file or folder that exists -> Dataset."""
     if path.is_dir():
         _refuse_label_column(label_column, path)
@@ -441,6 +449,8 @@ def _load_path(path: Path, label_column: str | None) -> Dataset:
         raise DataError(f"{path.name} is empty; pass a file that holds data.")
     if kind in ("csv", "parquet"):
         table = _read_csv(path) if kind == "csv" else _read_parquet(path, label_column)
+        if label_optional and label_column not in table.column_names:
+            label_column = None
         return _table_dataset(table, path.name, label_column)
     _refuse_label_column(label_column, path)
     if kind == "npy":
@@ -943,7 +953,8 @@ def _load_image_folder(folder: Path) -> Dataset:
             "subfolders; pass a folder of images."
         )
     X = _read_images(files, folder)
-    return Dataset(X, y, folder.name, image_shape=X.shape[1:], classes=names)
+    relative = [f.relative_to(folder).as_posix() for f in files]
+    return Dataset(X, y, folder.name, image_shape=X.shape[1:], classes=names, files=relative)
 
 
 def _read_images(files: list[Path], folder: Path) -> np.ndarray:

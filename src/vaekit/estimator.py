@@ -156,6 +156,12 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 "dynamic_binarization=True needs the Bernoulli likelihood (data in [0, 1]); "
                 f"this fit uses likelihood={self.likelihood_!r}."
             )
+        if self.output_variance != "learned" and self.likelihood_ != "gaussian":
+            raise ConfigError(
+                f"output_variance={self.output_variance!r} fixes a Gaussian decoder's variance, "
+                f"but this fit uses likelihood={self.likelihood_!r}; leave output_variance="
+                "'learned' or pass likelihood='gaussian'."
+            )
         if self.augment is not None and len(self.input_shape_) < 2:
             raise ConfigError(
                 f"augment={self.augment!r} moves images, but X has samples of shape "

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from .datasets import Dataset, load_dataset
+from .datasets import Dataset
 from .errors import ConfigError, DataError
 from .generation import INTERPOLATION_METHODS, interpolate, traversal_values, traverse
-from .jobs import default_output, model_rows, run_summary, writable_dir
+from .jobs import default_output, load_run_data, model_rows, run_summary, writable_dir
 from .params import check_seed
 from .persistence import atomic_write_bytes, load_model, remove_new_folders
 from .plots import figure_to_png, image_grid
@@ -324,7 +324,8 @@ def interpolate_run(
         ``interpolation.png`` in ``run`` (``.npy`` when samples are not images).
     method : {"linear", "spherical", "both"}, default="both"
     data_dir, label_column
-        Passed to :func:`~vaekit.datasets.load_dataset`.
+        Passed to :func:`~vaekit.datasets.load_dataset`; ``label_column`` defaults to the
+        column the run was trained with, where the table has it (:func:`load_run_data`).
 
     Returns
     -------
@@ -340,7 +341,7 @@ def interpolate_run(
     methods = list(INTERPOLATION_METHODS) if method == "both" else [method]
     steps = _check_steps(steps)
     model = load_model(run)
-    dataset = load_dataset(data, data_dir=data_dir, label_column=label_column)
+    dataset = load_run_data(run, data, data_dir=data_dir, label_column=label_column)
     rows = model_rows(model, dataset, run)
     i_from = _check_index(i_from, "--from", dataset)
     i_to = _check_index(i_to, "--to", dataset)
@@ -407,7 +408,8 @@ def traverse_run(
     limit, steps
         The default values: ``steps`` points from ``-limit`` to ``limit``.
     data_dir, label_column
-        Passed to :func:`~vaekit.datasets.load_dataset`.
+        Passed to :func:`~vaekit.datasets.load_dataset`; ``label_column`` defaults to the
+        column the run was trained with, where the table has it (:func:`load_run_data`).
 
     Returns
     -------
@@ -440,7 +442,7 @@ def traverse_run(
         dim_list = list(range(model.latent_dim))
     x, dataset, centre = None, None, "z = 0 (the prior mean)"
     if data is not None:
-        dataset = load_dataset(data, data_dir=data_dir, label_column=label_column)
+        dataset = load_run_data(run, data, data_dir=data_dir, label_column=label_column)
         rows = model_rows(model, dataset, run)
         index = _check_index(index, "--index", dataset)
         x, centre = rows[index], f"μ(x) of row {index} of {dataset.name}"

@@ -22,7 +22,14 @@ import numpy as np
 
 from .autoencoder import Autoencoder
 from .checkpoint import CHECKPOINT_FILE
-from .datasets import Dataset, is_dataset_name, load_dataset, quote_names, release_pages
+from .datasets import (
+    Dataset,
+    is_dataset_name,
+    load_dataset,
+    quote_names,
+    release_pages,
+    takes_label_column,
+)
 from .distributed import is_main_process, world
 from .errors import ConfigError, DataError
 from .persistence import (
@@ -123,7 +130,8 @@ def train_run(
         and ``checkpoint.safetensors``, rewritten after every epoch.
     model : {"vae", "ae"}
     data_dir, label_column
-        Passed to :func:`~vaekit.datasets.load_dataset`.
+        Passed to :func:`~vaekit.datasets.load_dataset`; ``label_column`` defaults to the
+        column the run was trained with, where the table has it (:func:`load_run_data`).
     overwrite : bool
         Replace a model already saved in ``out``.
     resume : bool
@@ -186,6 +194,8 @@ def train_run(
         "n_samples": int(dataset.X.shape[0]),
         # A table's column names, for later commands to check that a table lines up with them.
         "feature_names": dataset.feature_names,
+        # Later commands on this run read a table's labels from it unless told otherwise.
+        "label_column": label_column,
         "input_shape": list(estimator.input_shape_),
         "image_shape": list(dataset.image_shape) if dataset.image_shape else None,
         "architecture": estimator.architecture_,
@@ -234,9 +244,13 @@ def embed_run(
         Dataset name or file, as for training.
     out : str or PathLike
         ``.npy`` (float32 array of shape (n, k), or (n, 2k) with log σ² after μ), ``.csv`` or
-        ``.parquet`` (columns ``vae0..``, ``logvar0..`` and ``label`` when the data has labels).
+        ``.parquet`` (columns ``vae0..``, ``logvar0..``, ``label`` when the data has labels,
+        and ``file``, each image's path in the folder, for a folder of images).
     with_logvar : bool
         Also write the encoder's log σ² (VAE only).
+    data_dir, label_column
+        Passed to :func:`~vaekit.datasets.load_dataset`; ``label_column`` defaults to the
+        column the run was trained with, where the table has it (:func:`load_run_data`).
 
     Returns
     -------
@@ -250,7 +264,7 @@ def embed_run(
     model = load_model(run)
     if with_logvar and not isinstance(model, VAE):
         raise ConfigError("--with-logvar needs a VAE; this run holds a plain autoencoder.")
-    dataset = load_dataset(data, data_dir=data_dir, label_column=label_column)
+    dataset = load_run_data(run, data, data_dir=data_dir, label_column=label_column)
     n = dataset.X.shape[0]
     if n == 0:
         raise DataError(f"{dataset.name} has no rows to embed.")
@@ -266,7 +280,8 @@ def embed_run(
     classes = dataset.classes if dataset.y is not None else None
     if classes is not None and classes == [str(i) for i in range(len(classes))]:
         classes = None
-    writer = _EmbeddingWriter(out, n, columns, label_dtype, classes)
+    files = None if suffix == ".npy" else dataset.files  # an image folder's, to join on
+    writer = _EmbeddingWriter(out, n, columns, label_dtype, classes, files is not None)
     try:
         for start in range(0, n, _EMBED_BATCH):
             rows = X[start : start + _EMBED_BATCH]
@@ -276,7 +291,9 @@ def embed_run(
             else:
                 block = model.transform(rows)
             labels = None if dataset.y is None else dataset.y[start : start + _EMBED_BATCH]
-            writer.write(block, labels)
+            writer.write(
+                block, labels, None if files is None else files[start : start + _EMBED_BATCH]
+            )
             release_pages(dataset.X)  # a memory-mapped input stays out of resident memory
         writer.commit()
     except BaseException:
@@ -296,6 +313,7 @@ class _EmbeddingWriter:
         columns: list[str],
         label_dtype: np.dtype | None,
         classes: list[str] | None = None,
+        with_files: bool = False,
     ) -> None:
         self.out, self.columns, self.label_dtype = out, columns, label_dtype
         # Class names indexed by label code: the label column holds these strings.
@@ -313,6 +331,7 @@ class _EmbeddingWriter:
         elif self.kind == ".csv":
             self.file = self.tmp.open("x")
             header = self.columns + (["label"] if label_dtype is not None else [])
+            header += ["file"] if with_files else []
             self.file.write(",".join(header) + "\n")
         else:
             import pyarrow as pa
@@ -322,24 +341,26 @@ class _EmbeddingWriter:
             if label_dtype is not None:
                 kind = pa.string() if classes is not None else pa.from_numpy_dtype(label_dtype)
                 fields.append(pa.field("label", kind))
+            if with_files:
+                fields.append(pa.field("file", pa.string()))
             self.schema = pa.schema(fields)
             self.parquet = pq.ParquetWriter(self.tmp, self.schema)
 
-    def write(self, block: np.ndarray, labels: np.ndarray | None) -> None:
+    def write(
+        self, block: np.ndarray, labels: np.ndarray | None, files: list[str] | None = None
+    ) -> None:
+        """Append rows: ``block`` (m, columns), their labels (m,) and files (m), when kept."""
         if self.kind == ".npy":
             self.file.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
-        elif self.kind == ".csv" and labels is not None and self.classes is not None:
-            # Names may hold commas or quotes: the csv module quotes them as needed.
-            rows = csv.writer(self.file, lineterminator="\n")
-            for values, name in zip(block, self.classes[labels], strict=True):
-                rows.writerow([*(f"{v:.9g}" for v in values), name])
+        elif self.kind == ".csv" and labels is None and files is None:
+            np.savetxt(self.file, block, fmt="%.9g", delimiter=",")  # reads back the same float32
         elif self.kind == ".csv":
-            # 9 significant digits read back to the same float32.
-            fmt = ["%.9g"] * block.shape[1]
-            if labels is not None:
-                block = np.column_stack([block.astype(np.float64), labels])
-                fmt.append("%d" if np.issubdtype(labels.dtype, np.integer) else "%.17g")
-            np.savetxt(self.file, block, fmt=fmt, delimiter=",")
+            # Class names and file names may hold commas or quotes: the csv module quotes them.
+            cells = [] if labels is None else [self._label_cells(labels)]
+            cells += [] if files is None else [files]
+            rows = csv.writer(self.file, lineterminator="\n")
+            for values, *text in zip(block, *cells, strict=True):
+                rows.writerow([*(f"{v:.9g}" for v in values), *text])
         else:
             import pyarrow as pa
 
@@ -347,8 +368,19 @@ class _EmbeddingWriter:
             if labels is not None:
                 names = None if self.classes is None else self.classes[labels].tolist()
                 arrays.append(pa.array(labels if names is None else names))
+            if files is not None:
+                arrays.append(pa.array(files, pa.string()))
             self.parquet.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
         self.row += len(block)
+
+    def _label_cells(self, labels: np.ndarray) -> list[str]:
+        """Labels as the CSV shows them: class names, integer codes, or floats that read back
+        exactly (17 significant digits)."""
+        if self.classes is not None:
+            return self.classes[labels].tolist()
+        if np.issubdtype(labels.dtype, np.integer):
+            return [str(int(v)) for v in labels]
+        return [f"{float(v):.17g}" for v in labels]
 
     def _close(self) -> None:
         if self.kind in (".npy", ".csv"):
@@ -426,6 +458,26 @@ def model_rows(model: VAE | Autoencoder, ds: Dataset, run: str | os.PathLike) ->
         f"was trained on {math.prod(expected)}; pass data with the same features as its "
         "training data."
     )
+
+
+def load_run_data(
+    run: str | os.PathLike,
+    data: str | os.PathLike,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    label_column: str | None = None,
+) -> Dataset:
+    """DATA for a command on RUN: a table's labels from the column RUN was trained with.
+
+    ``label_column`` given wins (and must be in the table). Without it, a CSV / Parquet file
+    that has the column recorded in ``RUN/run.json`` is read with that column as labels, not
+    as a feature the model never saw; a table without it (new, unlabelled rows) is read as is.
+    """
+    if label_column is None and takes_label_column(data):
+        recorded = run_summary(run).get("label_column")
+        if isinstance(recorded, str):
+            return load_dataset(data, data_dir=data_dir, label_column=recorded, label_optional=True)
+    return load_dataset(data, data_dir=data_dir, label_column=label_column)
 
 
 def run_summary(run: str | os.PathLike) -> dict[str, Any]:

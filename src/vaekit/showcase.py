@@ -37,7 +37,7 @@ from .datasets import (
 from .diagnostics import ACTIVE_UNIT_THRESHOLD, active_mask
 from .errors import ConfigError, DataError, ModelFileError
 from .evaluation import test_elbo
-from .jobs import default_output, model_rows, run_summary, writable_dir
+from .jobs import default_output, load_run_data, model_rows, run_summary, writable_dir
 from .params import check_seed
 from .persistence import load_model, remove_new_folders
 from .progress import StepProgress
@@ -100,7 +100,9 @@ def evaluate_run(
         Output folder: ``results.json``, ``figures/``, ``report.html``; default ``evaluate/``
         in ``run`` (``vaekit report RUN`` rebuilds it there).
     data_dir, label_column
-        As for :func:`~vaekit.datasets.load_dataset` (both ``data`` and ``test``).
+        As for :func:`~vaekit.datasets.load_dataset` (both ``data`` and ``test``);
+        ``label_column`` defaults to the column the run was trained with, where a table has
+        it (:func:`vaekit.jobs.load_run_data`).
     random_state : int, default=0
         Seeds the split, PCA, the autoencoder, the draw of z and every downstream model.
     n_jobs : int or None, default=None
@@ -200,11 +202,13 @@ def _evaluation_data(
     if test is not None:
         check_disjoint(data, test)
     data_labels, test_labels = label_columns(data, test, label_column)
-    train_ds = _labelled(load_dataset(data, data_dir=data_dir, label_column=data_labels), "DATA")
+    train_ds = _labelled(
+        load_run_data(run, data, data_dir=data_dir, label_column=data_labels), "DATA"
+    )
     X = model_rows(model, train_ds, run)
     if test is not None:
         test_ds = _labelled(
-            load_dataset(test, data_dir=data_dir, label_column=test_labels), "--test"
+            load_run_data(run, test, data_dir=data_dir, label_column=test_labels), "--test"
         )
         y_test = align_test_labels(train_ds, test_ds)
         arrays = (X, model_rows(model, test_ds, run), train_ds.y, y_test)
@@ -348,7 +352,7 @@ def visualize_run(
     check_seed("random_state", random_state)
     model = load_model(run)
     methods = _embed_methods(method, model.latent_dim, run)
-    ds = load_dataset(data, data_dir=data_dir, label_column=label_column)
+    ds = load_run_data(run, data, data_dir=data_dir, label_column=label_column)
     X_all = model_rows(model, ds, run)
     rows = _subsample(len(X_all), max_points, random_state)
     X = X_all[rows]
