@@ -298,7 +298,7 @@ def test_report_on_a_missing_folder_is_a_user_error(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ report
-def test_report_rebuilds_the_same_page_without_rerunning(evaluated, root):
+def test_report_rebuilds_the_same_page_without_rerunning(evaluated, root, tmp_path):
     out, _ = evaluated
     before = (out / "report.html").read_bytes()
     (out / "report.html").unlink()
@@ -309,6 +309,14 @@ def test_report_rebuilds_the_same_page_without_rerunning(evaluated, root):
     rebuilt = report_run(root)
     assert str(out / "report.html") in rebuilt["reports"]
     assert all(Path(p).parent.parent == root for p in rebuilt["reports"])
+    # ... and so does a folder further up (a project holding runs/RUN/evaluate), down to three
+    # levels, skipping hidden folders.
+    project = tmp_path / "project"
+    shutil.copytree(out, project / "runs" / "a" / "evaluate")
+    shutil.copytree(out, project / "runs" / ".trash" / "evaluate")
+    shutil.copytree(out, project / "runs" / "a" / "b" / "evaluate")  # 4 levels down
+    rebuilt = report_run(project)["reports"]
+    assert rebuilt == [str(project / "runs" / "a" / "evaluate" / "report.html")]
 
 
 # -------------------------------------------------------------------------------------- demo

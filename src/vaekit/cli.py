@@ -425,7 +425,9 @@ def _print_sweep(result: dict[str, Any]) -> None:
 @app.command()
 def report(
     path: Path = typer.Argument(
-        ..., help="Output folder of evaluate / visualize / sweep / demo, or a folder holding such."
+        ...,
+        help="Output folder of evaluate / visualize / sweep / demo, or a folder holding such "
+        "(up to 3 levels down).",
     ),
     as_json: bool = AsJson,
 ) -> None:

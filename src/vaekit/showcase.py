@@ -409,15 +409,35 @@ def _embed_methods(method: str, latent_dim: int, run: str | os.PathLike) -> list
 
 
 # ------------------------------------------------------------------------------------ report
+# How far `vaekit report DIR` looks for output folders: DIR/runs/RUN/evaluate is 3 levels down.
+# Bounded so that a report run on a home folder does not walk the whole disk.
+REPORT_SEARCH_DEPTH = 3
+
+
+def _output_folders(directory: Path, depth: int) -> list[Path]:
+    """``directory`` if it holds results.json, else the folders below it that do (in sorted
+    order, not looking inside one that does, at most ``depth`` levels down)."""
+    if (directory / RESULTS_FILE).is_file():
+        return [directory]
+    if depth == 0:
+        return []
+    try:
+        children = sorted(p for p in directory.iterdir() if p.is_dir() and p.name[:1] != ".")
+    except OSError:  # an unreadable folder below DIR holds nothing we can rebuild
+        return []
+    return [found for child in children for found in _output_folders(child, depth - 1)]
+
+
 def report_run(path: str | os.PathLike) -> dict[str, Any]:
     """Rebuild ``report.html`` from saved ``results.json`` and ``figures/``; nothing is rerun.
 
     Parameters
     ----------
     path : path-like
-        An output folder of ``evaluate`` / ``visualize`` / ``demo``, or a folder holding such
-        folders (for instance a run directory with ``--out RUN/eval``): each one directly inside
-        it is rebuilt.
+        An output folder of ``evaluate`` / ``visualize`` / ``sweep`` / ``demo``, or a folder
+        holding such folders up to :data:`REPORT_SEARCH_DEPTH` levels down (a run directory
+        with ``RUN/evaluate/``, a folder of runs, a project with ``runs/RUN/evaluate/``): each
+        one found is rebuilt. Hidden folders are skipped.
 
     Returns
     -------
@@ -430,15 +450,12 @@ def report_run(path: str | os.PathLike) -> dict[str, Any]:
             f"{directory} is not a folder; pass a folder written by vaekit evaluate, visualize "
             "or demo (--out)."
         )
-    if (directory / RESULTS_FILE).is_file():
-        targets = [directory]
-    else:
-        targets = sorted(p for p in directory.iterdir() if (p / RESULTS_FILE).is_file())
+    targets = _output_folders(directory, REPORT_SEARCH_DEPTH)
     if not targets:
         raise ModelFileError(
-            f"{directory} has no {RESULTS_FILE}, and no folder in it has one, so there is no "
-            "report to rebuild; write one with vaekit evaluate, visualize, sweep or demo --out "
-            "DIR first."
+            f"{directory} has no {RESULTS_FILE}, and no folder in it (down to "
+            f"{REPORT_SEARCH_DEPTH} levels) has one, so there is no report to rebuild; write "
+            "one with vaekit evaluate, visualize, sweep or demo --out DIR first."
         )
     reports = [str(rebuild_report(target)) for target in targets]
     return {"path": str(directory), "reports": reports, "report": reports[0]}
