@@ -434,6 +434,16 @@ def test_later_commands_read_labels_from_the_column_the_run_was_trained_with(tmp
     result = invoke("embed", run, tmp_path / "new.csv", "--out", tmp_path / "new.csv.npy")
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "new.csv.npy").shape == (5, 4)
+    # Nor is a table whose label column is empty in every row (new rows from the same export).
+    (tmp_path / "blank.csv").write_text(
+        ",".join([*names, "y"])
+        + "\n"
+        + "\n".join(",".join(f"{v:g}" for v in row) + "," for row in X[:5])
+        + "\n"
+    )
+    result = invoke("embed", run, tmp_path / "blank.csv", "--out", tmp_path / "blank.npy")
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(np.load(tmp_path / "blank.npy"), np.load(tmp_path / "new.csv.npy"))
     # A column named on the command line must be there.
     result = invoke(
         "embed", run, tmp_path / "new.csv", "--out", tmp_path / "z.npy", "--label-column", "y"
@@ -477,6 +487,17 @@ def test_embed_and_detect_on_an_image_folder_name_each_rows_file(tmp_path):
     with (tmp_path / "s.csv").open() as f:
         scored = list(csv.DictReader(f))
     assert [r["file"] for r in scored] == files and [r["index"] for r in scored] == list("012345")
+
+    # A file name that is not UTF-8 (Latin-1 bytes, as Linux allows) is written escaped.
+    latin = tmp_path / "pets" / "dog" / os.fsdecode(b"caf\xe9.png")
+    Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(latin)
+    result = invoke("embed", run, tmp_path / "pets", "--out", tmp_path / "mu.parquet")
+    assert result.exit_code == 0, result.output
+    assert "dog/caf\\xe9.png" in pq.read_table(tmp_path / "mu.parquet")["file"].to_pylist()
+    result = invoke(
+        "detect", run, tmp_path / "pets", "--contamination", "0.2", "--out", tmp_path / "s.csv"
+    )
+    assert result.exit_code == 0 and "dog/caf\\xe9.png" in (tmp_path / "s.csv").read_text("utf-8")
 
 
 # --- review fixes: each command's behaviour as a shell user meets it -------------------------

@@ -394,3 +394,18 @@ def test_evaluate_of_a_latent_space_wider_than_the_data_says_to_retrain(tmp_path
     with pytest.raises(ConfigError, match="train the model with --latent-dim 5 or less"):
         evaluate_run(tmp_path / "run", tmp_path / "t.npz", out=tmp_path / "report")
     assert not (tmp_path / "report").exists()
+
+
+def test_evaluate_of_a_bernoulli_model_saved_with_a_fixed_output_variance(tmp_path):
+    """Fits before 2026-11-22 ignored a fixed output_variance under the Bernoulli likelihood;
+    such a saved model still evaluates (its comparison AE is not refused for it)."""
+    from vaekit.showcase import evaluate_run
+
+    rng = np.random.default_rng(0)
+    X, y = rng.uniform(size=(80, 6)), np.repeat([0, 1], 40)  # in [0, 1]: Bernoulli
+    np.savez(tmp_path / "t.npz", X=X, y=y)
+    vae = VAE(latent_dim=2, hidden_dims=(8,), epochs=1, random_state=0).fit(X)
+    vae.output_variance = 0.5  # as an older vaekit fitted and saved it
+    vae.save(tmp_path / "run")
+    result = evaluate_run(tmp_path / "run", tmp_path / "t.npz", out=tmp_path / "report", n_jobs=1)
+    assert "ae" in {row["features"] for row in result["comparison"]["rows"]}

@@ -137,9 +137,9 @@ def detect_run(
         Dataset name or file, as for training.
     out : str or PathLike, optional
         ``.csv`` file with the columns ``index`` (row of ``data``), ``score`` (higher = more
-        anomalous), ``is_anomaly`` (1 / 0) and ``label`` when ``data`` has labels. Written to
-        a temporary file and renamed, so it is never left half-written. Default
-        ``anomaly_scores.csv`` in ``run``.
+        anomalous), ``is_anomaly`` (1 / 0), ``label`` when ``data`` has labels and ``file``
+        for a folder of images. Written to a temporary file and renamed, so it is never left
+        half-written. Default ``anomaly_scores.csv`` in ``run``.
     score : {"auto", "elbo", "recon", "nll", "excess", "excess_per_ink"}
         See :func:`anomaly_scores`.
     contamination : float in (0, 0.5], optional

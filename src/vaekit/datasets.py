@@ -165,8 +165,9 @@ def load_dataset(
         For CSV / Parquet: the column holding labels (text labels become int64 codes in sorted
         order, with the names in ``Dataset.classes``).
     label_optional : bool, default=False
-        A table without ``label_column`` is then read without labels instead of refused (the
-        CLI's commands on a run use the run's label column so, for labelled and new tables alike).
+        A table without ``label_column``, or whose ``label_column`` is empty in every row, is
+        then read without labels instead of refused (the CLI's commands on a run use the run's
+        label column so, for labelled and new tables alike).
 
     Returns
     -------
@@ -451,6 +452,9 @@ def _load_path(path: Path, label_column: str | None, label_optional: bool = Fals
         table = _read_csv(path) if kind == "csv" else _read_parquet(path, label_column)
         if label_optional and label_column not in table.column_names:
             label_column = None
+        elif label_optional and table.column(label_column).null_count == table.num_rows:
+            # New rows exported with the label column left blank: no labels, and not a feature.
+            table, label_column = table.drop_columns([label_column]), None
         return _table_dataset(table, path.name, label_column)
     _refuse_label_column(label_column, path)
     if kind == "npy":
@@ -944,7 +948,7 @@ def _load_image_folder(folder: Path) -> Dataset:
     if classes:
         files = [f for _, fs in classes for f in fs]
         y = np.repeat(np.arange(len(classes), dtype=np.int64), [len(fs) for _, fs in classes])
-        names = [d.name for d, _ in classes]
+        names = [_text_name(d.name) for d, _ in classes]
     else:
         files, y, names = loose, None, None
     if not files:
@@ -953,8 +957,15 @@ def _load_image_folder(folder: Path) -> Dataset:
             "subfolders; pass a folder of images."
         )
     X = _read_images(files, folder)
-    relative = [f.relative_to(folder).as_posix() for f in files]
+    relative = [_text_name(f.relative_to(folder).as_posix()) for f in files]
     return Dataset(X, y, folder.name, image_shape=X.shape[1:], classes=names, files=relative)
+
+
+def _text_name(name: str) -> str:
+    """A file name as text that UTF-8 can hold: bytes that are not UTF-8 (a Latin-1 name on
+    Linux, which Python keeps as lone surrogates) are shown as ``\\xe9`` escapes, so the
+    name can be written to a CSV or Parquet file."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def _read_images(files: list[Path], folder: Path) -> np.ndarray:

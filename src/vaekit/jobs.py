@@ -130,8 +130,8 @@ def train_run(
         and ``checkpoint.safetensors``, rewritten after every epoch.
     model : {"vae", "ae"}
     data_dir, label_column
-        Passed to :func:`~vaekit.datasets.load_dataset`; ``label_column`` defaults to the
-        column the run was trained with, where the table has it (:func:`load_run_data`).
+        Passed to :func:`~vaekit.datasets.load_dataset`; ``label_column`` is recorded in
+        ``run.json``, where the later commands on the run take it from.
     overwrite : bool
         Replace a model already saved in ``out``.
     resume : bool
@@ -329,7 +329,7 @@ class _EmbeddingWriter:
             header = {"descr": "<f4", "fortran_order": False, "shape": (n, len(columns))}
             np.lib.format.write_array_header_1_0(self.file, header)
         elif self.kind == ".csv":
-            self.file = self.tmp.open("x")
+            self.file = self.tmp.open("x", encoding="utf-8", newline="")
             header = self.columns + (["label"] if label_dtype is not None else [])
             header += ["file"] if with_files else []
             self.file.write(",".join(header) + "\n")
@@ -471,7 +471,8 @@ def load_run_data(
 
     ``label_column`` given wins (and must be in the table). Without it, a CSV / Parquet file
     that has the column recorded in ``RUN/run.json`` is read with that column as labels, not
-    as a feature the model never saw; a table without it (new, unlabelled rows) is read as is.
+    as a feature the model never saw; a table without it, or with it empty in every row (new,
+    unlabelled rows), is read without labels.
     """
     if label_column is None and takes_label_column(data):
         recorded = run_summary(run).get("label_column")

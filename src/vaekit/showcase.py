@@ -288,6 +288,8 @@ def _feature_sets(
         if k not in ("latent_dim", "random_state", "verbose")
     }
     params["verbose"] = verbose
+    if model.likelihood_ != "gaussian":  # ignored by fits before it was refused: drop it
+        params["output_variance"] = "learned"
     features, extractors = fit_feature_extractors(
         X_train,
         X_test,
