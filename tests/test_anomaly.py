@@ -293,10 +293,19 @@ def test_excess_needs_a_fitted_bernoulli_vae_and_inputs_in_the_unit_interval(one
     gaussian = _fit(VAE, np.random.default_rng(0).normal(size=(64, 3)), epochs=2)
     with pytest.raises(ConfigError, match=f"{score} is for inputs in \\[0, 1\\]"):
         anomaly_scores(gaussian, np.zeros((2, 3)), score)
-    with pytest.raises(DataError, match=r"needs inputs in \[0, 1\]"):
+    # Mostly outside [0, 1]: unscaled data, refused; a few rows outside: the most anomalous.
+    with pytest.raises(DataError, match=r"scores data in \[0, 1\]"):
         anomaly_scores(one_class[VAE], -TEST.X[:2], score)
-    with pytest.raises(DataError, match=r"needs inputs in \[0, 1\]"):
+    with pytest.raises(DataError, match=r"scores data in \[0, 1\]"):
         anomaly_scores(one_class[VAE], TEST.X[:2] * 2, score)
+    rows = TEST.X[:4].copy()
+    rows[2] *= 1.5  # the one with pixels above 1
+    with pytest.warns(UserWarning, match=r"1 of 4 rows of X have values outside \[0, 1\]"):
+        scores = anomaly_scores(one_class[VAE], rows, score)
+    assert np.isposinf(scores[2]) and np.isfinite(np.delete(scores, 2)).all()
+    np.testing.assert_allclose(
+        np.delete(scores, 2), anomaly_scores(one_class[VAE], rows[[0, 1, 3]], score)
+    )
     with pytest.raises(NotFittedError):
         anomaly_scores(VAE(), TEST.X[:2], score)
 

@@ -301,14 +301,37 @@ def test_bad_training_data_raises_data_error(X, message):
         VAE(**QUICK).fit(X)
 
 
-def test_a_bernoulli_model_refuses_to_score_data_outside_the_unit_interval():
-    """Its likelihood is defined on [0, 1]: rows shifted far outside scored as typical."""
+def test_a_bernoulli_model_refuses_to_score_data_mostly_outside_the_unit_interval():
+    """More than half the rows outside [0, 1]: X was not scaled as the training data was."""
     X = np.random.default_rng(0).uniform(0.1, 0.9, size=(100, 6))
     vae = VAE(latent_dim=2, **QUICK).fit(X)
-    for call in (vae.score_samples, vae.predict, vae.reconstruction_error):
+    for call in (vae.score_samples, vae.predict, vae.reconstruction_error, vae.log_likelihood):
         with pytest.raises(DataError, match=r"scores data in \[0, 1\], but X ranges over"):
-            call(X[:2] - 5)
+            call(X[:3] * 255)
     assert vae.transform(X[:2] - 5).shape == (2, 2)  # μ(x) is still defined
+
+
+def test_rows_outside_a_bernoulli_models_support_are_the_least_typical():
+    """p(x) = 0 for a value outside [0, 1]: such a row scores -inf and is flagged, with a
+    warning, while the other rows score as they do alone."""
+    X = np.random.default_rng(0).uniform(0.1, 0.9, size=(100, 6))
+    vae = VAE(latent_dim=2, **QUICK).fit(X)
+    batch = X[:5].copy()
+    batch[1, 2], batch[3, 0] = 1.2, -0.01  # two rows just beyond the training range
+    inside = [0, 2, 4]
+    with pytest.warns(UserWarning, match=r"2 of 5 rows of X have values outside \[0, 1\]") as w:
+        scores = vae.score_samples(batch)
+    assert w[0].filename == __file__  # the warning points at the user's call
+    assert np.isneginf(scores[[1, 3]]).all()
+    np.testing.assert_array_equal(scores[inside], vae.score_samples(X[inside]))
+    with pytest.warns(UserWarning, match="outside"):
+        assert vae.predict(batch)[[1, 3]].tolist() == [-1, -1]
+    with pytest.warns(UserWarning, match="outside"):
+        assert np.isneginf(vae.log_likelihood(batch, k=4)[[1, 3]]).all()
+    with pytest.warns(UserWarning, match="outside"):
+        errors = vae.reconstruction_error(batch, per_feature=True)
+    assert np.isposinf(errors[1, 2]) and np.isposinf(errors[3, 0])
+    assert np.isfinite(np.delete(errors[1], 2)).all() and np.isfinite(errors[inside]).all()
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.int64])

@@ -99,12 +99,10 @@ def anomaly_scores(
     if score in _BERNOULLI_ONLY:
         check_is_fitted(model, "module_")
         X = model._validate_X(X, reset=False)  # once: _scores is score_samples without it
-        if X.size and (X.min() < 0 or X.max() > 1):
-            raise DataError(
-                f"--score {score} needs inputs in [0, 1] (a Bernoulli VAE's pixel intensities); "
-                f"these range over [{X.min():.4g}, {X.max():.4g}]."
-            )
-        excess = -model._scores(X) - _entropy_floor(X)
+        X, outside = model._within_support(X)  # rows outside [0, 1]: +inf below
+        excess = -model._finite_scores(X, 8) - _entropy_floor(X)
+        if outside is not None:
+            excess[outside] = np.inf
         if score == "excess":
             return excess
         ink = X.reshape(len(X), -1).sum(axis=1, dtype=np.float64)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,6 +88,15 @@ def __getattr__(name: str) -> Any:
 
         return Autoencoder
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _user_stacklevel() -> int:
+    """``stacklevel`` for a warning issued by this function's caller that points at the first
+    frame outside vaekit: the user's call, however deep inside vaekit the warning is raised."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "vaekit":
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -474,26 +484,55 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             z = torch.cat([z, z.new_zeros(extra, z.shape[1])])
         return self.module_.decode(z)[:n]
 
-    def _check_likelihood_support(self, X: np.ndarray) -> None:
-        """A Bernoulli model's likelihood is defined for data in [0, 1] only: outside it, the
-        cross-entropy is no log-probability and rows far outside would score as typical."""
+    def _within_support(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """X to score, and the mask (n,) of rows the likelihood gives probability 0, or None.
+
+        A Bernoulli model's likelihood is defined on [0, 1]: a row with a value outside it has
+        p(x) = 0, so its scores are -inf (+inf for an error), the least typical of all, and
+        ``predict`` flags it; a warning says how many. The rows are clipped into [0, 1] for
+        the computation, whose result for them is then replaced. When more than half of the
+        rows are outside, X was not scaled as the training data was (pixels in 0..255): that
+        is refused, as a contamination above 0.5 would be.
+        """
         if self.likelihood_ != "bernoulli":
-            return
+            return X, None
         lo, hi = value_range(X)
-        if lo < 0.0 or hi > 1.0:
-            outside = rows_outside_unit_interval(X)
-            # Often X was scaled as the training data was (a MinMaxScaler fitted on it) and
-            # these rows lie beyond the training range: the choice of what to do is the user's.
+        if lo >= 0.0 and hi <= 1.0:
+            return X, None
+        outside = rows_outside_unit_interval(X)
+        n_outside = int(outside.sum())
+        if 2 * n_outside > len(X):
             raise DataError(
                 f"This model's Bernoulli likelihood scores data in [0, 1], but X ranges over "
-                f"[{lo:.9g}, {hi:.9g}] ({outside} of {len(X)} rows outside); scale X as the "
+                f"[{lo:.9g}, {hi:.9g}] ({n_outside} of {len(X)} rows outside); scale X as the "
                 "training data was, clip rows beyond the training range with "
                 "np.clip(X, 0, 1), or fit with likelihood='gaussian', which scores any value."
             )
+        warnings.warn(
+            f"{n_outside} of {len(X)} rows of X have values outside [0, 1] (X ranges over "
+            f"[{lo:.9g}, {hi:.9g}]), where this model's Bernoulli likelihood is 0: they score "
+            "as the least typical rows (log-likelihood -inf), and predict flags them. If they "
+            "are not outliers, scale X as the training data was or clip it with "
+            "np.clip(X, 0, 1).",
+            UserWarning,
+            stacklevel=_user_stacklevel(),
+        )
+        return np.clip(X, 0.0, 1.0), outside
 
     def _reconstruction_nll(self, X: np.ndarray, per_feature: bool = False) -> np.ndarray:
-        """-log p(x | z = μ(x)) of validated X, data units: (n,) or (n, *input_shape_)."""
-        self._check_likelihood_support(X)
+        """-log p(x | z = μ(x)) of validated X, data units: (n,) or (n, *input_shape_);
+        +inf for a value outside the likelihood's support (see :meth:`_within_support`)."""
+        scored, outside = self._within_support(X)
+        nll = self._finite_reconstruction_nll(scored, per_feature)
+        if outside is not None:
+            if per_feature:  # exactly the features outside [0, 1]
+                nll[(X < 0) | (X > 1)] = np.inf
+            else:
+                nll[outside] = np.inf
+        return nll
+
+    def _finite_reconstruction_nll(self, X: np.ndarray, per_feature: bool) -> np.ndarray:
+        """:meth:`_reconstruction_nll` of X inside the likelihood's support."""
         logvar_out = _double(self.module_.output_logvar())
         self.module_.eval()
         out = []

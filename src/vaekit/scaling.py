@@ -87,9 +87,7 @@ def value_range(X: np.ndarray) -> tuple[float, float]:
     return lo, hi
 
 
-def rows_outside_unit_interval(X: np.ndarray) -> int:
-    """How many rows of X have a value below 0 or above 1, block by block."""
-    return sum(
-        int(((chunk < 0) | (chunk > 1)).reshape(len(chunk), -1).any(1).sum())
-        for chunk in iter_chunks(X)
-    )
+def rows_outside_unit_interval(X: np.ndarray) -> np.ndarray:
+    """Boolean mask (n,) of the rows of X with a value below 0 or above 1, block by block."""
+    masks = [((chunk < 0) | (chunk > 1)).reshape(len(chunk), -1).any(1) for chunk in iter_chunks(X)]
+    return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)

@@ -255,8 +255,16 @@ class VAE(_BaseAutoencoder):
         return self._scores(self._validate_X(X, reset=False), int(n_mc_samples))
 
     def _scores(self, X: np.ndarray, n_mc_samples: int = 8) -> np.ndarray:
-        """:meth:`score_samples` of validated X."""
-        self._check_likelihood_support(X)
+        """:meth:`score_samples` of validated X; -inf for a row outside the likelihood's
+        support (see :meth:`_within_support`)."""
+        X, outside = self._within_support(X)
+        scores = self._finite_scores(X, n_mc_samples)
+        if outside is not None:
+            scores[outside] = -np.inf
+        return scores
+
+    def _finite_scores(self, X: np.ndarray, n_mc_samples: int) -> np.ndarray:
+        """:meth:`_scores` of X inside the likelihood's support."""
         generator = torch.Generator().manual_seed(self._scoring_seed())
         eps = torch.randn(n_mc_samples, self.latent_dim, generator=generator).to(self.device_)
         logvar_out = _double(self.module_.output_logvar())
@@ -325,8 +333,7 @@ class VAE(_BaseAutoencoder):
         for name, value in (("k", k), ("batch_size", batch_size), ("k_batch", k_batch)):
             if value is not None:
                 check_positive_int(name, value)
-        X = self._validate_X(X, reset=False)
-        self._check_likelihood_support(X)
+        X, outside = self._within_support(self._validate_X(X, reset=False))
         k = int(k)
         k_batch = min(k, int(k_batch or 256))
         pairs = self._predict_rows(_IWAE_PAIRS)  # (row, sample) pairs per decoder pass
@@ -381,7 +388,10 @@ class VAE(_BaseAutoencoder):
                 else:
                     value = log_sum - math.log(k)
                 out.append(value.cpu().numpy())
-        return np.concatenate(out) - self._log_scale_jacobian()
+        log_px = np.concatenate(out) - self._log_scale_jacobian()
+        if outside is not None:
+            log_px[outside] = -np.inf  # p(x) = 0 outside the likelihood's support
+        return log_px
 
     def _fit_diagnostics(self, rows: np.ndarray, where: str) -> list[tuple[str, type[Warning]]]:
         """Also record ``active_units_`` and ``kl_per_dim_``; warn on posterior collapse."""
