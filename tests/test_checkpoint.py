@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -244,6 +245,27 @@ def test_resume_refuses_a_checkpoint_of_the_other_estimator(tmp_path, digits):
     VAE(epochs=1, **params).fit(digits, checkpoint_path=checkpoint)
     with pytest.raises(ConfigError, match="estimator='VAE' \\(now 'Autoencoder'\\)"):
         Autoencoder(epochs=2, **params).fit(digits, checkpoint_path=checkpoint, resume=True)
+
+
+def test_resume_refuses_data_that_auto_gives_the_other_likelihood(tmp_path, digits):
+    """Same shape, values beyond [0, 1]: likelihood="auto" picks Gaussian, whose network has a
+    decoder variance the Bernoulli checkpoint lacks (a raw state_dict error before)."""
+    checkpoint = tmp_path / CHECKPOINT_FILE
+    params = dict(latent_dim=3, hidden_dims=(32,), random_state=0)
+    VAE(epochs=1, **params).fit(digits, checkpoint_path=checkpoint)
+    with pytest.raises(ConfigError, match="likelihood_='bernoulli' \\(now 'gaussian'\\)"):
+        VAE(epochs=2, **params).fit(digits * 16, checkpoint_path=checkpoint, resume=True)
+    # A checkpoint from before the choice was recorded resumes as it did.
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(checkpoint, "pt") as f:
+        meta = f.metadata()
+    tensors = load_file(checkpoint)
+    saved = json.loads(meta["vaekit_checkpoint"])
+    del saved["params"]["likelihood_"]
+    save_file(tensors, checkpoint, metadata={**meta, "vaekit_checkpoint": json.dumps(saved)})
+    VAE(epochs=2, **params).fit(digits, checkpoint_path=checkpoint, resume=True)
 
 
 def test_rng_states_round_trip_per_rank_and_in_device_order(tmp_path):

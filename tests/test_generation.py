@@ -143,6 +143,31 @@ def test_interpolate_accepts_a_batch_of_one_and_rejects_other_shapes(digits_vae)
         interpolate(digits_vae, X[:2], X[2], steps=3)
 
 
+def test_python_interpolate_and_traverse_take_flat_images_and_table_rows(image_vae):
+    model, X = image_vae  # (n, 1, 8, 8) images
+    flat = X.reshape(len(X), -1)
+    np.testing.assert_array_equal(
+        interpolate(model, flat[0], flat[1:2], steps=3), interpolate(model, X[0], X[1], steps=3)
+    )
+    np.testing.assert_array_equal(traverse(model, flat[2], 0), traverse(model, X[2], 0))
+    with pytest.raises(DataError, match="one sample of shape"):
+        interpolate(model, flat[0, :10], X[1], steps=3)
+    # A model fitted on a named table (a pyarrow Table, as a DataFrame would be) takes its rows
+    # without scikit-learn's "X does not have valid feature names" warning.
+    import warnings
+
+    import pyarrow as pa
+
+    rows = np.random.default_rng(0).random((40, 3))
+    table = pa.table({name: rows[:, j] for j, name in enumerate("abc")})
+    named = VAE(latent_dim=2, hidden_dims=(8,), epochs=1, random_state=0).fit(table)
+    assert list(named.feature_names_in_) == ["a", "b", "c"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        interpolate(named, rows[0], rows[1], steps=3)
+        traverse(named, rows[0], 0)
+
+
 def test_traversal_grid_changes_only_the_chosen_dimension():
     base = np.array([0.5, -1.0, 2.0, 0.25], np.float32)
     values = np.linspace(-2, 2, 5)

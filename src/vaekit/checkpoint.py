@@ -32,6 +32,8 @@ CHECKPOINT_FILE = "checkpoint.safetensors"
 SEED_KEY = "fit_seed"
 # Parameters that may change between the interrupted run and its resumption.
 _FREE_ON_RESUME = frozenset({"epochs", "verbose", "device", "contamination"})
+# Compared on resume, but missing from checkpoints written by older versions.
+_RECORDED_LATER = frozenset({"estimator", "likelihood_"})
 CHECKPOINT_FORMAT = 1
 _META_KEY = "vaekit_checkpoint"
 
@@ -224,8 +226,9 @@ def check_resumable(
         When a parameter other than ``epochs``, ``verbose``, ``device`` and ``contamination``
         differs, or when ``epochs`` is smaller than the epochs already done.
     """
-    # A checkpoint written before the estimator class was recorded has none: not a mismatch.
-    free = _FREE_ON_RESUME if "estimator" in saved else _FREE_ON_RESUME | {"estimator"}
+    # A checkpoint written before a key was recorded (the estimator class, the likelihood
+    # chosen) has none: not a mismatch.
+    free = _FREE_ON_RESUME | {k for k in _RECORDED_LATER if k not in saved}
     differ = sorted(k for k in current.keys() - free if saved.get(k) != current[k])
     if differ:
         shown = ", ".join(f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in differ)

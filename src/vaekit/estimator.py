@@ -256,6 +256,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             "estimator": type(self).__name__,
             **jsonable_params(self.get_params()),
             "data": fingerprint,
+            # What likelihood="auto" chose from the data's values: other data of the same shape
+            # can choose the other one, whose network has another set of weights.
+            "likelihood_": self.likelihood_,
         }
 
     def _load_checkpoint(

@@ -10,7 +10,9 @@ returns it: shape ``(..., *model.input_shape_)``, in its dtype. Prior samples ar
 
 from __future__ import annotations
 
+import math
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -97,16 +99,25 @@ def latent_path(z0: Any, z1: Any, steps: int = 10, method: str = "linear") -> np
 
 
 def _one_sample(model: Any, x: Any, name: str) -> np.ndarray:
-    """``x`` as a batch of one, shape (1, *input_shape_)."""
+    """``x`` as a batch of one, shape (1, *input_shape_): a sample, a batch of one, or for an
+    image model a flattened image (as ``transform`` takes them); a DataFrame row or Series
+    gives its values."""
     arr = np.asarray(x)
     shape = tuple(model.input_shape_)
-    if arr.shape == shape:
-        return arr[None]
-    if arr.shape == (1, *shape):
-        return arr
+    forms = (shape, (1, *shape), (arr.size,), (1, arr.size))
+    if arr.size == math.prod(shape) and arr.shape in forms:
+        return arr.reshape(1, *shape)
     raise DataError(
         f"{name} must be one sample of shape {shape} (or {(1, *shape)}), got shape {arr.shape}."
     )
+
+
+def _codes(model: Any, rows: np.ndarray) -> np.ndarray:
+    """μ of rows taken by :func:`_one_sample`. A model fitted on a DataFrame would warn that
+    they have no column names: they are the user's rows, whose values we took on purpose."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        return model.transform(rows)
 
 
 def interpolate(
@@ -133,7 +144,7 @@ def interpolate(
     """
     check_is_fitted(model, "module_")
     pair = np.concatenate([_one_sample(model, x_from, "x_from"), _one_sample(model, x_to, "x_to")])
-    mu = model.transform(pair)  # (2, k)
+    mu = _codes(model, pair)  # (2, k)
     return model.inverse_transform(latent_path(mu[0], mu[1], steps, method))
 
 
@@ -232,12 +243,12 @@ def traverse(
     if x is None:
         if not isinstance(model, VAE):
             raise ConfigError(
-                f"A {type(model).__name__} has no prior, so z = 0 is an arbitrary centre; pass x "
+                "A plain autoencoder has no prior, so z = 0 is an arbitrary centre; pass x "
                 "to traverse around its code."
             )
         base = np.zeros(k, np.float32)
     else:
-        base = model.transform(_one_sample(model, x, "x"))[0]
+        base = _codes(model, _one_sample(model, x, "x"))[0]
     grid = traversal_latents(base, dims, traversal_values() if values is None else values)
     decoded = model.inverse_transform(grid.reshape(-1, k))
     decoded = decoded.reshape(*grid.shape[:2], *model.input_shape_)
