@@ -104,6 +104,19 @@ def test_fixed_output_variance_is_used_and_stored():
     assert not np.allclose(vae.transform(X), other.transform(X))
 
 
+def test_8_bit_images_get_a_hint_to_scale_them_for_the_bernoulli_likelihood():
+    images = np.random.default_rng(0).integers(0, 256, size=(20, 8, 8)).astype(np.uint8)
+    small = dict(latent_dim=2, hidden_dims=(8,), conv_channels=(4,), epochs=1, random_state=0)
+    with pytest.warns(UserWarning, match=r"8-bit pixels by the look of it.*fit on X / 255") as w:
+        vae = VAE(**small).fit(images)
+    assert vae.likelihood_ == "gaussian" and w[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*8-bit pixels")
+        assert VAE(**small).fit(images / 255).likelihood_ == "bernoulli"
+        VAE(**small, likelihood="gaussian").fit(images)  # the choice made explicitly
+        VAE(**small).fit(images.reshape(20, 64))  # a table of counts is no image
+
+
 def test_a_fixed_output_variance_on_a_bernoulli_fit_is_refused_not_ignored():
     X = np.random.default_rng(0).uniform(size=(40, 3))  # in [0, 1]: auto picks Bernoulli
     with pytest.raises(ConfigError, match="fit uses likelihood='bernoulli'"):

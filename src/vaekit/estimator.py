@@ -46,7 +46,7 @@ from .losses import decoder_mean, reconstruction_nll
 from .nn import AutoencoderModule, build_module
 from .params import check_params, resolve_device, torch_seed
 from .persistence import check_output_file, jsonable_params
-from .rows import MappedRows, memory_map_of
+from .rows import MappedRows, iter_chunks, memory_map_of
 from .scaling import (
     column_moments,
     per_channel,
@@ -97,6 +97,13 @@ def _user_stacklevel() -> int:
     while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "vaekit":
         frame, level = frame.f_back, level + 1
     return level
+
+
+def _looks_like_8_bit_images(X: np.ndarray, lo: float, hi: float) -> bool:
+    """Images (n, h, w) or (n, c, h, w) of whole numbers in [0, 255] with some above 1."""
+    if X.ndim < 3 or lo < 0 or not 1 < hi <= 255:
+        return False
+    return all(np.array_equal(chunk, np.round(chunk)) for chunk in iter_chunks(X))
 
 
 class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -288,6 +295,16 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         lo, hi = value_range(X)
         in_unit_interval = bool(lo >= 0.0 and hi <= 1.0)
         if self.likelihood == "auto":
+            if not in_unit_interval and _looks_like_8_bit_images(X, lo, hi):
+                warnings.warn(
+                    f"X holds images with whole-number values in [{lo:.0f}, {hi:.0f}], "
+                    "8-bit pixels by the look of it: likelihood='auto' models them with the "
+                    "Gaussian likelihood on standardized pixels. For the Bernoulli likelihood "
+                    "of image VAEs (and the excess anomaly scores), fit on X / 255; pass "
+                    "likelihood='gaussian' to keep this choice without this warning.",
+                    UserWarning,
+                    stacklevel=_user_stacklevel(),
+                )
             return "bernoulli" if in_unit_interval else "gaussian"
         if self.likelihood == "bernoulli" and not in_unit_interval:
             raise DataError(
