@@ -180,6 +180,29 @@ def test_detect_ranks_an_overflowed_score_first_and_refuses_nan(run_dir, tmp_pat
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.parametrize("contamination", [None, 0.1])
+def test_detect_flags_rows_outside_a_bernoulli_models_support(run_dir, tmp_path, contamination):
+    """Rows with pixels above 1 score +inf (probability 0) and are flagged, with the stored
+    threshold or with --contamination (a quantile next to +inf must not become NaN); a file
+    whose every row is outside [0, 1] was not scaled, and is refused."""
+    X = TEST.X[:40].copy()
+    X[[3, 17, 21, 30, 33, 39]] *= 2.0  # 6 of 40 rows, more than the 10% contamination
+    np.save(tmp_path / "rows.npy", X)
+    args = [] if contamination is None else ["--contamination", str(contamination)]
+    with pytest.warns(UserWarning, match="6 of 40 rows"):
+        result = detect_run(
+            run_dir, tmp_path / "rows.npy", tmp_path / "s.csv", contamination=contamination
+        )
+    with (tmp_path / "s.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    flagged = {int(r["index"]) for r in rows if r["is_anomaly"] == "1"}
+    assert {3, 17, 21, 30, 33, 39} <= flagged and np.isfinite(result["threshold"])
+    assert [float(rows[i]["score"]) for i in (3, 17)] == [np.inf, np.inf]
+    np.save(tmp_path / "unscaled.npy", TEST.X[:40] * 255)
+    cli = runner.invoke(app, ["detect", str(run_dir), str(tmp_path / "unscaled.npy"), *args])
+    assert cli.exit_code == 2 and "Every row of unscaled.npy has values outside" in cli.stderr
+
+
 def test_detect_json_with_contamination(run_dir, tmp_path):
     result = runner.invoke(
         app,
@@ -293,11 +316,9 @@ def test_excess_needs_a_fitted_bernoulli_vae_and_inputs_in_the_unit_interval(one
     gaussian = _fit(VAE, np.random.default_rng(0).normal(size=(64, 3)), epochs=2)
     with pytest.raises(ConfigError, match=f"{score} is for inputs in \\[0, 1\\]"):
         anomaly_scores(gaussian, np.zeros((2, 3)), score)
-    # Mostly outside [0, 1]: unscaled data, refused; a few rows outside: the most anomalous.
-    with pytest.raises(DataError, match=r"scores data in \[0, 1\]"):
-        anomaly_scores(one_class[VAE], -TEST.X[:2], score)
-    with pytest.raises(DataError, match=r"scores data in \[0, 1\]"):
-        anomaly_scores(one_class[VAE], TEST.X[:2] * 2, score)
+    # Rows outside [0, 1] have probability 0: the most anomalous, with a warning.
+    with pytest.warns(UserWarning, match="every row is: X was probably not scaled"):
+        assert np.isposinf(anomaly_scores(one_class[VAE], TEST.X[:2] * 2, score)).all()
     rows = TEST.X[:4].copy()
     rows[2] *= 1.5  # the one with pixels above 1
     with pytest.warns(UserWarning, match=r"1 of 4 rows of X have values outside \[0, 1\]"):

@@ -115,6 +115,7 @@ def test_8_bit_images_get_a_hint_to_scale_them_for_the_bernoulli_likelihood():
         assert VAE(**small).fit(images / 255).likelihood_ == "bernoulli"
         VAE(**small, likelihood="gaussian").fit(images)  # the choice made explicitly
         VAE(**small).fit(images.reshape(20, 64))  # a table of counts is no image
+        VAE(**small).fit(images % 6)  # nor is a label map of small whole numbers 8-bit pixels
 
 
 def test_a_fixed_output_variance_on_a_bernoulli_fit_is_refused_not_ignored():
@@ -314,19 +315,9 @@ def test_bad_training_data_raises_data_error(X, message):
         VAE(**QUICK).fit(X)
 
 
-def test_a_bernoulli_model_refuses_to_score_data_mostly_outside_the_unit_interval():
-    """More than half the rows outside [0, 1]: X was not scaled as the training data was."""
-    X = np.random.default_rng(0).uniform(0.1, 0.9, size=(100, 6))
-    vae = VAE(latent_dim=2, **QUICK).fit(X)
-    for call in (vae.score_samples, vae.predict, vae.reconstruction_error, vae.log_likelihood):
-        with pytest.raises(DataError, match=r"scores data in \[0, 1\], but X ranges over"):
-            call(X[:3] * 255)
-    assert vae.transform(X[:2] - 5).shape == (2, 2)  # μ(x) is still defined
-
-
-def test_rows_outside_a_bernoulli_models_support_are_the_least_typical():
+def test_rows_outside_a_bernoulli_models_support_are_the_least_typical(tmp_path):
     """p(x) = 0 for a value outside [0, 1]: such a row scores -inf and is flagged, with a
-    warning, while the other rows score as they do alone."""
+    warning that points at the user's call, and every other row scores as it does alone."""
     X = np.random.default_rng(0).uniform(0.1, 0.9, size=(100, 6))
     vae = VAE(latent_dim=2, **QUICK).fit(X)
     batch = X[:5].copy()
@@ -334,9 +325,11 @@ def test_rows_outside_a_bernoulli_models_support_are_the_least_typical():
     inside = [0, 2, 4]
     with pytest.warns(UserWarning, match=r"2 of 5 rows of X have values outside \[0, 1\]") as w:
         scores = vae.score_samples(batch)
-    assert w[0].filename == __file__  # the warning points at the user's call
+    assert w[0].filename == __file__
     assert np.isneginf(scores[[1, 3]]).all()
     np.testing.assert_array_equal(scores[inside], vae.score_samples(X[inside]))
+    with pytest.warns(UserWarning, match="1 of 1 rows"):  # alone, the same: not an error
+        assert np.isneginf(vae.score_samples(batch[1:2])).all()
     with pytest.warns(UserWarning, match="outside"):
         assert vae.predict(batch)[[1, 3]].tolist() == [-1, -1]
     with pytest.warns(UserWarning, match="outside"):
@@ -345,6 +338,29 @@ def test_rows_outside_a_bernoulli_models_support_are_the_least_typical():
         errors = vae.reconstruction_error(batch, per_feature=True)
     assert np.isposinf(errors[1, 2]) and np.isposinf(errors[3, 0])
     assert np.isfinite(np.delete(errors[1], 2)).all() and np.isfinite(errors[inside]).all()
+    # Every row outside: the warning says X was probably not scaled (pixels in 0..255).
+    with pytest.warns(UserWarning, match="every row is: X was probably not scaled"):
+        assert np.isneginf(vae.score_samples(X[:3] * 255)).all()
+    assert vae.transform(X[:2] - 5).shape == (2, 2)  # μ(x) is still defined
+    # A memory-mapped file is scored block by block, as when every row is inside.
+    np.save(tmp_path / "rows.npy", batch.astype(np.float32))
+    mapped = np.load(tmp_path / "rows.npy", mmap_mode="r")
+    with pytest.warns(UserWarning, match="2 of 5 rows"):
+        errors = vae.reconstruction_error(mapped, per_feature=True)
+    assert (
+        np.isposinf(errors[1, 2])
+        and np.isposinf(errors[3, 0])
+        and np.isfinite(errors[inside]).all()
+    )
+
+
+def test_predicts_threshold_warning_points_at_the_users_call():
+    X = np.random.default_rng(0).uniform(0.1, 0.9, size=(60, 4))
+    vae = VAE(latent_dim=2, **QUICK).fit(X)  # a few held-out rows: offset_ is unreliable
+    for call in (vae.predict, vae.decision_function):
+        with pytest.warns(UserWarning, match="quantile of only") as w:
+            call(X[:3])
+        assert w[0].filename == __file__
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.int64])

@@ -24,6 +24,7 @@ from .datasets import Dataset
 from .errors import ConfigError, DataError
 from .jobs import default_output, load_run_data, model_rows, writable_dir
 from .persistence import atomic_write_bytes, load_model, remove_new_folders
+from .scaling import rows_outside_unit_interval, value_range
 from .vae import VAE
 
 SCORES = ("auto", "elbo", "recon", "nll", "excess", "excess_per_ink")
@@ -99,8 +100,8 @@ def anomaly_scores(
     if score in _BERNOULLI_ONLY:
         check_is_fitted(model, "module_")
         X = model._validate_X(X, reset=False)  # once: _scores is score_samples without it
-        X, outside = model._within_support(X)  # rows outside [0, 1]: +inf below
-        excess = -model._finite_scores(X, 8) - _entropy_floor(X)
+        outside = model._outside_support(X)  # rows outside [0, 1]: +inf below
+        excess = -model._finite_scores(X, 8, clip=outside is not None) - _entropy_floor(X)
         if outside is not None:
             excess[outside] = np.inf
         if score == "excess":
@@ -162,7 +163,14 @@ def detect_run(
     dict
         ``path``, ``rows``, ``score``, ``threshold``, ``threshold_source``, ``anomalies``
         (rows flagged), ``anomaly_fraction``; with ``anomaly_label`` also ``auroc``,
-        ``average_precision`` and ``true_anomalies``.
+        ``average_precision`` and ``true_anomalies``. A row outside a Bernoulli model's
+        [0, 1] scores +inf and is always flagged.
+
+    Raises
+    ------
+    DataError
+        Among others, when every row of ``data`` (of more than one) lies outside a Bernoulli
+        model's [0, 1]: it was not scaled as the training data was.
     """
     if contamination is not None and not (
         isinstance(contamination, numbers.Real)
@@ -199,6 +207,7 @@ def detect_run(
     if dataset.X.shape[0] == 0:
         raise DataError(f"{dataset.name} has no rows to score.")
     X = model_rows(model, dataset, run)  # flattened images reshaped; table columns checked
+    _refuse_unscaled(model, X, dataset.name)
     truth = None if anomaly_label is None else _true_anomalies(dataset, anomaly_label)
     created = writable_dir(out.parent if str(out.parent) else Path("."), "output folder")
     try:
@@ -223,9 +232,12 @@ def detect_run(
             "the training data when it had none)"
         )
     else:
-        threshold = float(np.quantile(scores, 1.0 - contamination))
+        # Rows outside a Bernoulli model's support score +inf; a quantile interpolated next to
+        # an infinity is NaN, so they count as the largest finite number there.
+        capped = np.nan_to_num(scores, posinf=np.finfo(np.float64).max)
+        threshold = float(np.quantile(capped, 1.0 - contamination))
         source = f"the {1 - contamination:g} quantile of DATA's scores (--contamination)"
-    flagged = scores > threshold
+    flagged = (scores > threshold) | np.isposinf(scores)  # +inf: probability 0, always flagged
 
     atomic_write_bytes(out, _scores_csv(scores, flagged, dataset).encode())
 
@@ -259,13 +271,30 @@ def detect_run(
     return result
 
 
+def _refuse_unscaled(model: Any, X: np.ndarray, name: str) -> None:
+    """Every row of a file (of more than one row) outside a Bernoulli model's [0, 1]: the file
+    was not scaled as the training data was (8-bit pixels), which flagging every row as an
+    anomaly would hide. (The estimator itself scores such rows -inf with a warning, whatever
+    the other rows.)"""
+    if getattr(model, "likelihood_", None) != "bernoulli":
+        return
+    if len(X) > 1 and rows_outside_unit_interval(X).all():
+        lo, hi = value_range(X)
+        raise DataError(
+            f"Every row of {name} has values outside [0, 1] (they range over [{lo:.4g}, "
+            f"{hi:.4g}]), where this model's Bernoulli likelihood is 0; scale {name} as the "
+            "training data was (8-bit pixels: divide by 255)."
+        )
+
+
 def _entropy_floor(X: np.ndarray, chunk: int = 4096) -> np.ndarray:
     """``Σ_j H(x_j)`` per row of X in [0, 1], float64: the least -log p(x | z) any Bernoulli
     decoder can reach. Chunked, so a large X is never copied whole in float64."""
     flat = X.reshape(len(X), -1)
     out = np.empty(len(flat), dtype=np.float64)
     for start in range(0, len(flat), chunk):
-        p = flat[start : start + chunk].astype(np.float64)
+        # Clipped: a row outside [0, 1] has no entropy floor (its score is +inf anyway).
+        p = np.clip(flat[start : start + chunk].astype(np.float64), 0.0, 1.0)
         out[start : start + chunk] = -(xlogy(p, p) + xlogy(1 - p, 1 - p)).sum(axis=1)
     return out
 

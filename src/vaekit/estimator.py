@@ -90,20 +90,30 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+# Packages whose frames a warning skips to reach the user's line: ours, and scikit-learn's
+# (a Pipeline's or fit_transform's call of our method).
+_LIBRARY_PACKAGES = ("vaekit", "sklearn")
+
+
 def _user_stacklevel() -> int:
     """``stacklevel`` for a warning issued by this function's caller that points at the first
-    frame outside vaekit: the user's call, however deep inside vaekit the warning is raised."""
+    frame outside vaekit and scikit-learn: the user's call, however deep the warning is raised."""
     frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "vaekit":
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in (
+        _LIBRARY_PACKAGES
+    ):
         frame, level = frame.f_back, level + 1
     return level
 
 
 def _looks_like_8_bit_images(X: np.ndarray, lo: float, hi: float) -> bool:
-    """Images (n, h, w) or (n, c, h, w) of whole numbers in [0, 255] with some above 1."""
-    if X.ndim < 3 or lo < 0 or not 1 < hi <= 255:
+    """Images (n, h, w) or (n, c, h, w) of whole numbers in [0, 255] reaching above 127 (a
+    mask or label map of small integers is not 8-bit pixels). Whole numbers are checked on the
+    first block only: enough to tell, and a large memory map is not read twice."""
+    if X.ndim < 3 or lo < 0 or not 127 < hi <= 255:
         return False
-    return all(np.array_equal(chunk, np.round(chunk)) for chunk in iter_chunks(X))
+    first = next(iter_chunks(X))
+    return bool(np.array_equal(first, np.round(first)))
 
 
 class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -431,11 +441,13 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             return min(default, _PREDICT_BATCH_CONV_CPU)
         return default
 
-    def _batches(self, X: np.ndarray) -> Iterator[torch.Tensor]:
-        """Model-space tensors of consecutive rows of validated X, one batch at a time."""
+    def _batches(self, X: np.ndarray, clip: bool = False) -> Iterator[torch.Tensor]:
+        """Model-space tensors of consecutive rows of validated X, one batch at a time; with
+        ``clip``, values clipped into [0, 1] (see :meth:`_outside_support`)."""
         rows = self._predict_rows()
         for start in range(0, X.shape[0], rows):
-            chunk = self._to_model_input(X[start : start + rows])
+            chunk = X[start : start + rows]
+            chunk = self._to_model_input(np.clip(chunk, 0.0, 1.0) if clip else chunk)
             yield torch.from_numpy(chunk).to(self.device_)
 
     def _latent_batches(self, Z: Any) -> Iterator[torch.Tensor]:
@@ -504,60 +516,64 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             z = torch.cat([z, z.new_zeros(extra, z.shape[1])])
         return self.module_.decode(z)[:n]
 
-    def _within_support(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """X to score, and the mask (n,) of rows the likelihood gives probability 0, or None.
+    def _outside_support(self, X: np.ndarray) -> np.ndarray | None:
+        """Mask (n,) of the rows of validated X that the likelihood gives probability 0, or
+        None when there are none; warns about them.
 
-        A Bernoulli model's likelihood is defined on [0, 1]: a row with a value outside it has
-        p(x) = 0, so its scores are -inf (+inf for an error), the least typical of all, and
-        ``predict`` flags it; a warning says how many. The rows are clipped into [0, 1] for
-        the computation, whose result for them is then replaced. When more than half of the
-        rows are outside, X was not scaled as the training data was (pixels in 0..255): that
-        is refused, as a contamination above 0.5 would be.
+        A Bernoulli model's likelihood is defined on [0, 1]: a row with a value outside it
+        has p(x) = 0, so its scores are -inf (+inf for an error), the least typical of all,
+        and it is flagged as an anomaly. Scoring code reads such X through
+        ``_batches(X, clip=True)`` (values clipped into [0, 1] batch by batch, so a memory
+        map stays on disk) and then replaces those rows' results. Never an error: a row's
+        score does not depend on the other rows scored with it.
         """
         if self.likelihood_ != "bernoulli":
-            return X, None
+            return None
         lo, hi = value_range(X)
         if lo >= 0.0 and hi <= 1.0:
-            return X, None
+            return None
         outside = rows_outside_unit_interval(X)
         n_outside = int(outside.sum())
-        if 2 * n_outside > len(X):
-            raise DataError(
-                f"This model's Bernoulli likelihood scores data in [0, 1], but X ranges over "
-                f"[{lo:.9g}, {hi:.9g}] ({n_outside} of {len(X)} rows outside); scale X as the "
-                "training data was, clip rows beyond the training range with "
-                "np.clip(X, 0, 1), or fit with likelihood='gaussian', which scores any value."
-            )
+        hint = (
+            "every row is: X was probably not scaled as the training data was (8-bit pixels: "
+            "divide by 255)"
+            if n_outside == len(X)
+            else "if they are not outliers, scale X as the training data was"
+        )
         warnings.warn(
             f"{n_outside} of {len(X)} rows of X have values outside [0, 1] (X ranges over "
             f"[{lo:.9g}, {hi:.9g}]), where this model's Bernoulli likelihood is 0: they score "
-            "as the least typical rows (log-likelihood -inf), and predict flags them. If they "
-            "are not outliers, scale X as the training data was or clip it with "
-            "np.clip(X, 0, 1).",
+            f"as the least typical rows (log-likelihood -inf) and are flagged as anomalies; "
+            f"{hint}.",
             UserWarning,
             stacklevel=_user_stacklevel(),
         )
-        return np.clip(X, 0.0, 1.0), outside
+        return outside
 
     def _reconstruction_nll(self, X: np.ndarray, per_feature: bool = False) -> np.ndarray:
         """-log p(x | z = μ(x)) of validated X, data units: (n,) or (n, *input_shape_);
-        +inf for a value outside the likelihood's support (see :meth:`_within_support`)."""
-        scored, outside = self._within_support(X)
-        nll = self._finite_reconstruction_nll(scored, per_feature)
+        +inf for a value outside the likelihood's support (see :meth:`_outside_support`)."""
+        outside = self._outside_support(X)
+        nll = self._finite_reconstruction_nll(X, per_feature, clip=outside is not None)
         if outside is not None:
             if per_feature:  # exactly the features outside [0, 1]
-                nll[(X < 0) | (X > 1)] = np.inf
+                start = 0
+                for chunk in iter_chunks(X):  # block by block: a memory map stays on disk
+                    nll[start : start + len(chunk)][(chunk < 0) | (chunk > 1)] = np.inf
+                    start += len(chunk)
             else:
                 nll[outside] = np.inf
         return nll
 
-    def _finite_reconstruction_nll(self, X: np.ndarray, per_feature: bool) -> np.ndarray:
-        """:meth:`_reconstruction_nll` of X inside the likelihood's support."""
+    def _finite_reconstruction_nll(
+        self, X: np.ndarray, per_feature: bool, clip: bool = False
+    ) -> np.ndarray:
+        """:meth:`_reconstruction_nll` of X read through ``_batches(X, clip)``."""
         logvar_out = _double(self.module_.output_logvar())
         self.module_.eval()
         out = []
         with torch.inference_mode():
-            for x in self._batches(X):
+            for x in self._batches(X, clip):
                 loc = self._net_decode(self._net_encode(x)[0]).double()
                 x = x.double()
                 if per_feature:
@@ -652,7 +668,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return self.inverse_transform(self.transform(X))
 
     def score(self, X: Any, y: Any = None) -> float:
-        """Mean of :meth:`score_samples` (higher is better; used by GridSearchCV).
+        """Mean of :meth:`score_samples` (higher is better; used by GridSearchCV); -inf when a
+        row has probability 0 (a value outside [0, 1] under the Bernoulli likelihood).
 
         Parameters
         ----------
@@ -683,9 +700,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         return self._decision(X)
 
-    def _decision(self, X: Any, stacklevel: int = 3) -> np.ndarray:
-        """:meth:`decision_function`; its warning points ``stacklevel`` frames up (the user's
-        call of decision_function or predict)."""
+    def _decision(self, X: Any) -> np.ndarray:
+        """:meth:`decision_function`, for it and :meth:`predict`."""
         check_is_fitted(self, "module_")
         if not hasattr(self, "offset_"):
             raise ConfigError(
@@ -694,7 +710,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             )
         message = self._offset_warning()
         if message is not None:
-            warnings.warn(message, UserWarning, stacklevel=stacklevel)
+            warnings.warn(message, UserWarning, stacklevel=_user_stacklevel())
         return self.score_samples(X) - self.offset_
 
     def _offset_warning(self) -> str | None:
@@ -714,7 +730,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         -------
         ndarray of shape (n_samples,), int64
         """
-        decision = self._decision(X, stacklevel=4)
+        decision = self._decision(X)
         labels = np.ones(decision.shape, dtype=np.int64)
         labels[decision < 0] = -1
         return labels
@@ -726,7 +742,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         with the decoder's σ², as a density of the original (unstandardized) data, so it can be
         negative. Unlike a squared error it discounts features the model knows to be noisy,
         which suits tabular data whose features differ in scale and noise. An
-        :class:`Autoencoder`'s ``score_samples`` is minus the per-sample value.
+        :class:`Autoencoder`'s ``score_samples`` is minus the per-sample value. Under the
+        Bernoulli likelihood a value outside [0, 1] has probability 0: +inf there (per feature:
+        at exactly those features), with a warning.
 
         Parameters
         ----------

@@ -239,7 +239,9 @@ class VAE(_BaseAutoencoder):
         ε_1..ε_S ~ N(0, I), seeded from ``seed_``, for every row (z = μ + σ·ε_s), so a
         row's score does not depend on which other rows are scored with it or in what order,
         and differences between rows are not blurred by independent noise.
-        For Gaussian data the value is a density of the original (unstandardized) data.
+        For Gaussian data the value is a density of the original (unstandardized) data. Under
+        the Bernoulli likelihood a row with a value outside [0, 1] has probability 0: -inf, with
+        a warning (so ``score`` and ``predict`` treat it as the least typical row).
 
         Parameters
         ----------
@@ -256,22 +258,22 @@ class VAE(_BaseAutoencoder):
 
     def _scores(self, X: np.ndarray, n_mc_samples: int = 8) -> np.ndarray:
         """:meth:`score_samples` of validated X; -inf for a row outside the likelihood's
-        support (see :meth:`_within_support`)."""
-        X, outside = self._within_support(X)
-        scores = self._finite_scores(X, n_mc_samples)
+        support (see :meth:`_outside_support`)."""
+        outside = self._outside_support(X)
+        scores = self._finite_scores(X, n_mc_samples, clip=outside is not None)
         if outside is not None:
             scores[outside] = -np.inf
         return scores
 
-    def _finite_scores(self, X: np.ndarray, n_mc_samples: int) -> np.ndarray:
-        """:meth:`_scores` of X inside the likelihood's support."""
+    def _finite_scores(self, X: np.ndarray, n_mc_samples: int, clip: bool = False) -> np.ndarray:
+        """:meth:`_scores` of X read through ``_batches(X, clip)``."""
         generator = torch.Generator().manual_seed(self._scoring_seed())
         eps = torch.randn(n_mc_samples, self.latent_dim, generator=generator).to(self.device_)
         logvar_out = _double(self.module_.output_logvar())
         self.module_.eval()
         scores = []
         with torch.inference_mode():
-            for x in self._batches(X):
+            for x in self._batches(X, clip):
                 mu, logvar = self._net_encode(x)
                 std = torch.exp(0.5 * logvar)
                 recon = torch.zeros(x.shape[0], dtype=torch.float64, device=self.device_)
@@ -303,7 +305,8 @@ class VAE(_BaseAutoencoder):
         memory does not grow with k. Row i's ε_1..ε_k (z_i = μ + σ·ε_i) come from a generator
         seeded with (random_state, i): the result does not depend on the batching, and rows get
         independent draws, so the mean over rows averages the Monte Carlo noise away. For
-        Gaussian data it is a density of the original data.
+        Gaussian data it is a density of the original data. -inf, with a warning, for a row
+        outside [0, 1] under the Bernoulli likelihood.
 
         Parameters
         ----------
@@ -333,7 +336,8 @@ class VAE(_BaseAutoencoder):
         for name, value in (("k", k), ("batch_size", batch_size), ("k_batch", k_batch)):
             if value is not None:
                 check_positive_int(name, value)
-        X, outside = self._within_support(self._validate_X(X, reset=False))
+        X = self._validate_X(X, reset=False)
+        outside = self._outside_support(X)
         k = int(k)
         k_batch = min(k, int(k_batch or 256))
         pairs = self._predict_rows(_IWAE_PAIRS)  # (row, sample) pairs per decoder pass
@@ -344,7 +348,10 @@ class VAE(_BaseAutoencoder):
         out = []
         with torch.inference_mode():
             for start in range(0, X.shape[0], rows):
-                x = torch.from_numpy(self._to_model_input(X[start : start + rows]))
+                block = X[start : start + rows]
+                if outside is not None:  # those rows' results are replaced by -inf below
+                    block = np.clip(block, 0.0, 1.0)
+                x = torch.from_numpy(self._to_model_input(block))
                 x = x.to(self.device_)  # (b, ...)
                 mu, logvar = self._net_encode(x)  # (b, latent_dim) each
                 eps = np.stack(
