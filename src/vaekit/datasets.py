@@ -1,5 +1,10 @@
 """Named datasets and data files -> :class:`Dataset` (float32 arrays plus optional labels).
 
+This module names the datasets (digits, MNIST, Fashion-MNIST, Olivetti and their splits) and
+hands a path to its loader by format: :mod:`vaekit.array_files` (.npy, .npz, IDX),
+:mod:`vaekit.tables` (CSV, Parquet), :mod:`vaekit.image_folder`; :mod:`vaekit.dataset` holds
+the record they return and the conversions they share.
+
 One scaling rule everywhere: uint8 arrays with 3 or more dimensions are images and are divided by
 255 into [0, 1] (images in a folder likewise; 16-bit grayscale ones by 65535, float ones must be
 in [0, 1]); every other numeric array is cast to float32 unchanged. Tables (CSV, Parquet) are
@@ -11,29 +16,31 @@ Every problem a user can cause (a missing or corrupt file, a text column, an unk
 
 from __future__ import annotations
 
-import gzip
-import math
 import mmap
 import os
-import re
-import struct
-import tokenize
-import warnings
-import zipfile
-import zlib
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vaekit.errors import DataError
 
-if TYPE_CHECKING:
-    import pyarrow as pa
+from .array_files import load_idx_file, load_npy, load_npz, read_idx, read_idx_view
+from .dataset import Dataset, quote_names, scale_uint8
+from .image_folder import is_image_name, load_image_folder
+from .tables import read_csv, read_parquet, table_dataset
 
-__all__ = ["DATASET_NAMES", "Dataset", "load_dataset", "read_idx", "resolve_data_dir"]
+# The loaders live by format in array_files, tables and image_folder; this module names the
+# datasets, dispatches a path to its loader, and re-exports what callers import from here.
+__all__ = [
+    "DATASET_NAMES",
+    "Dataset",
+    "load_dataset",
+    "quote_names",
+    "read_idx",
+    "resolve_data_dir",
+]
 
 DATASET_NAMES: tuple[str, ...] = ("digits", "mnist", "fashion-mnist", "olivetti")
 SPLITS: tuple[str, ...] = ("train", "test")
@@ -49,60 +56,6 @@ FASHION_CLASSES = (
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
-
-_FEATURE_KEYS = ("X", "x", "data", "images", "arr_0")
-_LABEL_KEYS = ("y", "labels", "label", "target", "targets", "arr_1")
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
-_GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
-_DEEP_GRAY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N", "F"})  # beyond 8 bits
-# EXIF orientation -> the PIL.Image.Transpose that shows the image as viewers do (the table of
-# PIL.ImageOps.exif_transpose, which is not called: it decodes the image even to read the tag).
-_TRANSPOSES = {
-    2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE",
-    6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90",
-}  # fmt: skip
-# Third byte of an IDX magic number -> big-endian dtype (http://yann.lecun.com/exdb/mnist/).
-_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-_IDX_MAX_DIMS = 32  # numpy refuses more; no real IDX file comes close
-# What numpy raises on damaged .npy headers and data (the header is parsed as a Python literal).
-_NPY_ERRORS = (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError, MemoryError)
-# ... plus what zipfile / zlib raise on a damaged archive.
-_NPZ_ERRORS = (
-    *_NPY_ERRORS, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError
-)  # fmt: skip
-
-
-@dataclass(frozen=True, eq=False)  # eq=False: field-wise == on arrays is ambiguous
-class Dataset:
-    """Samples as float32 plus optional labels.
-
-    Attributes
-    ----------
-    X : ndarray of float32
-        Tabular ``(n, d)``; images ``(n, h, w)`` grayscale or ``(n, c, h, w)`` colour in [0, 1].
-    y : ndarray of shape (n,) or None
-        int64 class codes, float64 continuous targets, or None when unlabelled.
-    name : str
-        ``"digits"``, ``"mnist:train"``, or the file / folder name.
-    feature_names : list of str or None
-        Column names of a table, else None.
-    image_shape : tuple of int or None
-        Per-sample image shape when samples are images, e.g. ``(8, 8)`` for digits even though
-        ``X`` is ``(n, 64)``; None for tables.
-    classes : list of str or None
-        Class names indexed by the codes in ``y`` (text labels, class folders, named datasets).
-    files : list of str or None
-        For an image folder, each sample's file relative to the folder (``cat/001.png``), in
-        the order of ``X``; else None.
-    """
-
-    X: np.ndarray
-    y: np.ndarray | None
-    name: str
-    feature_names: list[str] | None = None
-    image_shape: tuple[int, ...] | None = None
-    classes: list[str] | None = None
-    files: list[str] | None = None
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -223,24 +176,6 @@ def label_columns(
     return label_column, label_column
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file (gzipped or raw), validating magic number, type code, dims and length.
-
-    Parameters
-    ----------
-    path : path-like
-        The file; gzip is detected from its first bytes, not its name.
-
-    Returns
-    -------
-    ndarray
-        Shape as stored (e.g. ``(60000, 28, 28)`` images, ``(60000,)`` labels), with the stored
-        dtype (uint8, int8, int16, int32, float32 or float64) in native byte order; writable.
-    """
-    view = _read_idx_view(Path(path))
-    return view.astype(view.dtype.newbyteorder("="))  # always a copy: the view is read-only
-
-
 # --- named datasets ---------------------------------------------------------------------------
 
 
@@ -322,7 +257,7 @@ def _load_olivetti(root: Path, split: str | None) -> Dataset:
             f"Olivetti faces are not at {path}; vaekit cannot download them, so place "
             f"{OLIVETTI_FILE} there by hand (see shared/data/README.md) or pass another --data-dir."
         )
-    ds = _load_npz(path)
+    ds = load_npz(path)
     if ds.X.shape[1:] != (64, 64) or ds.y is None:
         raise DataError(f"{path} does not hold 64x64 'images' with a 'target'; replace the file.")
     full = replace(ds, name="olivetti")
@@ -354,7 +289,7 @@ def _load_idx_dataset(name: str, root: Path, split: str | None) -> Dataset:
             f"`vaekit datasets download {name} --data-dir {root}` or copy the official files there."
         )
     parts = [_idx_pair(folder, s) for s in splits]
-    X = _scale_uint8(np.concatenate([images for images, _ in parts]))
+    X = scale_uint8(np.concatenate([images for images, _ in parts]))
     y = np.concatenate([labels for _, labels in parts]).astype(np.int64)
     classes = FASHION_CLASSES if name == "fashion-mnist" else DIGIT_CLASSES
     label = name if split is None else f"{name}:{split}"
@@ -384,51 +319,7 @@ def _cached_idx(path: Path) -> np.ndarray:
 def _cached_idx_view(path: str, mtime_ns: int, size: int) -> np.ndarray:
     # mtime and size are in the key so a replaced file is read again. The array is a read-only
     # view over the gunzipped bytes; loaders build new float32 arrays from it, never hand it out.
-    return _read_idx_view(Path(path))
-
-
-# --- IDX --------------------------------------------------------------------------------------
-
-
-def _read_idx_view(path: Path) -> np.ndarray:
-    """Read-only big-endian view of an IDX file's data, after validation."""
-    raw = _read_bytes(path)
-    if raw[:2] == b"\x1f\x8b":  # gzip magic; the name alone is not trusted
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(
-                f"{path.name} is not a valid gzip file ({_first_line(exc)}); download or "
-                "compress it again."
-            ) from None
-    return _parse_idx(raw, path.name)
-
-
-def _parse_idx(raw: bytes, source: str) -> np.ndarray:
-    # Magic: two zero bytes, a type code, the number of dimensions; then one big-endian uint32
-    # per dimension; then the data, exactly prod(dims) items.
-    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _IDX_DTYPES or raw[3] == 0:
-        raise DataError(
-            f"{source} is not an IDX file (bad magic number); pass an IDX file such as "
-            "train-images-idx3-ubyte.gz."
-        )
-    ndim = raw[3]
-    if ndim > _IDX_MAX_DIMS:
-        raise DataError(f"{source} declares {ndim} dimensions, more than an IDX file can use.")
-    start = 4 + 4 * ndim
-    if len(raw) < start:
-        raise DataError(f"{source} is truncated inside its IDX header; download it again.")
-    dims = struct.unpack(f">{ndim}I", raw[4:start])
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    count = math.prod(dims)  # Python int: no overflow, checked before anything is allocated
-    expected, actual = count * dtype.itemsize, len(raw) - start
-    if actual != expected:
-        what = "truncated" if actual < expected else "longer than its header says"
-        raise DataError(
-            f"{source} is {what}: its header declares shape {dims} ({expected} data bytes) "
-            f"but it holds {actual}; download it again."
-        )
-    return np.frombuffer(raw, dtype=dtype, count=count, offset=start).reshape(dims)
+    return read_idx_view(Path(path))
 
 
 # --- files ------------------------------------------------------------------------------------
@@ -438,10 +329,10 @@ def _load_path(path: Path, label_column: str | None, label_optional: bool = Fals
     """A file or folder that exists -> Dataset."""
     if path.is_dir():
         _refuse_label_column(label_column, path)
-        return _load_image_folder(path)
+        return load_image_folder(path)
     kind = _file_kind(path)
     if kind is None:
-        hint = " (pass the folder that holds your images)" if _is_image_name(path) else ""
+        hint = " (pass the folder that holds your images)" if is_image_name(path) else ""
         raise DataError(
             f"{path.name} has an unsupported file type{hint}; use .npy, .npz, .csv, .parquet, "
             "an IDX file (.gz or a name containing idx) or a folder of images."
@@ -449,19 +340,19 @@ def _load_path(path: Path, label_column: str | None, label_optional: bool = Fals
     if path.stat().st_size == 0:
         raise DataError(f"{path.name} is empty; pass a file that holds data.")
     if kind in ("csv", "parquet"):
-        table = _read_csv(path) if kind == "csv" else _read_parquet(path, label_column)
+        table = read_csv(path) if kind == "csv" else read_parquet(path, label_column)
         if label_optional and label_column not in table.column_names:
             label_column = None
         elif label_optional and table.column(label_column).null_count == table.num_rows:
             # New rows exported with the label column left blank: no labels, and not a feature.
             table, label_column = table.drop_columns([label_column]), None
-        return _table_dataset(table, path.name, label_column)
+        return table_dataset(table, path.name, label_column)
     _refuse_label_column(label_column, path)
     if kind == "npy":
-        return _load_npy(path)
+        return load_npy(path)
     if kind == "npz":
-        return _load_npz(path)
-    return _load_idx_file(path)
+        return load_npz(path)
+    return load_idx_file(path)
 
 
 def _raise_missing(text: str) -> None:
@@ -496,47 +387,6 @@ def _file_kind(path: Path) -> str | None:
     if name.endswith(".gz") or "idx" in name:
         return "idx"
     return None
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path} does not exist; check the path.") from None
-    except OSError as exc:
-        raise DataError(f"{path} could not be read ({exc.strerror or exc}); check it.") from None
-
-
-def _has_magic(path: Path, magic: bytes) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(len(magic)) == magic
-    except OSError as exc:
-        raise DataError(f"{path} could not be read ({exc.strerror or exc}); check it.") from None
-
-
-def _array_dataset(
-    arr: np.ndarray, name: str, y: np.ndarray | None = None, classes: list[str] | None = None
-) -> Dataset:
-    """Validate a numeric array of samples and apply the scaling rule (uint8 images / 255)."""
-    if arr.dtype.kind not in "biuf":
-        raise DataError(f"{name} holds {arr.dtype} values, not numbers; save a numeric array.")
-    if arr.ndim < 2 or arr.ndim > 4:
-        raise DataError(
-            f"{name} holds a {arr.ndim}-D array of shape {arr.shape}, but samples must be "
-            "(n, d), (n, h, w) or (n, c, h, w); reshape it (a 1-D array of n values is (n, 1))."
-        )
-    if arr.size == 0:
-        raise DataError(f"{name} holds no data (shape {arr.shape}); pass a non-empty array.")
-    if y is not None and len(y) != len(arr):
-        raise DataError(f"{name} has {len(y)} labels for {len(arr)} samples; pass one per sample.")
-    if arr.ndim >= 3 and arr.dtype == np.uint8:
-        X = _scale_uint8(arr)
-    else:
-        with np.errstate(over="ignore"):  # values beyond float32 become inf; the estimator says so
-            X = arr.astype(np.float32, copy=False)
-    image_shape = tuple(int(s) for s in X.shape[1:]) if X.ndim >= 3 else None
-    return Dataset(X, y, name, image_shape=image_shape, classes=classes)
 
 
 def align_test_labels(train: Dataset, test: Dataset) -> np.ndarray | None:
@@ -607,479 +457,3 @@ def release_pages(X: np.ndarray | None) -> None:
     mapping = getattr(X, "_mmap", None)  # set on np.memmap (np.load(..., mmap_mode="r"))
     if isinstance(mapping, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
         mapping.madvise(mmap.MADV_DONTNEED)
-
-
-def _scale_uint8(images: np.ndarray) -> np.ndarray:
-    """uint8 pixels -> float32 in [0, 1], divided in float32 so 255 maps to exactly 1.0."""
-    return np.divide(images, np.float32(255.0), dtype=np.float32)
-
-
-def _labels(values: np.ndarray, source: str) -> tuple[np.ndarray, list[str] | None]:
-    """Labels -> (y, classes): ints int64, floats float64, text int64 codes in sorted order."""
-    if values.ndim == 2 and values.shape[1] == 1:
-        values = values[:, 0]
-    if values.ndim != 1:
-        raise DataError(f"Labels in {source} have shape {values.shape}; pass one label per sample.")
-    kind = values.dtype.kind
-    if kind in "biu":
-        return values.astype(np.int64), None
-    if kind == "f":
-        if np.isnan(values).any():
-            raise DataError(
-                f"Labels in {source} have missing (NaN) values; fill or drop those rows."
-            )
-        return values.astype(np.float64), None
-    if kind in "US":
-        names, codes = np.unique(values, return_inverse=True)
-        classes = [n.decode(errors="replace") if isinstance(n, bytes) else str(n) for n in names]
-        return codes.reshape(-1).astype(np.int64), classes
-    raise DataError(f"Labels in {source} are {values.dtype}, not numbers or text; convert them.")
-
-
-def _load_npy(path: Path) -> Dataset:
-    # The header is checked first: np.load reports object arrays only as 'allow_pickle', and
-    # would try to allocate whatever shape a damaged header declares.
-    shape, dtype, data_start = _npy_header(path)
-    if dtype.hasobject:
-        raise DataError(
-            f"{path.name} holds Python objects (dtype object), which vaekit does not unpickle "
-            "for safety; save a numeric array instead."
-        )
-    if path.stat().st_size - data_start < math.prod(shape) * dtype.itemsize:
-        raise DataError(f"{path.name} is truncated (shorter than its header says); save it again.")
-    try:
-        # Memory-mapped, not read: a float32 file larger than memory is then embedded (and
-        # trained on) batch by batch; other dtypes are converted to float32 in memory.
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except _NPY_ERRORS as exc:
-        raise DataError(
-            f"{path.name} is a corrupt .npy file ({_first_line(exc)}); save it again."
-        ) from None
-    return _array_dataset(arr, path.name)
-
-
-def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
-    """(shape, dtype, offset of the data) from a .npy header, via numpy's public readers."""
-    fmt = np.lib.format
-    try:
-        with open(path, "rb") as f:
-            version = fmt.read_magic(f)
-            read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-            shape, _, dtype = read(f)
-            return shape, dtype, f.tell()
-    except _NPY_ERRORS:
-        raise DataError(
-            f"{path.name} is not a .npy file (bad header); save arrays with numpy.save."
-        ) from None
-
-
-def _load_npz(path: Path) -> Dataset:
-    if not _has_magic(path, b"PK"):
-        raise DataError(f"{path.name} is not an .npz (zip) file; save arrays with numpy.savez.")
-    if not zipfile.is_zipfile(path):  # else numpy takes it for a pickle and says so
-        raise DataError(
-            f"{path.name} is a truncated or corrupt .npz file (no zip directory); save it again."
-        )
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except _NPZ_ERRORS as exc:
-        raise DataError(
-            f"{path.name} is a corrupt .npz file ({_first_line(exc)}); save it again."
-        ) from None
-    with archive:
-        keys = list(archive.files)
-        feature_key = _first_key(keys, _FEATURE_KEYS) or (keys[0] if len(keys) == 1 else None)
-        if feature_key is None:
-            raise DataError(
-                f"{path.name} has no features array; name it one of {', '.join(_FEATURE_KEYS)} "
-                f"(it holds {', '.join(keys) or 'no arrays'})."
-            )
-        label_key = _first_key([k for k in keys if k != feature_key], _LABEL_KEYS)
-        try:
-            arr = archive[feature_key]
-            labels = None if label_key is None else archive[label_key]
-        except _NPZ_ERRORS as exc:
-            raise DataError(
-                f"{path.name} could not be read as numeric arrays ({_first_line(exc)}); save "
-                "numeric arrays with numpy.savez."
-            ) from None
-    y, classes = (None, None) if labels is None else _labels(labels, f"{path.name}[{label_key}]")
-    return _array_dataset(arr, path.name, y, classes)
-
-
-def _first_key(keys: list[str], preferred: tuple[str, ...]) -> str | None:
-    return next((k for k in preferred if k in keys), None)
-
-
-def _load_idx_file(path: Path) -> Dataset:
-    arr = read_idx(path)
-    if arr.ndim == 1:
-        raise DataError(
-            f"{path.name} is a 1-D IDX file ({len(arr)} labels), not samples; pass the matching "
-            "images file (e.g. train-images-idx3-ubyte.gz)."
-        )
-    return _array_dataset(arr, path.name, _idx_sibling_labels(path, len(arr)))
-
-
-def _idx_sibling_labels(path: Path, n: int) -> np.ndarray | None:
-    """Labels from ``*labels-idx1*`` beside ``*images-idx3*`` (MNIST naming), if present."""
-    sibling = path.with_name(path.name.replace("images", "labels").replace("idx3", "idx1"))
-    if sibling == path or not sibling.is_file():
-        return None
-    labels = read_idx(sibling)
-    if labels.shape != (n,):
-        raise DataError(
-            f"{sibling.name} holds {labels.shape} labels for the {n} samples of {path.name}; "
-            "fix or remove the labels file."
-        )
-    return _labels(labels, sibling.name)[0]
-
-
-# --- tables -----------------------------------------------------------------------------------
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first sentence of a library's message, to quote inside one of ours."""
-    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return re.split(r"(?<=[.!?])\s+(?=[A-Z])", line)[0].rstrip(".")
-
-
-def _read_csv(path: Path) -> pa.Table:
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
-    convert = pcsv.ConvertOptions(strings_can_be_null=True)  # an empty label cell is missing
-    # Named explicitly: pyarrow's own detection only knows the lower-case ".gz".
-    compression = "gzip" if path.name.lower().endswith(".gz") else None
-    try:
-        with pa.input_stream(str(path), compression=compression) as stream:
-            table = pcsv.read_csv(stream, convert_options=convert)
-        index = _is_unnamed_index(table, convert.null_values)
-        if not index and _is_data_row(table.column_names, convert.null_values):
-            # No header row (numpy.savetxt writes none): the first row became the column names.
-            options = pcsv.ReadOptions(autogenerate_column_names=True)
-            with pa.input_stream(str(path), compression=compression) as stream:
-                table = pcsv.read_csv(stream, read_options=options, convert_options=convert)
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise DataError(
-            f"{path.name} could not be parsed as CSV ({_first_line(exc)}); check that it is "
-            "comma-separated with one header row."
-        ) from None
-    if index:
-        warnings.warn(
-            f"Dropped the unnamed first column of {path.name} as a row index (pandas' to_csv "
-            "writes one unless index=False); name that column in the header if it is a feature.",
-            UserWarning,
-            stacklevel=4,  # at the caller of load_dataset
-        )
-        table = table.remove_column(0)
-    return table
-
-
-def _is_data_row(cells: list[str], missing: list[str]) -> bool:
-    """Whether a first row read as column names holds values: every cell a number or a
-    missing value as the data rows spell it ("", NA, null...: pandas writes "" for NaN, R NA)."""
-    missing = set(missing)
-    return bool(cells) and all(c in missing or _is_number(c) for c in cells)
-
-
-def _is_unnamed_index(table: pa.Table, missing: list[str]) -> bool:
-    """Whether the first column is a row index as pandas' ``to_csv`` (and R's ``write.csv``)
-    write one by default: no name in the header, distinct integers below it.
-
-    Where the other column names are numbers (or missing) too, they must be pandas' default
-    names ``0, 1, ...`` (``DataFrame(X).to_csv()``); other numbers are a headerless file whose
-    first row has a missing first cell.
-    """
-    import pyarrow as pa
-
-    names = table.column_names
-    if not names or names[0] != "" or table.num_rows == 0:
-        return False
-    column = table.column(0)
-    if not pa.types.is_integer(column.type) or column.null_count:
-        return False
-    values = column.to_numpy()
-    if len(np.unique(values)) != len(values):
-        return False
-    rest = names[1:]
-    return not _is_data_row(rest, missing) or rest == [str(j) for j in range(len(rest))]
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _read_parquet(path: Path, label_column: str | None) -> pa.Table:
-    """The table without the index columns pandas' ``to_parquet`` stores beside the data
-    (``__index_level_0__`` for an unnamed index), unless one is ``label_column``."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-        names = table.column_names  # decodes the names now, so bad UTF-8 is caught here
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise DataError(
-            f"{path.name} is not a readable Parquet file ({_first_line(exc)}); write it again."
-        ) from None
-    try:
-        index = (table.schema.pandas_metadata or {}).get("index_columns")
-    except (ValueError, AttributeError):  # metadata that is not pandas' JSON object
-        return table
-    if not isinstance(index, list):
-        return table
-    drop = {c for c in index if isinstance(c, str)} - {label_column}  # a RangeIndex is a dict
-    keep = [j for j, n in enumerate(names) if n not in drop]
-    return table if len(keep) == len(names) else table.select(keep)
-
-
-def _table_dataset(table: pa.Table, name: str, label_column: str | None) -> Dataset:
-    """Numeric columns -> X (n, d) float32 (nulls as NaN); ``label_column`` -> y."""
-    names = list(table.column_names)
-    label_index = None
-    if label_column is not None:
-        if label_column not in names:
-            raise DataError(
-                f"Label column {label_column!r} is not in {name}; its columns are "
-                f"{quote_names(names)}."
-            )
-        label_index = names.index(label_column)
-    if table.num_rows == 0:
-        raise DataError(f"{name} has no data rows; pass a table with at least one row.")
-    keep = [j for j in range(len(names)) if j != label_index]
-    if not keep:
-        besides = f" besides the label column {label_column!r}" if label_column else ""
-        raise DataError(f"{name} has no feature columns{besides}; add numeric columns.")
-    X = np.empty((table.num_rows, len(keep)), dtype=np.float32)
-    with np.errstate(over="ignore"):  # beyond float32 becomes inf, as in _array_dataset
-        for out, j in enumerate(keep):  # by index: column names may repeat
-            X[:, out] = _numeric_column(table.column(j), names[j], name)
-    y = classes = None
-    if label_index is not None:
-        y, classes = _table_labels(table.column(label_index), label_column, name)
-    return Dataset(X, y, name, feature_names=[names[j] for j in keep], classes=classes)
-
-
-def _numeric_column(column: pa.ChunkedArray, column_name: str, source: str) -> np.ndarray:
-    import pyarrow as pa
-
-    kind = column.type
-    if pa.types.is_dictionary(kind):
-        kind = kind.value_type
-    numeric = (
-        pa.types.is_integer(kind)
-        or pa.types.is_floating(kind)
-        or pa.types.is_boolean(kind)
-        or pa.types.is_decimal(kind)
-        or pa.types.is_null(kind)  # an all-empty column: NaN everywhere
-    )
-    if not numeric:
-        raise DataError(
-            f"Column {column_name!r} of {source} is not numeric ({kind}); drop it or pass it "
-            "as the label column (--label-column)."
-        )
-    try:
-        # Unsafe, so that integers beyond 2**53 (nanosecond timestamps, 64-bit ids) round to
-        # the nearest float64 as numpy's astype does, instead of being refused.
-        return column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)  # NaN
-    except (pa.ArrowException, ValueError) as exc:
-        raise DataError(
-            f"Column {column_name!r} of {source} cannot be read as numbers ({_first_line(exc)})."
-        ) from None
-
-
-def _table_labels(
-    column: pa.ChunkedArray, column_name: str, source: str
-) -> tuple[np.ndarray, list[str] | None]:
-    import pyarrow as pa
-
-    where = f"column {column_name!r} of {source}"
-    if column.null_count:
-        raise DataError(
-            f"Label {where} has {column.null_count} missing values; fill or drop those rows."
-        )
-    kind = column.type
-    if pa.types.is_dictionary(kind):
-        column, kind = column.cast(kind.value_type), kind.value_type
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
-        return _labels(column.to_numpy(zero_copy_only=False), where)
-    try:  # anything else (text, dates) is a class name
-        text = column.cast(pa.string()).to_numpy(zero_copy_only=False).astype(str)
-    except (pa.ArrowException, ValueError) as exc:
-        raise DataError(f"Label {where} cannot be used as labels ({_first_line(exc)}).") from None
-    return _labels(text, where)
-
-
-def quote_names(names: list[str], limit: int = 20) -> str:
-    """``'a', 'b', ...`` for a message: the first ``limit`` names, then how many more."""
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-# --- image folders ----------------------------------------------------------------------------
-
-
-def _is_image_name(path: Path) -> bool:
-    return path.suffix.lower() in _IMAGE_SUFFIXES and not path.name.startswith(".")
-
-
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if _is_image_name(p) and p.is_file())
-
-
-def _load_image_folder(folder: Path) -> Dataset:
-    """Images, optionally one class per subfolder -> X (n, h, w) or (n, 3, h, w) in [0, 1]."""
-    try:
-        subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and p.name[:1] != ".")
-        loose = _image_files(folder)
-        classes = [(d, files) for d in subfolders if (files := _image_files(d))]
-    except OSError as exc:
-        raise DataError(f"{folder} could not be listed ({exc.strerror or exc}).") from None
-    if classes and loose:
-        raise DataError(
-            f"{folder} mixes loose images ({loose[0].name}) with class subfolders "
-            f"({classes[0][0].name}/); move the loose images into a subfolder."
-        )
-    if classes:
-        files = [f for _, fs in classes for f in fs]
-        y = np.repeat(np.arange(len(classes), dtype=np.int64), [len(fs) for _, fs in classes])
-        names = [_text_name(d.name) for d, _ in classes]
-    else:
-        files, y, names = loose, None, None
-    if not files:
-        raise DataError(
-            f"{folder} holds no images ({', '.join(_IMAGE_SUFFIXES)}), directly or in class "
-            "subfolders; pass a folder of images."
-        )
-    X = _read_images(files, folder)
-    relative = [_text_name(f.relative_to(folder).as_posix()) for f in files]
-    return Dataset(X, y, folder.name, image_shape=X.shape[1:], classes=names, files=relative)
-
-
-def _text_name(name: str) -> str:
-    """A file name as text that UTF-8 can hold: bytes that are not UTF-8 (a Latin-1 name on
-    Linux, which Python keeps as lone surrogates) are shown as ``\\xe9`` escapes, so the
-    name can be written to a CSV or Parquet file."""
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
-
-
-def _read_images(files: list[Path], folder: Path) -> np.ndarray:
-    """float32 in [0, 1]: (n, h, w) when every image is grayscale, else (n, 3, h, w) RGB."""
-    probes = [_probe_image(f, folder) for f in files]  # headers only: sizes and modes
-    size = probes[0][0]
-    for f, (other, _) in zip(files, probes, strict=True):
-        if other != size:
-            raise DataError(
-                f"Images differ in size: {files[0].relative_to(folder)} is {size[0]}x{size[1]} "
-                f"but {f.relative_to(folder)} is {other[0]}x{other[1]}; resize them to one size."
-            )
-    colour = not all(gray for _, gray in probes)
-    width, height = size
-    shape = (len(files), 3, height, width) if colour else (len(files), height, width)
-    out = np.empty(shape, dtype=np.float32)
-    for i, f in enumerate(files):
-        pixels = _decode_image(f, folder, colour)
-        if pixels.shape[-2:] != (height, width):  # else numpy's broadcasting error escapes
-            h, w = pixels.shape[-2:]
-            reason = ValueError(
-                f"Pillow decodes it as {w}x{h}, not {width}x{height} as its header says"
-            )
-            raise _bad_image(f, folder, reason)
-        out[i] = pixels
-    return out
-
-
-def _probe_image(path: Path, folder: Path) -> tuple[tuple[int, int], bool]:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            width, height = img.size
-            if _orientation(img) in (5, 6, 7, 8):  # displayed turned by 90 degrees
-                width, height = height, width
-            return (width, height), _is_gray(img)
-    except Exception as exc:  # decoders raise many types on bad files; report any as bad data
-        raise _bad_image(path, folder, exc) from None
-
-
-def _decode_image(path: Path, folder: Path, colour: bool) -> np.ndarray:
-    """One image as float32 in [0, 1]: (h, w), or (3, h, w) channels first (as torch wants)."""
-    from PIL import Image
-
-    try:
-        # From a file object, not the path: Pillow (13) memory-maps an uncompressed TIFF opened
-        # by path with its turned size but its stored pixel layout, scrambling the image.
-        with open(path, "rb") as f, Image.open(f) as opened:
-            method = _TRANSPOSES.get(_orientation(opened))
-            img = opened if method is None else opened.transpose(Image.Transpose[method])
-            if img.mode in _DEEP_GRAY_MODES:
-                pixels = _deep_gray(np.asarray(img), img.mode, path, folder)
-                return np.broadcast_to(pixels, (3, *pixels.shape)) if colour else pixels
-            pixels = np.asarray(img.convert("RGB" if colour else "L"))
-    except DataError:
-        raise
-    except Exception as exc:  # as in _probe_image
-        raise _bad_image(path, folder, exc) from None
-    return _scale_uint8(pixels.transpose(2, 0, 1) if colour else pixels)
-
-
-def _deep_gray(pixels: np.ndarray, mode: str, path: Path, folder: Path) -> np.ndarray:
-    """A 16-bit, 32-bit integer or float grayscale image -> float32 in [0, 1].
-
-    Pillow's ``convert("L")`` clips these to 0..255 instead of rescaling them (a 16-bit PNG
-    would come out nearly all white), so they are scaled here: integers by the 16-bit range,
-    floats taken as they are, which must then already lie in [0, 1].
-    """
-    values = pixels.astype(np.float32)
-    lo, hi = float(values.min()), float(values.max())
-    if mode == "F":
-        if np.isfinite(values).all() and lo >= 0.0 and hi <= 1.0:
-            return values
-        bound = "[0, 1]"
-    elif lo >= 0 and hi <= 65535:
-        return values / np.float32(65535.0)
-    else:
-        bound = "0..65535"
-    raise DataError(
-        f"{path.relative_to(folder)} is a {mode!r} image with values in [{lo:.6g}, {hi:.6g}]; "
-        f"vaekit reads such images with values in {bound}; rescale it or save it as 8-bit."
-    )
-
-
-def _orientation(img) -> int:
-    """An image's EXIF orientation (1..8, 1 when absent), read from its header.
-
-    Phone cameras store a portrait photo as a landscape one plus this tag. Read before any
-    pixel is decoded, so the probe and the decoder agree: a PNG's ``getexif()`` would decode
-    the image to look for an eXIf chunk after the pixels, which the PNG spec puts before them.
-    Damaged EXIF data leaves the image as stored (Pillow warns about it when it decodes). 1 for
-    TIFF: Pillow turns those itself (and reports the turned size before decoding).
-    """
-    if img.format == "TIFF" or (img.format == "PNG" and "exif" not in img.info):
-        return 1
-    try:
-        orientation = img.getexif().get(0x0112, 1)
-    except Exception:  # Pillow raises many types on damaged metadata
-        return 1
-    return orientation if orientation in _TRANSPOSES else 1
-
-
-def _is_gray(img) -> bool:
-    if img.mode in _GRAY_MODES:
-        return True
-    if img.mode == "P":  # palette images (GIF) are gray when every entry has r == g == b
-        palette = np.asarray(img.getpalette() or [], dtype=np.uint8).reshape(-1, 3)
-        return bool((palette == palette[:, :1]).all())
-    return False
-
-
-def _bad_image(path: Path, folder: Path, exc: Exception) -> DataError:
-    return DataError(
-        f"{path.relative_to(folder)} in {folder} could not be read as an image "
-        f"({_first_line(exc)}); remove or replace it."
-    )

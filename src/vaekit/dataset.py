@@ -1,0 +1,111 @@
+"""The :class:`Dataset` record every loader returns, and the conversions they share: the
+scaling rule (uint8 images / 255), label encoding, and one-line messages.
+
+One scaling rule everywhere: uint8 arrays with 3 or more dimensions are images and are divided by
+255 into [0, 1]; every other numeric array is cast to float32 unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from vaekit.errors import DataError
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: field-wise == on arrays is ambiguous
+class Dataset:
+    """Samples as float32 plus optional labels.
+
+    Attributes
+    ----------
+    X : ndarray of float32
+        Tabular ``(n, d)``; images ``(n, h, w)`` grayscale or ``(n, c, h, w)`` colour in [0, 1].
+    y : ndarray of shape (n,) or None
+        int64 class codes, float64 continuous targets, or None when unlabelled.
+    name : str
+        ``"digits"``, ``"mnist:train"``, or the file / folder name.
+    feature_names : list of str or None
+        Column names of a table, else None.
+    image_shape : tuple of int or None
+        Per-sample image shape when samples are images, e.g. ``(8, 8)`` for digits even though
+        ``X`` is ``(n, 64)``; None for tables.
+    classes : list of str or None
+        Class names indexed by the codes in ``y`` (text labels, class folders, named datasets).
+    files : list of str or None
+        For an image folder, each sample's file relative to the folder (``cat/001.png``), in
+        the order of ``X``; else None.
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None
+    name: str
+    feature_names: list[str] | None = None
+    image_shape: tuple[int, ...] | None = None
+    classes: list[str] | None = None
+    files: list[str] | None = None
+
+
+def array_dataset(
+    arr: np.ndarray, name: str, y: np.ndarray | None = None, classes: list[str] | None = None
+) -> Dataset:
+    """Validate a numeric array of samples and apply the scaling rule (uint8 images / 255)."""
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{name} holds {arr.dtype} values, not numbers; save a numeric array.")
+    if arr.ndim < 2 or arr.ndim > 4:
+        raise DataError(
+            f"{name} holds a {arr.ndim}-D array of shape {arr.shape}, but samples must be "
+            "(n, d), (n, h, w) or (n, c, h, w); reshape it (a 1-D array of n values is (n, 1))."
+        )
+    if arr.size == 0:
+        raise DataError(f"{name} holds no data (shape {arr.shape}); pass a non-empty array.")
+    if y is not None and len(y) != len(arr):
+        raise DataError(f"{name} has {len(y)} labels for {len(arr)} samples; pass one per sample.")
+    if arr.ndim >= 3 and arr.dtype == np.uint8:
+        X = scale_uint8(arr)
+    else:
+        with np.errstate(over="ignore"):  # values beyond float32 become inf; the estimator says so
+            X = arr.astype(np.float32, copy=False)
+    image_shape = tuple(int(s) for s in X.shape[1:]) if X.ndim >= 3 else None
+    return Dataset(X, y, name, image_shape=image_shape, classes=classes)
+
+
+def scale_uint8(images: np.ndarray) -> np.ndarray:
+    """uint8 pixels -> float32 in [0, 1], divided in float32 so 255 maps to exactly 1.0."""
+    return np.divide(images, np.float32(255.0), dtype=np.float32)
+
+
+def encode_labels(values: np.ndarray, source: str) -> tuple[np.ndarray, list[str] | None]:
+    """Labels -> (y, classes): ints int64, floats float64, text int64 codes in sorted order."""
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise DataError(f"Labels in {source} have shape {values.shape}; pass one label per sample.")
+    kind = values.dtype.kind
+    if kind in "biu":
+        return values.astype(np.int64), None
+    if kind == "f":
+        if np.isnan(values).any():
+            raise DataError(
+                f"Labels in {source} have missing (NaN) values; fill or drop those rows."
+            )
+        return values.astype(np.float64), None
+    if kind in "US":
+        names, codes = np.unique(values, return_inverse=True)
+        classes = [n.decode(errors="replace") if isinstance(n, bytes) else str(n) for n in names]
+        return codes.reshape(-1).astype(np.int64), classes
+    raise DataError(f"Labels in {source} are {values.dtype}, not numbers or text; convert them.")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first sentence of a library's message, to quote inside one of ours."""
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z])", line)[0].rstrip(".")
+
+
+def quote_names(names: list[str], limit: int = 20) -> str:
+    """``'a', 'b', ...`` for a message: the first ``limit`` names, then how many more."""
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
