@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,7 +40,7 @@ from .distributed import (
     shard,
     world,
 )
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, user_stacklevel
 from .losses import decoder_mean, reconstruction_nll
 from .nn import AutoencoderModule, build_module
 from .params import check_params, resolve_device, torch_seed
@@ -49,6 +48,7 @@ from .persistence import check_output_file, jsonable_params
 from .rows import MappedRows, iter_chunks, memory_map_of
 from .scaling import (
     column_moments,
+    looks_like_8_bit_images,
     per_channel,
     rows_outside_unit_interval,
     unit_scale_for_constants,
@@ -88,32 +88,6 @@ def __getattr__(name: str) -> Any:
 
         return Autoencoder
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# Packages whose frames a warning skips to reach the user's line: ours, and scikit-learn's
-# (a Pipeline's or fit_transform's call of our method).
-_LIBRARY_PACKAGES = ("vaekit", "sklearn")
-
-
-def _user_stacklevel() -> int:
-    """``stacklevel`` for a warning issued by this function's caller that points at the first
-    frame outside vaekit and scikit-learn: the user's call, however deep the warning is raised."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in (
-        _LIBRARY_PACKAGES
-    ):
-        frame, level = frame.f_back, level + 1
-    return level
-
-
-def _looks_like_8_bit_images(X: np.ndarray, lo: float, hi: float) -> bool:
-    """Images (n, h, w) or (n, c, h, w) of whole numbers in [0, 255] reaching above 127 (a
-    mask or label map of small integers is not 8-bit pixels). Whole numbers are checked on the
-    first block only: enough to tell, and a large memory map is not read twice."""
-    if X.ndim < 3 or lo < 0 or not 127 < hi <= 255:
-        return False
-    first = next(iter_chunks(X))
-    return bool(np.array_equal(first, np.round(first)))
 
 
 class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -305,7 +279,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         lo, hi = value_range(X)
         in_unit_interval = bool(lo >= 0.0 and hi <= 1.0)
         if self.likelihood == "auto":
-            if not in_unit_interval and _looks_like_8_bit_images(X, lo, hi):
+            if not in_unit_interval and looks_like_8_bit_images(X, lo, hi):
                 warnings.warn(
                     f"X holds images with whole-number values in [{lo:.0f}, {hi:.0f}], "
                     "8-bit pixels by the look of it: likelihood='auto' models them with the "
@@ -313,7 +287,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                     "of image VAEs (and the excess anomaly scores), fit on X / 255; pass "
                     "likelihood='gaussian' to keep this choice without this warning.",
                     UserWarning,
-                    stacklevel=_user_stacklevel(),
+                    stacklevel=user_stacklevel(),
                 )
             return "bernoulli" if in_unit_interval else "gaussian"
         if self.likelihood == "bernoulli" and not in_unit_interval:
@@ -546,7 +520,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             f"as the least typical rows (log-likelihood -inf) and are flagged as anomalies; "
             f"{hint}.",
             UserWarning,
-            stacklevel=_user_stacklevel(),
+            stacklevel=user_stacklevel(),
         )
         return outside
 
@@ -710,7 +684,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             )
         message = self._offset_warning()
         if message is not None:
-            warnings.warn(message, UserWarning, stacklevel=_user_stacklevel())
+            warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
         return self.score_samples(X) - self.offset_
 
     def _offset_warning(self) -> str | None:

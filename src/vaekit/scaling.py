@@ -91,3 +91,13 @@ def rows_outside_unit_interval(X: np.ndarray) -> np.ndarray:
     """Boolean mask (n,) of the rows of X with a value below 0 or above 1, block by block."""
     masks = [((chunk < 0) | (chunk > 1)).reshape(len(chunk), -1).any(1) for chunk in iter_chunks(X)]
     return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
+
+
+def looks_like_8_bit_images(X: np.ndarray, lo: float, hi: float) -> bool:
+    """Images (n, h, w) or (n, c, h, w) of whole numbers in [0, 255] reaching above 127 (a
+    mask or label map of small integers is not 8-bit pixels). Whole numbers are checked on the
+    first block only: enough to tell, and a large memory map is not read twice."""
+    if X.ndim < 3 or lo < 0 or not 127 < hi <= 255:
+        return False
+    first = next(iter_chunks(X))
+    return bool(np.array_equal(first, np.round(first)))
