@@ -178,6 +178,17 @@ def test_column_names_of_a_table_survive_save_and_load(tmp_path):
         loaded.transform(reordered)  # as the model before saving does
 
 
+def test_set_output_survives_save_and_load(tmp_path):
+    """As pickle keeps it: a model set to return DataFrames still does after load."""
+    X = load_digits().data[:100, :6] / 16.0
+    model = VAE(latent_dim=2, hidden_dims=(8,), epochs=1, random_state=0).fit(X)
+    model.save(tmp_path / "plain")
+    assert not hasattr(load(tmp_path / "plain"), "_sklearn_output_config")
+    model.set_output(transform="pandas")  # checked when transform runs (pandas not needed here)
+    model.save(tmp_path / "m")
+    assert load(tmp_path / "m")._sklearn_output_config == {"transform": "pandas"}
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_a_model_saved_for_cuda_loads_on_the_cpu(tmp_path):
     X = load_digits().data[:200].astype(np.float32) / 16.0

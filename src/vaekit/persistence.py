@@ -246,6 +246,10 @@ def save_model(model: Any, path: str | os.PathLike) -> Path:
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
         "versions": library_versions(),
     }
+    # set_output(transform="pandas"/"polars") is the estimator's state too, as pickle keeps it.
+    transform_output = getattr(model, "_sklearn_output_config", {}).get("transform")
+    if transform_output is not None:
+        config["transform_output"] = transform_output
     # Everything is rendered before anything is written, so a value that cannot be written
     # fails here and leaves a model already in the directory untouched.
     config_text = _json_bytes(config)
@@ -377,6 +381,8 @@ def load_model(path: str | os.PathLike, device: str | None = None) -> Any:
             if name in fitted:
                 setattr(model, name, convert(fitted[name]))
         model.input_shape_ = tuple(model.input_shape_)
+        if config.get("transform_output") is not None:
+            model.set_output(transform=config["transform_output"])
         tensors = load_tensors(weights)
         model.mean_ = tensors.pop(_SCALING_KEYS[0]).numpy()
         model.scale_ = tensors.pop(_SCALING_KEYS[1]).numpy()
