@@ -414,6 +414,7 @@ def test_later_commands_read_labels_from_the_column_the_run_was_trained_with(tmp
     run = tmp_path / "run"
     assert invoke("train", train, "--out", run, *TRAIN_FAST, "--label-column", "y").exit_code == 0
     assert json.loads((run / "run.json").read_text())["label_column"] == "y"
+    assert json.loads(invoke("info", run, "--json").stdout)["label_column"] == "y"
 
     # Without --label-column, `y` is the labels again, not a fourth feature the model never saw.
     result = invoke("embed", run, train, "--out", tmp_path / "mu.csv")

@@ -522,6 +522,7 @@ def run_info(run: str | os.PathLike) -> dict[str, Any]:
             k: v for k, v in (history[-1] if history else {}).items() if not isinstance(v, list)
         },
         "data": summary.get("data"),
+        "label_column": summary.get("label_column"),  # what later commands read labels from
         "n_samples": summary.get("n_samples"),
         "train_seconds": summary.get("train_seconds"),
     }
