@@ -197,6 +197,8 @@ def test_detect_flags_rows_outside_a_bernoulli_models_support(run_dir, tmp_path,
         rows = list(csv.DictReader(f))
     flagged = {int(r["index"]) for r in rows if r["is_anomaly"] == "1"}
     assert {3, 17, 21, 30, 33, 39} <= flagged and np.isfinite(result["threshold"])
+    finite = [float(r["score"]) for r in rows if float(r["score"]) != np.inf]
+    assert result["threshold"] <= max(finite)  # not float64's largest number
     assert [float(rows[i]["score"]) for i in (3, 17)] == [np.inf, np.inf]
     np.save(tmp_path / "unscaled.npy", TEST.X[:40] * 255)
     cli = runner.invoke(app, ["detect", str(run_dir), str(tmp_path / "unscaled.npy"), *args])

@@ -236,6 +236,9 @@ def detect_run(
         # an infinity is NaN, so they count as the largest finite number there.
         capped = np.nan_to_num(scores, posinf=np.finfo(np.float64).max)
         threshold = float(np.quantile(capped, 1.0 - contamination))
+        finite = scores[np.isfinite(scores)]
+        if finite.size:  # more +inf rows than the share: no finite row is flagged; say so
+            threshold = min(threshold, float(finite.max()))
         source = f"the {1 - contamination:g} quantile of DATA's scores (--contamination)"
     flagged = (scores > threshold) | np.isposinf(scores)  # +inf: probability 0, always flagged
 
