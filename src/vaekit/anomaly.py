@@ -286,7 +286,7 @@ def _refuse_unscaled(model: Any, X: np.ndarray, name: str) -> None:
         raise DataError(
             f"Every row of {name} has values outside [0, 1] (they range over [{lo:.4g}, "
             f"{hi:.4g}]), where this model's Bernoulli likelihood is 0; scale {name} as the "
-            "training data was (8-bit pixels: divide by 255)."
+            "training data was" + (" (8-bit pixels: divide by 255)." if 127 < hi <= 255 else ".")
         )
 
 

@@ -79,8 +79,9 @@ def offset_warning(n_rows: int, contamination: float | str) -> str | None:
         return None
     return (
         f"The anomaly threshold (offset_) is the {fraction:.0%} quantile of only {n_rows} "
-        f"held-out scores, so the share of new rows that predict flags may be far from "
-        f"{fraction:.0%}; fit on more rows, or threshold score_samples yourself."
+        f"held-out score{'' if n_rows == 1 else 's'}, so the share of new rows that predict "
+        f"flags may be far from {fraction:.0%}; fit on more rows, or threshold score_samples "
+        "yourself."
     )
 
 

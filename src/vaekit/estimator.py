@@ -509,8 +509,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         outside = rows_outside_unit_interval(X)
         n_outside = int(outside.sum())
         hint = (
-            "every row is: X was probably not scaled as the training data was (8-bit pixels: "
-            "divide by 255)"
+            "every row is: X was probably not scaled as the training data was"
+            + (" (8-bit pixels: divide by 255)" if 127 < hi <= 255 else "")
             if n_outside == len(X)
             else "if they are not outliers, scale X as the training data was"
         )
