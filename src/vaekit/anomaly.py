@@ -24,7 +24,7 @@ from .datasets import Dataset
 from .errors import ConfigError, DataError
 from .jobs import default_output, load_run_data, model_rows, writable_dir
 from .persistence import atomic_write_bytes, load_model, remove_new_folders
-from .scaling import rows_outside_unit_interval, value_range
+from .scaling import reaches_8_bit_range, rows_outside_unit_interval, value_range
 from .vae import VAE
 
 SCORES = ("auto", "elbo", "recon", "nll", "excess", "excess_per_ink")
@@ -286,7 +286,8 @@ def _refuse_unscaled(model: Any, X: np.ndarray, name: str) -> None:
         raise DataError(
             f"Every row of {name} has values outside [0, 1] (they range over [{lo:.4g}, "
             f"{hi:.4g}]), where this model's Bernoulli likelihood is 0; scale {name} as the "
-            "training data was" + (" (8-bit pixels: divide by 255)." if 127 < hi <= 255 else ".")
+            "training data was"
+            + (" (8-bit pixels: divide by 255)." if reaches_8_bit_range(hi) else ".")
         )
 
 

@@ -50,6 +50,7 @@ from .scaling import (
     column_moments,
     looks_like_8_bit_images,
     per_channel,
+    reaches_8_bit_range,
     rows_outside_unit_interval,
     unit_scale_for_constants,
     value_range,
@@ -510,7 +511,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         n_outside = int(outside.sum())
         hint = (
             "every row is: X was probably not scaled as the training data was"
-            + (" (8-bit pixels: divide by 255)" if 127 < hi <= 255 else "")
+            + (" (8-bit pixels: divide by 255)" if reaches_8_bit_range(hi) else "")
             if n_outside == len(X)
             else "if they are not outliers, scale X as the training data was"
         )

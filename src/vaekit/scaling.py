@@ -93,11 +93,17 @@ def rows_outside_unit_interval(X: np.ndarray) -> np.ndarray:
     return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
 
 
+def reaches_8_bit_range(hi: float) -> bool:
+    """Whether a maximum of ``hi`` looks like 8-bit pixels (above 127, at most 255): where
+    "divide by 255" is the advice; a mask of small integers or a table of values up to 2 is not."""
+    return 127 < hi <= 255
+
+
 def looks_like_8_bit_images(X: np.ndarray, lo: float, hi: float) -> bool:
     """Images (n, h, w) or (n, c, h, w) of whole numbers in [0, 255] reaching above 127 (a
     mask or label map of small integers is not 8-bit pixels). Whole numbers are checked on the
     first block only: enough to tell, and a large memory map is not read twice."""
-    if X.ndim < 3 or lo < 0 or not 127 < hi <= 255:
+    if X.ndim < 3 or lo < 0 or not reaches_8_bit_range(hi):
         return False
     first = next(iter_chunks(X))
     return bool(np.array_equal(first, np.round(first)))
