@@ -100,10 +100,8 @@ def anomaly_scores(
     if score in _BERNOULLI_ONLY:
         check_is_fitted(model, "module_")
         X = model._validate_X(X, reset=False)  # once: _scores is score_samples without it
-        outside = model._outside_support(X)  # rows outside [0, 1]: +inf below
-        excess = -model._finite_scores(X, 8, clip=outside is not None) - _entropy_floor(X)
-        if outside is not None:
-            excess[outside] = np.inf
+        # A row outside [0, 1] scores -inf (probability 0), so its excess is +inf.
+        excess = -model._scores(X) - _entropy_floor(X)
         if score == "excess":
             return excess
         ink = X.reshape(len(X), -1).sum(axis=1, dtype=np.float64)
