@@ -78,13 +78,17 @@ MLP_HIDDEN = (400,)
 LR = 1e-3
 MODELS = ("mlp", "conv")
 BATCHES = (128, 1024)
-TRAINERS = ("examples", "plain", "pythae", "vaekit")
+TRAINERS = ("examples", "plain", "plain-bf16", "pythae", "vaekit", "vaekit-bf16")
 TRAINER_NAMES = {
     "examples": "pytorch/examples loop (per-item ToTensor)",
     "plain": "plain PyTorch loop (TensorDataset)",
+    "plain-bf16": "plain PyTorch loop, bfloat16 autocast",
     "pythae": "pythae TrainingPipeline",
     "vaekit": "vaekit VAE.fit",
+    "vaekit-bf16": 'vaekit VAE.fit, precision="bfloat16"',
 }
+# The dtype of each trainer's matrix multiplies: its row's roofline is torch.mm in that dtype.
+TRAINER_DTYPES = {"plain-bf16": "bfloat16", "vaekit-bf16": "bfloat16"}
 MODEL_NAMES = {"mlp": "MLP 784-400-20", "conv": "vaekit default conv, latent 20"}
 SGEMM_N = {"cpu": 2048, "cuda": 8192}  # the GPU needs a bigger product to reach its peak
 
@@ -106,7 +110,9 @@ def shared_module(model: str) -> nn.Module:
     )
 
 
-def vaekit_estimator(model: str, batch: int, epochs: int, seed: int, device: str) -> VAE:
+def vaekit_estimator(
+    model: str, batch: int, epochs: int, seed: int, device: str, precision: str = "float32"
+) -> VAE:
     common = {
         "latent_dim": LATENT,
         "likelihood": "bernoulli",
@@ -117,6 +123,7 @@ def vaekit_estimator(model: str, batch: int, epochs: int, seed: int, device: str
         "patience": None,
         "random_state": seed,
         "device": device,
+        "precision": precision,
     }
     if model == "mlp":
         return VAE(hidden_dims=MLP_HIDDEN, architecture="mlp", **common)
@@ -270,7 +277,11 @@ def train_plain(
     seed: int,
     device: str,
     per_item: bool = False,
+    precision: str = "float32",
 ) -> dict:
+    """The pytorch/examples loop; with ``precision="bfloat16"`` its forward pass runs under
+    ``torch.autocast`` (the network's outputs taken back to float32 for the loss), the way a
+    user would add mixed precision to it."""
     torch.manual_seed(seed)
     net = (ExamplesVAE() if model == "mlp" else ExamplesConvVAE()).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=LR)
@@ -283,8 +294,9 @@ def train_plain(
         for (x,) in data:
             x = x.to(device)
             optimizer.zero_grad()
-            recon_batch, mu, logvar = net(x)
-            loss = examples_loss(recon_batch, x, mu, logvar)
+            with torch.autocast(x.device.type, torch.bfloat16, enabled=precision != "float32"):
+                recon_batch, mu, logvar = net(x)
+            loss = examples_loss(recon_batch.float(), x, mu.float(), logvar.float())
             loss.backward()
             train_loss += loss.item()
             optimizer.step()
@@ -300,7 +312,13 @@ def train_plain(
 
 
 def train_vaekit(
-    model: str, X: np.ndarray, batch: int, epochs: int, seed: int, device: str
+    model: str,
+    X: np.ndarray,
+    batch: int,
+    epochs: int,
+    seed: int,
+    device: str,
+    precision: str = "float32",
 ) -> dict:
     import vaekit.estimator
 
@@ -310,7 +328,7 @@ def train_vaekit(
     vaekit.estimator.train = functools.partial(
         original, on_epoch_end=lambda epoch, record: ends.append(stamp())
     )
-    vae = vaekit_estimator(model, batch, epochs, seed, device)
+    vae = vaekit_estimator(model, batch, epochs, seed, device, precision)
     try:
         start = stamp()
         vae.fit(X)
@@ -448,9 +466,10 @@ def worker(
     # The first torch.optim optimizer of a process imports torch._dynamo (~2 s): pay it here.
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
     # The machine's matmul speed right now, next to this run: shared cores drift by 2x.
-    probe = sgemm(device)
-    if trainer == "vaekit":
-        run = train_vaekit(model, X_np, batch, epochs, seed, device)
+    probe = sgemm(device, TRAINER_DTYPES.get(trainer, "float32"))
+    if trainer.startswith("vaekit"):
+        precision = TRAINER_DTYPES.get(trainer, "float32")
+        run = train_vaekit(model, X_np, batch, epochs, seed, device, precision)
         embed = embed_rate(
             lambda: run["transform"](X_np), len(X_np), lambda: run["transform"](X_np[:2048])
         )
@@ -458,6 +477,7 @@ def worker(
         train = {
             "examples": functools.partial(train_plain, per_item=True),
             "plain": train_plain,
+            "plain-bf16": functools.partial(train_plain, precision="bfloat16"),
             "pythae": train_pythae,
         }[trainer]
         run = train(model, X_t, batch, epochs, seed, device)
@@ -474,11 +494,16 @@ def worker(
     return result
 
 
-def sgemm(device: str = "cpu", repeats: int = 15) -> dict:
-    """float32 matrix-multiply GFLOP/s (torch.mm, n x n, n from SGEMM_N), median of repeats."""
+def sgemm(device: str = "cpu", dtype: str = "float32", repeats: int = 15) -> dict:
+    """Matrix-multiply GFLOP/s (torch.mm, n x n, n from SGEMM_N) in ``dtype``, median of repeats.
+
+    bfloat16 products accumulate in float32 inside the kernel and are rounded to bfloat16.
+    """
     n = SGEMM_N[device]
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    c = torch.empty(n, n, device=device)
+    kind = getattr(torch, dtype)
+    a = torch.randn(n, n, device=device, dtype=kind)
+    b = torch.randn(n, n, device=device, dtype=kind)
+    c = torch.empty(n, n, device=device, dtype=kind)
     for _ in range(3):
         torch.mm(a, b, out=c)
     times = []
@@ -492,6 +517,7 @@ def sgemm(device: str = "cpu", repeats: int = 15) -> dict:
         "gflops_best": flops / min(times) / 1e9,
         "torch_threads": torch.get_num_threads(),
         "device": device,
+        "dtype": dtype,
         "n": n,
     }
 
@@ -552,7 +578,15 @@ def fmt(value: float | None, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
-def summarize(runs: list[dict], flops: dict, gflops: float) -> tuple[list[dict], list[list[str]]]:
+def summarize(
+    runs: list[dict], flops: dict, gflops: dict[str, float]
+) -> tuple[list[dict], list[list[str]]]:
+    """Median per (model, batch, trainer), its ratios and roofline fractions; the table rows.
+
+    ``gflops`` maps a dtype to its roofline; each row is measured against its trainer's dtype.
+    "vs plain" compares with the plain loop at the same precision (bfloat16 rows with the
+    autocast loop), "vs examples" and "vs pythae" with those float32 trainers.
+    """
     groups: dict[tuple, list[dict]] = {}
     for run in runs:
         groups.setdefault((run["model"], run["batch"], run["trainer"]), []).append(run)
@@ -571,12 +605,12 @@ def summarize(runs: list[dict], flops: dict, gflops: float) -> tuple[list[dict],
             ):
                 row[key] = statistics.median(r[key] for r in ok)
             row["run_seconds"] = statistics.median(r["run_seconds"] for r in ok)
+            peak = gflops[TRAINER_DTYPES.get(trainer, "float32")] * 1e9
             train_flops = 3 * flops[model]["forward"]  # forward + backward (≈ 2x forward)
-            row["train_roofline_fraction"] = (
-                row["samples_per_second"] * train_flops / (gflops * 1e9)
-            )
+            row["train_roofline_fraction"] = row["samples_per_second"] * train_flops / peak
+            # Every trainer embeds in float32, whatever it trained in.
             row["embed_roofline_fraction"] = (
-                row["embed_samples_per_second"] * flops[model]["encoder"] / (gflops * 1e9)
+                row["embed_samples_per_second"] * flops[model]["encoder"] / gflops["float32"] / 1e9
             )
         summary.append(row)
     rate = {(r["model"], r["batch"], r["trainer"]): r.get("samples_per_second") for r in summary}
@@ -585,8 +619,9 @@ def summarize(runs: list[dict], flops: dict, gflops: float) -> tuple[list[dict],
         summary, key=lambda r: (MODELS.index(r["model"]), r["batch"], TRAINERS.index(r["trainer"]))
     ):
         key = (row["model"], row["batch"])
-        for base in ("examples", "plain", "pythae"):
-            ours, theirs = row.get("samples_per_second"), rate.get((*key, base))
+        plain = "plain-bf16" if row["trainer"] in TRAINER_DTYPES else "plain"
+        for base, against in (("examples", "examples"), ("plain", plain), ("pythae", "pythae")):
+            ours, theirs = row.get("samples_per_second"), rate.get((*key, against))
             row[f"vs_{base}"] = ours / theirs if ours and theirs else None
         cells = [TRAINER_NAMES[row["trainer"]], MODEL_NAMES[row["model"]], str(row["batch"])]
         if "error" in row:
@@ -606,7 +641,7 @@ def summarize(runs: list[dict], flops: dict, gflops: float) -> tuple[list[dict],
     return summary, table
 
 
-def protocol(args: argparse.Namespace, threads: int, gflops: float, flops: dict) -> str:
+def protocol(args: argparse.Namespace, threads: int, gflops: dict[str, float], flops: dict) -> str:
     """The paragraph under the table: how every number in it was measured."""
     n = SGEMM_N[args.device]
     mflops = ", ".join(f"{m} {f['forward'] / 1e6:.2f} MFLOP" for m, f in flops.items())
@@ -638,8 +673,19 @@ def protocol(args: argparse.Namespace, threads: int, gflops: float, flops: dict)
         f"Device: {args.device}. Roofline: `torch.mm` on {n}x{n} float32 on it, the median of "
         "15, probed before and after all runs and at the start of every run; the best probe "
         "is the roofline "
-        f"({gflops:.1f} GFLOP/s), so a probe slowed by a noisy neighbour cannot inflate a "
-        "fraction. Training FLOPs per sample = 3 x forward (backward "
+        f"({gflops['float32']:.1f} GFLOP/s), so a probe slowed by a noisy neighbour cannot "
+        "inflate a fraction. "
+        + (
+            "bfloat16 rows: mixed precision (matrix multiplies on bfloat16 operands, weights, "
+            "Adam and the loss in float32); their training fraction is of `torch.mm` in "
+            f"bfloat16, probed the same way ({gflops['bfloat16']:.1f} GFLOP/s), their "
+            "embedding (float32 for every trainer) of the float32 roofline, and their 'vs "
+            "plain' is against the plain loop under `torch.autocast(bfloat16)`. pythae 0.1.2 "
+            "has mixed precision on CUDA only (`amp`, float16). "
+            if "bfloat16" in gflops
+            else ""
+        )
+        + "Training FLOPs per sample = 3 x forward (backward "
         "≈ 2x forward), forward = 2 x the multiply-adds of the Linear and conv layers "
         f"({mflops}). Test -ELBO: mean over {args.test_rows:,} MNIST test rows of the BCE at "
         "one z = μ + σ·ε (ε seeded, the same for every trainer) plus the closed-form KL, by "
@@ -675,7 +721,7 @@ def main() -> None:
     parser.add_argument(
         "--device", choices=tuple(SGEMM_N), default="cpu", help="where every trainer runs"
     )
-    parser.add_argument("--sgemm", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--sgemm", metavar="DTYPE", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
@@ -684,7 +730,7 @@ def main() -> None:
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no CUDA device here")
     if args.sgemm:
-        print(json.dumps(sgemm(args.device)))
+        print(json.dumps(sgemm(args.device, args.sgemm)))
         return
     if args.worker:
         trainer, model, batch = args.worker
@@ -704,8 +750,14 @@ def main() -> None:
     if "mlp" in flops:  # the hand count of the issue: 784->400, 400->20 (x2), 20->400->784
         assert flops["mlp"]["forward"] == 2 * (784 * 400 + 2 * 400 * 20 + 20 * 400 + 400 * 784)
     pythae_missing = pythae_status() if "pythae" in args.trainers else None
-    roofline = [subprocess_json(["--sgemm", "--device", args.device])]
-    print(f"sgemm: {roofline[0]['gflops_median']:.1f} GFLOP/s", flush=True)
+    dtypes = sorted({"float32", *(TRAINER_DTYPES.get(t, "float32") for t in args.trainers)})
+
+    def probe_all() -> list[dict]:
+        return [subprocess_json(["--sgemm", dtype, "--device", args.device]) for dtype in dtypes]
+
+    roofline = probe_all()
+    for probe in roofline:
+        print(f"{probe['dtype']} mm: {probe['gflops_median']:.1f} GFLOP/s", flush=True)
 
     runs = []
     common = ["--epochs", str(args.epochs), "--conv-epochs", str(args.conv_epochs)]
@@ -729,12 +781,20 @@ def main() -> None:
                 f"-ELBO {result['test_neg_elbo']:.2f}"
             )
             print(f"repeat {repeat} {model} batch {batch} {trainer}: {shown}", flush=True)
-    roofline.append(subprocess_json(["--sgemm", "--device", args.device]))
+    roofline += probe_all()
     # The roofline is the best the machine showed (each probe a median of 15 matmuls), so the
     # fractions are conservative: a probe slowed by a neighbour cannot make a trainer look good.
-    probes = [r["gflops_median"] for r in roofline]
-    probes += [r["sgemm_gflops"] for r in runs if "sgemm_gflops" in r]
-    gflops = max(probes)
+    gflops = {
+        dtype: max(
+            [r["gflops_median"] for r in roofline if r["dtype"] == dtype]
+            + [
+                r["sgemm_gflops"]
+                for r in runs
+                if "sgemm_gflops" in r and TRAINER_DTYPES.get(r["trainer"], "float32") == dtype
+            ]
+        )
+        for dtype in dtypes
+    }
 
     summary, rows = summarize(runs, flops, gflops)
     threads = machine()["torch_threads"]
@@ -745,7 +805,7 @@ def main() -> None:
             "batch",
             "train samples/s (median)",
             "vs examples",
-            "vs plain",
+            "vs plain (same precision)",
             "vs pythae",
             "embed samples/s",
             "train % of roofline",

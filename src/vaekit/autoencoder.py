@@ -29,7 +29,7 @@ class Autoencoder(_BaseAutoencoder):
     augment : {None, "affine"}, default=None
         Random rotations and shifts of the training images, as for :class:`VAE`.
     epochs, batch_size, learning_rate, lr_schedule, validation_fraction, patience,
-    max_grad_norm, contamination, random_state, device, verbose
+    max_grad_norm, contamination, random_state, device, precision, verbose
         As for :class:`VAE`; the anomaly score is :meth:`score_samples`, minus the
         reconstruction error.
 
@@ -62,6 +62,7 @@ class Autoencoder(_BaseAutoencoder):
         contamination: float | str = "auto",
         random_state: Any = None,
         device: str = "auto",
+        precision: str = "float32",
         verbose: bool = False,
     ) -> None:
         self.latent_dim = latent_dim
@@ -81,6 +82,7 @@ class Autoencoder(_BaseAutoencoder):
         self.contamination = contamination
         self.random_state = random_state
         self.device = device
+        self.precision = precision
         self.verbose = verbose
 
     def score_samples(self, X: Any) -> np.ndarray:

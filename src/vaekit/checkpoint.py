@@ -33,7 +33,7 @@ SEED_KEY = "fit_seed"
 # Parameters that may change between the interrupted run and its resumption.
 _FREE_ON_RESUME = frozenset({"epochs", "verbose", "device", "contamination"})
 # Compared on resume, but missing from checkpoints written by older versions.
-_RECORDED_LATER = frozenset({"estimator", "likelihood_"})
+_RECORDED_LATER = frozenset({"estimator", "likelihood_", "precision"})
 CHECKPOINT_FORMAT = 1
 _META_KEY = "vaekit_checkpoint"
 

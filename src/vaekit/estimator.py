@@ -43,7 +43,7 @@ from .distributed import (
 from .errors import ConfigError, DataError, user_stacklevel
 from .losses import decoder_mean, reconstruction_nll
 from .nn import AutoencoderModule, build_module
-from .params import check_params, resolve_device, torch_seed
+from .params import check_params, emulated_bfloat16, resolve_device, torch_seed
 from .persistence import check_output_file, jsonable_params
 from .rows import MappedRows, iter_chunks, memory_map_of
 from .scaling import (
@@ -177,6 +177,13 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if job is not None:
             self.device_ = device_for(job, self.device_)
             init_process_group(self.device_)
+        if self.precision != "float32" and (why := emulated_bfloat16(self.device_)):
+            warnings.warn(
+                f"precision={self.precision!r} will train slower than 'float32' here: {why}, "
+                "so torch emulates bfloat16 arithmetic; pass precision='float32'.",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
 
         fingerprint = {"n_samples": n, "sample_shape": list(self.input_shape_)}
         resume_from, saved_seed = None, None
@@ -378,7 +385,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         )
 
     def _objective(self) -> Objective:
-        return Objective(self.likelihood_, self._stochastic, getattr(self, "free_bits", 0.0))
+        return Objective(
+            self.likelihood_, self._stochastic, getattr(self, "free_bits", 0.0), self.precision
+        )
 
     def _train_config(self) -> TrainConfig:
         return TrainConfig(

@@ -13,6 +13,13 @@ Only the configuration whose derivative is written out below takes this path:
 free bits, a plain autoencoder, frozen parameters), and :func:`vaekit.training.train` then uses
 autograd. ``tests/test_mlp_step.py`` checks the terms and gradients against autograd's.
 
+Mixed precision (``compute_dtype=torch.bfloat16``): the matrix multiplies of the hidden and
+output layers take bfloat16 operands, as ``torch.autocast`` would give them, and everything
+else stays float32: the weights and their gradients (what Adam reads and updates), the
+Gaussian heads μ and log σ² (so the KL term and ε·σ keep full precision), and the loss terms,
+computed from float32 logits. CPUs with AVX512-BF16 multiply bfloat16 matrices at about twice
+the float32 rate; see the README's speed section for what it gives a whole step.
+
 Notation (one batch of n rows; every ReLU layer ``h = relu(a)``, ``a = h_prev Wᵀ + b``)::
 
     μ, ℓ = heads(h_enc)             ℓ = log σ², clamped to [LOGVAR_MIN, LOGVAR_MAX]
@@ -46,7 +53,10 @@ class MLPVAEStep:
     ``backward()``. Calling it overwrites every parameter's ``.grad``.
     """
 
-    def __init__(self, module: AutoencoderModule) -> None:
+    def __init__(
+        self, module: AutoencoderModule, compute_dtype: torch.dtype = torch.float32
+    ) -> None:
+        self.compute_dtype = compute_dtype
         encoder, decoder = module.encoder, module.decoder
         self.encoder_layers = _linears(encoder.body)
         self.mu_head, self.logvar_head = encoder.head.mu, encoder.head.logvar
@@ -56,9 +66,18 @@ class MLPVAEStep:
 
     @classmethod
     def build(
-        cls, module: AutoencoderModule, likelihood: str, stochastic: bool, free_bits: float
+        cls,
+        module: AutoencoderModule,
+        likelihood: str,
+        stochastic: bool,
+        free_bits: float,
+        compute_dtype: torch.dtype = torch.float32,
     ) -> MLPVAEStep | None:
-        """The step for ``module`` under this objective, or None where it does not apply."""
+        """The step for ``module`` under this objective, or None where it does not apply.
+
+        ``compute_dtype`` is the dtype of the hidden and output layers' matrix-multiply
+        operands: float32, or bfloat16 for mixed precision (see the module docstring).
+        """
         applies = (
             type(module.encoder) is MLPEncoder
             and type(module.decoder) is MLPDecoder
@@ -69,7 +88,7 @@ class MLPVAEStep:
         )
         if not applies:
             return None
-        step = cls(module)
+        step = cls(module, compute_dtype)
         # Every parameter must be one this step writes a gradient for, and be trained.
         ours = {id(p) for p in step.parameters}
         everything = list(module.parameters())
@@ -104,29 +123,39 @@ class MLPVAEStep:
             if p.grad is None:
                 p.grad = torch.empty_like(p)
         n = x.shape[0]
+        # Each layer's weight and bias as its matrix multiply reads them: the body layers' in
+        # the compute dtype, cast once per step (for float32 the parameters themselves, `to`
+        # does not copy then), the heads' in float32.
+        cast = {
+            layer: (layer.weight.to(self.compute_dtype), layer.bias.to(self.compute_dtype))
+            for layer in (*self.encoder_layers, *self.decoder_layers)
+        }
+        for head in (self.mu_head, self.logvar_head):
+            cast[head] = (head.weight, head.bias)
         # Forward, keeping each layer's input for the weight gradients.
-        encoder_inputs = [x]
+        encoder_inputs = [x.to(self.compute_dtype)]
         for layer in self.encoder_layers:
-            encoder_inputs.append(_affine(layer, encoder_inputs[-1]).relu_())
-        h = encoder_inputs.pop()  # what the heads read
-        mu = _affine(self.mu_head, h)
-        logvar_raw = _affine(self.logvar_head, h)
+            encoder_inputs.append(_affine(cast[layer], encoder_inputs[-1]).relu_())
+        h_cast = encoder_inputs.pop()  # what the heads read, in float32
+        h = h_cast.float() if self.encoder_layers else x
+        mu = _affine(cast[self.mu_head], h)
+        logvar_raw = _affine(cast[self.logvar_head], h)
         logvar = logvar_raw.clamp(LOGVAR_MIN, LOGVAR_MAX)
         eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype)  # as reparameterize draws
         std = torch.exp(0.5 * logvar)
         z = torch.addcmul(mu, eps, std)
-        decoder_inputs = [z]
+        decoder_inputs = [z.to(self.compute_dtype)]
         for layer in self.decoder_layers[:-1]:
-            decoder_inputs.append(_affine(layer, decoder_inputs[-1]).relu_())
-        logits = _affine(self.decoder_layers[-1], decoder_inputs[-1])
+            decoder_inputs.append(_affine(cast[layer], decoder_inputs[-1]).relu_())
+        logits = _affine(cast[self.decoder_layers[-1]], decoder_inputs[-1]).float()
         recon = reconstruction_nll("bernoulli", x, logits)
         kl_per_dim = gaussian_kl(mu, logvar)
         objective = (recon + beta * kl_per_dim.sum(1)).mean()
 
         # Backward. `delta` is ∂L/∂(pre-activation) of the layer being visited.
-        delta = torch.sigmoid(logits).sub_(x).div_(n)
-        delta = _backward_through(self.decoder_layers, delta, decoder_inputs)
-        grad_z = delta @ self.decoder_layers[0].weight
+        delta = torch.sigmoid(logits).sub_(x).div_(n).to(self.compute_dtype)
+        delta = _backward_through(self.decoder_layers, cast, delta, decoder_inputs)
+        grad_z = (delta @ cast[self.decoder_layers[0]][0]).float()
         kl_weight = beta / n
         grad_mu = grad_z.add(mu, alpha=kl_weight)
         grad_logvar = (grad_z * eps).mul_(std).add_(torch.expm1(logvar), alpha=kl_weight).mul_(0.5)
@@ -136,14 +165,16 @@ class MLPVAEStep:
         if self.encoder_layers:  # ∂L/∂h of the heads' input, then down the encoder body
             grad_h = torch.addmm(
                 grad_mu @ self.mu_head.weight, grad_logvar, self.logvar_head.weight
-            )
-            _backward_through(self.encoder_layers, _relu_backward(grad_h, h), encoder_inputs)
+            ).to(self.compute_dtype)
+            delta = _relu_backward(grad_h, h_cast)
+            _backward_through(self.encoder_layers, cast, delta, encoder_inputs)
         return objective, recon, kl_per_dim
 
 
-def _affine(layer: torch.nn.Linear, h: torch.Tensor) -> torch.Tensor:
+def _affine(weight_bias: tuple[torch.Tensor, torch.Tensor], h: torch.Tensor) -> torch.Tensor:
     """``h Wᵀ + b`` in one fused multiply-add, (n, in) -> (n, out)."""
-    return torch.addmm(layer.bias, h, layer.weight.t())
+    weight, bias = weight_bias
+    return torch.addmm(bias, h, weight.t())
 
 
 def _relu_backward(grad: torch.Tensor, relu_output: torch.Tensor) -> torch.Tensor:
@@ -156,22 +187,33 @@ def _relu_backward(grad: torch.Tensor, relu_output: torch.Tensor) -> torch.Tenso
 
 
 def _weight_grads(layer: torch.nn.Linear, delta: torch.Tensor, h_in: torch.Tensor) -> None:
-    """Write ∂L/∂W = δᵀ h_in and ∂L/∂b = Σ_rows δ into the layer's existing ``.grad`` buffers."""
-    torch.mm(delta.t(), h_in, out=layer.weight.grad)
-    torch.sum(delta, 0, out=layer.bias.grad)
+    """Write ∂L/∂W = δᵀ h_in and ∂L/∂b = Σ_rows δ into the layer's existing ``.grad`` buffers.
+
+    The buffers are float32 whatever the operands' dtype; the bias sum accumulates in float32.
+    """
+    weight_grad, bias_grad = layer.weight.grad, layer.bias.grad
+    if delta.dtype == weight_grad.dtype:
+        torch.mm(delta.t(), h_in, out=weight_grad)
+    else:  # bfloat16 operands: the product comes out in bfloat16 (no mixed-dtype `out` on CPU)
+        weight_grad.copy_(delta.t() @ h_in)
+    torch.sum(delta, 0, dtype=bias_grad.dtype, out=bias_grad)
 
 
 def _backward_through(
-    layers: list[torch.nn.Linear], delta: torch.Tensor, inputs: list[torch.Tensor]
+    layers: list[torch.nn.Linear],
+    cast: dict[torch.nn.Linear, tuple[torch.Tensor, torch.Tensor]],
+    delta: torch.Tensor,
+    inputs: list[torch.Tensor],
 ) -> torch.Tensor:
     """Back-propagate δ of ``layers[-1]`` down a stack whose lower layers end in a ReLU.
 
-    ``inputs[i]`` is the input of ``layers[i]`` (for i > 0 the ReLU output of the layer below).
-    Writes every layer's weight gradients and returns δ of ``layers[0]``; its input gradient is
-    the caller's to take (the decoder needs ∂L/∂z, the encoder's input is the data).
+    ``inputs[i]`` is the input of ``layers[i]`` (for i > 0 the ReLU output of the layer below),
+    ``cast[layer]`` its weight and bias in the compute dtype. Writes every layer's weight
+    gradients and returns δ of ``layers[0]``; its input gradient is the caller's to take (the
+    decoder needs ∂L/∂z, the encoder's input is the data).
     """
     for i in range(len(layers) - 1, 0, -1):
         _weight_grads(layers[i], delta, inputs[i])
-        delta = _relu_backward(delta @ layers[i].weight, inputs[i])
+        delta = _relu_backward(delta @ cast[layers[i]][0], inputs[i])
     _weight_grads(layers[0], delta, inputs[0])
     return delta

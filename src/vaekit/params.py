@@ -20,6 +20,7 @@ from .errors import ConfigError
 from .losses import LIKELIHOODS
 from .nn import LOGVAR_MAX, LOGVAR_MIN
 from .schedules import KL_SCHEDULES, LR_SCHEDULES
+from .training import PRECISIONS
 
 ARCHITECTURES = ("auto", "mlp", "conv")
 
@@ -116,6 +117,7 @@ def check_params(est: Any, *, stochastic: bool) -> None:
         )
     check_seed("random_state", est.random_state)
     resolve_device(est.device)
+    choice("precision", tuple(PRECISIONS))
 
 
 def check_seed(name: str, value: Any) -> None:
@@ -169,6 +171,23 @@ def resolve_device(device: str | torch.device) -> torch.device:
             f"device(s), numbered from 0; use 'auto' or one of them."
         )
     return resolved
+
+
+def emulated_bfloat16(device: torch.device) -> str | None:
+    """Why bfloat16 arithmetic on ``device`` would be emulated (slow), or None where it is native.
+
+    Native: CPUs with AVX512-BF16 or AMX (as oneDNN reports it), CUDA devices with bfloat16
+    units. Other device types are not judged (None).
+    """
+    if device.type == "cpu":
+        try:  # oneDNN's own test, which also decides whether its bfloat16 kernels are used
+            native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        except (AttributeError, RuntimeError):  # a torch without it: do not judge
+            return None
+        return None if native else "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX)"
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        return f"the GPU {torch.cuda.get_device_name(device)} has no bfloat16 units"
+    return None
 
 
 def _is_real(value: Any) -> bool:

@@ -37,26 +37,38 @@ class LossTerms:
         return None if self.kl_per_dim is None else self.kl_per_dim.sum(1)
 
 
+# Training precisions: the dtype of the networks' matrix-multiply and convolution operands.
+# "bfloat16" is mixed precision: weights, gradients, Adam and the loss terms stay float32.
+PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
 @dataclass(frozen=True)
 class Objective:
     """Negative ELBO = reconstruction NLL + β·KL per sample (β-VAE: Higgins et al. 2017).
 
     For a plain autoencoder (``stochastic=False``) the KL term is absent and the decoder sees μ.
+    With ``precision="bfloat16"`` the encoder and decoder run under ``torch.autocast`` (their
+    matrix multiplies and convolutions in bfloat16) and their outputs are taken back to float32
+    before any loss term, so the terms, their sums and the KL keep full precision.
     """
 
     likelihood: str
     stochastic: bool
     free_bits: float = 0.0
+    precision: str = "float32"
 
     def __call__(self, module: AutoencoderModule, x: torch.Tensor, beta: float) -> LossTerms:
-        mu, logvar = module.encode(x)
+        compute_dtype = PRECISIONS[self.precision]
+        with torch.autocast(
+            x.device.type, dtype=compute_dtype, enabled=compute_dtype != torch.float32
+        ):
+            mu, logvar = module.encode(x)
+            mu = mu.float()
+            logvar = None if logvar is None else logvar.float()
+            loc = module.decode(reparameterize(mu, logvar) if self.stochastic else mu).float()
+        recon = reconstruction_nll(self.likelihood, x, loc, module.output_logvar())
         if not self.stochastic:
-            recon = reconstruction_nll(
-                self.likelihood, x, module.decode(mu), module.output_logvar()
-            )
             return LossTerms(recon.mean(), recon, None)
-        z = reparameterize(mu, logvar)
-        recon = reconstruction_nll(self.likelihood, x, module.decode(z), module.output_logvar())
         kl_per_dim = gaussian_kl(mu, logvar)  # (n, k)
         objective = (recon + beta * free_bits_kl(kl_per_dim, self.free_bits)).mean()
         return LossTerms(objective, recon, kl_per_dim)
@@ -93,7 +105,13 @@ def _fast_step(module: AutoencoderModule, objective: Objective) -> MLPVAEStep | 
     """
     if type(objective) is not Objective:
         return None
-    return MLPVAEStep.build(module, objective.likelihood, objective.stochastic, objective.free_bits)
+    return MLPVAEStep.build(
+        module,
+        objective.likelihood,
+        objective.stochastic,
+        objective.free_bits,
+        PRECISIONS[objective.precision],
+    )
 
 
 def _make_optimizer(module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:

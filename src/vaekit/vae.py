@@ -89,6 +89,14 @@ class VAE(_BaseAutoencoder):
         on the CPU.
     device : str, default="auto"
         ``auto`` picks CUDA when available.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Training arithmetic. ``"bfloat16"`` is mixed precision: the layers' matrix multiplies
+        and convolutions take bfloat16 operands, while the weights, their gradients, Adam's
+        state and the loss terms stay float32. On CPUs with AVX512-BF16 or AMX it trains
+        1.3-1.7x faster to about the same ELBO (measured in the README's speed section); GPUs
+        with bfloat16 units (NVIDIA Ampere and later) run it natively too. Where neither is
+        there it is emulated and slower, and ``fit`` warns. ``transform``, scoring and sampling
+        always compute in float32.
     verbose : bool, default=False
         Show a progress bar.
 
@@ -160,6 +168,7 @@ class VAE(_BaseAutoencoder):
         contamination: float | str = "auto",
         random_state: Any = None,
         device: str = "auto",
+        precision: str = "float32",
         verbose: bool = False,
     ) -> None:
         self.latent_dim = latent_dim
@@ -184,6 +193,7 @@ class VAE(_BaseAutoencoder):
         self.contamination = contamination
         self.random_state = random_state
         self.device = device
+        self.precision = precision
         self.verbose = verbose
 
     def encode(
