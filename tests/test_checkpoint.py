@@ -40,19 +40,21 @@ def _assert_same_weights(a, b) -> None:
 
 
 @pytest.mark.parametrize(
-    ("estimator", "lr_schedule", "augment"),
+    ("estimator", "lr_schedule", "augment", "precision"),
     [
-        (VAE, "constant", None),
-        (Autoencoder, "constant", None),
-        (VAE, "cosine", None),
-        (VAE, "constant", "affine"),  # the augmentation's draws are replayed too
+        (VAE, "constant", None, "float32"),
+        (Autoencoder, "constant", None, "float32"),
+        (VAE, "cosine", None, "float32"),
+        (VAE, "constant", "affine", "float32"),  # the augmentation's draws are replayed too
+        (VAE, "constant", None, "bfloat16"),  # the hand-derived step in mixed precision
+        (Autoencoder, "constant", None, "bfloat16"),  # autocast
     ],
 )
 def test_resumed_fit_equals_uninterrupted_fit(
-    tmp_path, digits, monkeypatch, estimator, lr_schedule, augment
+    tmp_path, digits, monkeypatch, estimator, lr_schedule, augment, precision
 ):
     params = dict(latent_dim=3, hidden_dims=(32,), epochs=6, batch_size=64, random_state=0)
-    params.update(lr_schedule=lr_schedule, augment=augment)
+    params.update(lr_schedule=lr_schedule, augment=augment, precision=precision)
     if augment is not None:
         digits = digits.reshape(-1, 8, 8)
         params["conv_channels"] = (8,)
