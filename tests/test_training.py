@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from vaekit import training
 from vaekit.errors import ConfigError, TrainingError
 from vaekit.nn import build_module
 from vaekit.training import LossTerms, Objective, TrainConfig, evaluate, train
@@ -60,18 +61,68 @@ def test_non_finite_loss_restores_weights_halves_lr_and_continues():
     assert any(not torch.equal(initial[k], v) for k, v in module.state_dict().items())
 
 
+def spy_on_updates(patch: pytest.MonkeyPatch, on_update) -> None:
+    """Call ``on_update(lr, grads)`` before every Adam update of training, whichever way it
+    is made: ``Optimizer.step``, or the hand-derived step's direct functional update."""
+    optimizer_step, functional = torch.optim.Adam.step, training.functional_adam
+
+    def step(self, *args, **kwargs):
+        group = self.param_groups[0]
+        on_update(group["lr"], [p.grad for p in group["params"]])
+        return optimizer_step(self, *args, **kwargs)
+
+    def update(params, grads, *args, **kwargs):
+        on_update(kwargs["lr"], grads)
+        return functional(params, grads, *args, **kwargs)
+
+    patch.setattr(torch.optim.Adam, "step", step)
+    patch.setattr(training, "functional_adam", update)
+
+
+def test_the_direct_adam_update_gives_optimizer_steps_weights_bit_for_bit(monkeypatch):
+    """The hand-derived step's Adam update skips Optimizer.step's upkeep, not its arithmetic:
+    three epochs with a cosine schedule end in the same weights and optimizer state either
+    way."""
+    X = torch.rand(300, 12)
+    config = TrainConfig(epochs=3, batch_size=64, learning_rate=1e-2, lr_schedule="cosine")
+    results, direct_updates = [], []
+    functional = training.functional_adam
+
+    def counting(*args, **kwargs):
+        direct_updates.append(1)
+        return functional(*args, **kwargs)
+
+    monkeypatch.setattr(training, "functional_adam", counting)
+    for direct in (True, False):
+        if not direct:  # every update through Optimizer.step
+            monkeypatch.setattr(training._AdamStep, "__init__", _plain_adam_step_init)
+        torch.manual_seed(0)
+        module = build_module((12,), 3, (16,), (8,), "mlp", True, None)
+        states = []
+        train(module, Objective("bernoulli", True), X, None, config, on_checkpoint=states.append)
+        results.append((module.state_dict(), states[-1].optimizer))
+        if direct:
+            assert len(direct_updates) == 3 * (5 - 1)  # all but each epoch's first step
+            direct_updates.clear()
+    assert direct_updates == []
+    (weights, optimizer), (plain_weights, plain_optimizer) = results
+    for key in weights:
+        assert torch.equal(weights[key], plain_weights[key]), key
+    for key, state in optimizer["state"].items():
+        for name, value in state.items():
+            assert torch.equal(value, plain_optimizer["state"][key][name]), (key, name)
+
+
+def _plain_adam_step_init(self, optimizer):
+    self.optimizer, self.lists, self.group, self.applies = optimizer, None, None, False
+
+
 def test_cosine_schedule_sets_every_steps_learning_rate():
     module, objective, X = _setup()
     seen: list[float] = []
-    optimizer_step = torch.optim.Adam.step
-
-    def spy(self, *args, **kwargs):
-        seen.append(self.param_groups[0]["lr"])
-        return optimizer_step(self, *args, **kwargs)
-
     config = TrainConfig(epochs=4, batch_size=64, learning_rate=1e-2, lr_schedule="cosine")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(torch.optim.Adam, "step", spy)
+        spy_on_updates(patch, lambda lr, grads: seen.append(lr))
         history = train(module, objective, X, None, config)
     steps = 4 * 4  # 256 rows in batches of 64, 4 epochs
     expected = [1e-2 * (1 + math.cos(math.pi * t / steps)) / 2 for t in range(steps)]
@@ -204,12 +255,9 @@ def test_max_grad_norm_clips_every_step_and_only_when_set(monkeypatch, likelihoo
     X = load_digits().data[:300].astype(np.float32) / 16.0
     params = dict(latent_dim=3, hidden_dims=(32,), epochs=2, likelihood=likelihood, random_state=0)
     norms: list[float] = []
-    optimizer_step = torch.optim.Adam.step
 
-    def spy(self, *args, **kwargs):  # the gradient the optimizer is about to apply
-        grads = [p.grad for group in self.param_groups for p in group["params"]]
+    def on_update(lr, grads):  # the gradient the optimizer is about to apply
         norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
-        return optimizer_step(self, *args, **kwargs)
 
     limits: list[float] = []
     clip = torch.nn.utils.clip_grad_norm_
@@ -218,7 +266,7 @@ def test_max_grad_norm_clips_every_step_and_only_when_set(monkeypatch, likelihoo
         limits.append(max_norm)
         return clip(parameters, max_norm, *args, **kwargs)
 
-    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    spy_on_updates(monkeypatch, on_update)
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip_spy)
     VAE(**params).fit(X)
     assert limits == []  # no clipping at all without max_grad_norm
