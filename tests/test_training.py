@@ -344,3 +344,25 @@ def test_adam_moments_never_decay_into_subnormal_floats(monkeypatch, sweep):
     ]
     subnormal = sum(_subnormal_count(m) for m in moments)
     assert (subnormal == 0) if sweep else (subnormal > 0)
+
+
+@pytest.mark.filterwarnings("ignore::vaekit.errors.PosteriorCollapseWarning")
+def test_kl_schedules_that_cannot_do_what_they_say_warn():
+    import warnings
+
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from vaekit import VAE
+
+    X = load_digits().data[:200].astype(np.float32) / 16.0
+    params = dict(latent_dim=2, hidden_dims=(16,), epochs=1, random_state=0)
+    with pytest.warns(UserWarning, match="kl_schedule='cyclical' repeats a warm-up of kl_warmup"):
+        VAE(kl_schedule="cyclical", **params).fit(X)
+    with pytest.warns(UserWarning, match="kl_warmup_epochs=2 has no effect with kl_schedule="):
+        VAE(kl_schedule="constant", kl_warmup_epochs=2, **params).fit(X)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="(kl_schedule|kl_warmup_epochs)=")
+        VAE(**params).fit(X)  # the default: linear, no warm-up, β from the first step
+        VAE(kl_schedule="cyclical", kl_warmup_epochs=1, **params).fit(X)
+        VAE(kl_schedule="constant", **params).fit(X)

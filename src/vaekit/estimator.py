@@ -43,7 +43,13 @@ from .distributed import (
 from .errors import ConfigError, DataError, user_stacklevel
 from .losses import decoder_mean, reconstruction_nll
 from .nn import AutoencoderModule, build_module
-from .params import check_params, emulated_bfloat16, resolve_device, torch_seed
+from .params import (
+    check_params,
+    emulated_bfloat16,
+    resolve_device,
+    schedule_warning,
+    torch_seed,
+)
 from .persistence import check_output_file, jsonable_params
 from .rows import MappedRows, iter_chunks, memory_map_of
 from .scaling import (
@@ -138,6 +144,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if checkpoint_path is not None:
             checkpoint_path = Path(checkpoint_path).expanduser()  # as save and load do
         self._check_params()
+        if self._stochastic and (message := schedule_warning(self)):
+            warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
         if checkpoint_path is not None and (not resume or os.path.exists(checkpoint_path)):
             # Now, not when the first epoch ends; a missing checkpoint to resume from gets its
             # own message when it is read.

@@ -136,8 +136,8 @@ class MLPVAEStep:
         encoder_inputs = [x.to(self.compute_dtype)]
         for layer in self.encoder_layers:
             encoder_inputs.append(_affine(cast[layer], encoder_inputs[-1]).relu_())
-        h_cast = encoder_inputs.pop()  # what the heads read, in float32
-        h = h_cast.float() if self.encoder_layers else x
+        h_cast = encoder_inputs.pop()  # the encoder body's output, in the compute dtype
+        h = h_cast.float() if self.encoder_layers else x  # what the float32 heads read
         mu = _affine(cast[self.mu_head], h)
         logvar_raw = _affine(cast[self.logvar_head], h)
         logvar = logvar_raw.clamp(LOGVAR_MIN, LOGVAR_MAX)

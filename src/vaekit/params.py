@@ -120,6 +120,26 @@ def check_params(est: Any, *, stochastic: bool) -> None:
     choice("precision", tuple(PRECISIONS))
 
 
+def schedule_warning(est: Any) -> str | None:
+    """What a VAE's KL schedule parameters will not do as their names suggest, or None.
+
+    A cyclical schedule cycles over ``kl_warmup_epochs`` (0: no cycle, β constant), and a
+    constant one ignores ``kl_warmup_epochs``; both are accepted, neither is what was meant.
+    """
+    schedule, warmup = getattr(est, "kl_schedule", None), getattr(est, "kl_warmup_epochs", 0)
+    if schedule == "cyclical" and warmup == 0:
+        return (
+            "kl_schedule='cyclical' repeats a warm-up of kl_warmup_epochs, which is 0: β stays "
+            "at beta from the first step; set kl_warmup_epochs to the length of one ramp."
+        )
+    if schedule == "constant" and warmup > 0:
+        return (
+            f"kl_warmup_epochs={warmup!r} has no effect with kl_schedule='constant' (β is beta "
+            "from the first step); use kl_schedule='linear' for a warm-up."
+        )
+    return None
+
+
 def check_seed(name: str, value: Any) -> None:
     """``value`` is what scikit-learn's ``check_random_state`` takes: None, an int in
     [0, 2**32 - 1] (numpy's range) or a ``RandomState``; else a ConfigError naming ``name``."""
