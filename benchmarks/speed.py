@@ -4,13 +4,16 @@ Models: the MLP VAE 784-400-20 of pytorch/examples vae/main.py, and vaekit's def
 at latent 20 (read from ``VAE()``'s defaults, so it follows them: today three levels of a 3x3
 stride-2 conv and a 3x3 stride-1 conv, 1->32->64->128 channels down to 4x4, dense 256, and a
 decoder of transposed convs back up). Both Bernoulli,
-Adam lr 1e-3, no validation split, no early stopping, at batch 128 and 1024. Three trainers:
+Adam lr 1e-3, no validation split, no early stopping, at batch 128 and 1024. The trainers:
 
-* ``vaekit``: ``VAE.fit`` (and ``VAE.transform`` for the embedding);
+* ``vaekit``: ``VAE.fit`` (and ``VAE.transform`` for the embedding); ``vaekit-bf16`` the same
+  with ``precision="bfloat16"`` (mixed precision);
 * ``plain``: the loop of pytorch/examples vae/main.py: a shuffling ``DataLoader`` over a
   ``TensorDataset``, default Adam, sigmoid decoder + sum-reduced BCE, ``loss.item()`` per step.
   The MLP is that example's model verbatim; the conv model is vaekit's (``vaekit.nn.build_module``)
-  trained by the same loop;
+  trained by the same loop; ``plain-bf16`` the same loop with its forward pass under
+  ``torch.autocast(bfloat16)``; ``examples`` the same loop over uint8 images converted per item,
+  as torchvision's ``ToTensor`` does;
 * ``pythae``: ``pythae.pipelines.TrainingPipeline`` with ``pythae.models.VAE`` (BCE) around the
   same encoder/decoder (vaekit's modules wrapped in pythae's ``BaseEncoder`` / ``BaseDecoder``).
   pythae is not a vaekit dependency; install it into the benchmark environment only, e.g.
@@ -23,7 +26,8 @@ trainers, so no trainer inherits another's warm caches or pays its start-up cost
 fit that follows the DataLoader loop in the same process ran ~25% slower). Throughput is
 steady-state: rows x (epochs - 1) / (wall time from the end of epoch 1 to the end of the last),
 each epoch's end stamped by the trainer's own per-epoch hook. The roofline is this machine's
-float32 matrix multiply (``torch.mm`` on 2048 x 2048, same thread count).
+float32 matrix multiply (``torch.mm`` on 2048 x 2048, same thread count), and for the
+bfloat16 rows' training the same product in bfloat16.
 
 The defaults are sized for about 15 minutes on 2 idle cores (an estimate: a conv epoch costs
 ~5x an MLP epoch in FLOPs and runs far below the matrix-multiply peak, so conv gets one warm-up

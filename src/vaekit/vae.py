@@ -93,7 +93,7 @@ class VAE(_BaseAutoencoder):
         Training arithmetic. ``"bfloat16"`` is mixed precision: the layers' matrix multiplies
         and convolutions take bfloat16 operands, while the weights, their gradients, Adam's
         state and the loss terms stay float32. On CPUs with AVX512-BF16 or AMX it trains
-        1.3-1.7x faster to about the same ELBO (measured in the README's speed section); GPUs
+        1.3-1.6x faster to about the same ELBO (measured in the README's speed section); GPUs
         with bfloat16 units (NVIDIA Ampere and later) run it natively too. Where neither is
         there it is emulated and slower, and ``fit`` warns. ``transform``, scoring and sampling
         always compute in float32.
