@@ -11,6 +11,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -60,9 +61,9 @@ class Objective:
 
     def __call__(self, module: AutoencoderModule, x: torch.Tensor, beta: float) -> LossTerms:
         compute_dtype = PRECISIONS[self.precision]
-        with torch.autocast(
-            x.device.type, dtype=compute_dtype, enabled=compute_dtype != torch.float32
-        ):
+        mixed = compute_dtype != torch.float32
+        # float32 needs no autocast at all (nor its support check for every device type).
+        with torch.autocast(x.device.type, dtype=compute_dtype) if mixed else nullcontext():
             mu, logvar = module.encode(x)
             mu = mu.float()
             logvar = None if logvar is None else logvar.float()
@@ -137,7 +138,9 @@ class _AdamStep:
         self.applies = (
             group is not None
             and group.get("fused")
-            and not any(group[k] for k in ("amsgrad", "maximize", "differentiable"))
+            and not any(
+                group.get(k) for k in ("amsgrad", "maximize", "differentiable", "capturable")
+            )
             and group["weight_decay"] == 0
         )
 
