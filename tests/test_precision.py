@@ -154,5 +154,30 @@ def test_resume_keeps_the_precision_and_accepts_checkpoints_from_before_it(digit
     save_file(
         load_file(checkpoint), checkpoint, metadata={**meta, "vaekit_checkpoint": json.dumps(saved)}
     )
+    # Such a checkpoint is float32's: resuming it in bfloat16 is refused like any other
+    # change of precision, in float32 it goes on.
+    with pytest.raises(ConfigError, match="precision='float32' \\(now 'bfloat16'\\)"):
+        VAE(epochs=2, precision="bfloat16", **params).fit(
+            digits, checkpoint_path=checkpoint, resume=True
+        )
     resumed = VAE(epochs=2, **params).fit(digits, checkpoint_path=checkpoint, resume=True)
     assert len(resumed.history_) == 2
+
+
+@pytest.mark.parametrize(
+    ("avx512_bf16", "amx", "emulated"),
+    [(True, False, False), (False, True, False), (False, False, True)],
+)
+def test_bfloat16_counts_as_native_only_with_its_instructions(
+    monkeypatch, avx512_bf16, amx, emulated
+):
+    """Not "any AVX-512 CPU", which oneDNN's own check accepts: there bfloat16 is emulated."""
+    from vaekit.params import emulated_bfloat16
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    reason = emulated_bfloat16(torch.device("cpu"))
+    assert (reason is not None) == emulated
+    if emulated:
+        assert "no bfloat16 instructions (AVX512-BF16 or AMX)" in reason

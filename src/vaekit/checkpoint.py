@@ -33,7 +33,9 @@ SEED_KEY = "fit_seed"
 # Parameters that may change between the interrupted run and its resumption.
 _FREE_ON_RESUME = frozenset({"epochs", "verbose", "device", "contamination"})
 # Compared on resume, but missing from checkpoints written by older versions.
-_RECORDED_LATER = frozenset({"estimator", "likelihood_", "precision"})
+_RECORDED_LATER = frozenset({"estimator", "likelihood_"})
+# Parameters added later whose value was fixed before: a checkpoint without one had this.
+_BEFORE_ADDED = {"precision": "float32"}
 CHECKPOINT_FORMAT = 1
 _META_KEY = "vaekit_checkpoint"
 
@@ -229,6 +231,7 @@ def check_resumable(
     # A checkpoint written before a key was recorded (the estimator class, the likelihood
     # chosen) has none: not a mismatch.
     free = _FREE_ON_RESUME | {k for k in _RECORDED_LATER if k not in saved}
+    saved = {**_BEFORE_ADDED, **saved}
     differ = sorted(k for k in current.keys() - free if saved.get(k) != current[k])
     if differ:
         shown = ", ".join(f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in differ)

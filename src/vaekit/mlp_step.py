@@ -14,11 +14,13 @@ free bits, a plain autoencoder, frozen parameters), and :func:`vaekit.training.t
 autograd. ``tests/test_mlp_step.py`` checks the terms and gradients against autograd's.
 
 Mixed precision (``compute_dtype=torch.bfloat16``): the matrix multiplies of the hidden and
-output layers take bfloat16 operands, as ``torch.autocast`` would give them, and everything
-else stays float32: the weights and their gradients (what Adam reads and updates), the
-Gaussian heads μ and log σ² (so the KL term and ε·σ keep full precision), and the loss terms,
-computed from float32 logits. CPUs with AVX512-BF16 multiply bfloat16 matrices at about twice
-the float32 rate; see the README's speed section for what it gives a whole step.
+output layers take bfloat16 operands and give bfloat16 results, as under ``torch.autocast``.
+The Gaussian heads μ and log σ² multiply in float32 (autocast would use bfloat16 there too),
+though from the bfloat16 output of the encoder body, so the KL term is not float32's either
+(a few percent apart per row, measured). The weights, Adam's state, the gradient buffers Adam
+reads (holding the bfloat16-rounded products) and the loss terms, computed from the logits
+taken back to float32, are float32. CPUs with AVX512-BF16 multiply bfloat16 matrices at about
+twice the float32 rate; see the README's speed section for what it gives a whole step.
 
 Notation (one batch of n rows; every ReLU layer ``h = relu(a)``, ``a = h_prev Wᵀ + b``)::
 

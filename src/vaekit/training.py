@@ -51,7 +51,8 @@ class Objective:
     For a plain autoencoder (``stochastic=False``) the KL term is absent and the decoder sees μ.
     With ``precision="bfloat16"`` the encoder and decoder run under ``torch.autocast`` (their
     matrix multiplies and convolutions in bfloat16) and their outputs are taken back to float32
-    before any loss term, so the terms, their sums and the KL keep full precision.
+    before any loss term: the terms are computed and summed in float32, from network outputs
+    rounded to bfloat16.
     """
 
     likelihood: str
@@ -120,14 +121,15 @@ class _AdamStep:
     """``optimizer.step()`` for the hand-derived step's fused Adam, minus the per-step upkeep.
 
     ``Optimizer.step`` spends ~0.2 ms of every step on work that gives the same answer each
-    time (profiler hooks, collecting each parameter's state, grouping the tensors by device
-    and dtype), about as long as the fused update itself on the 784-400-20 MLP and ~6% of a
-    bfloat16 step on 2 CPU cores. This calls the same functional update,
+    time (the profiler's record_function, step hooks, collecting every parameter's state and
+    gradient into lists), about as long as the fused update itself on the 784-400-20 MLP and
+    ~6% of a bfloat16 step on 2 CPU cores. This calls the same functional update,
     ``torch.optim.adam.adam`` with ``fused=True``, on lists collected once per epoch (a restart
     after a non-finite epoch reloads the optimizer's state between epochs): the same kernel
-    on the same tensors, so the weights agree bit for bit (tests/test_training.py).
-    ``optimizer.step()`` itself runs where this does not apply, and for the first step of
-    an epoch, which creates the state on the first step of training.
+    on the same tensors, so the weights agree bit for bit (tests/test_training.py). Optimizer
+    step hooks do not run for these updates; vaekit registers none. ``optimizer.step()`` itself
+    runs where this does not apply, and for the first step of an epoch, which creates the
+    state on the first step of training.
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer) -> None:

@@ -95,8 +95,9 @@ class VAE(_BaseAutoencoder):
         state and the loss terms stay float32. On CPUs with AVX512-BF16 or AMX it trains
         1.3-1.6x faster to about the same ELBO (measured in the README's speed section); GPUs
         with bfloat16 units (NVIDIA Ampere and later) run it natively too. Where neither is
-        there it is emulated and slower, and ``fit`` warns. ``transform``, scoring and sampling
-        always compute in float32.
+        there it is emulated and slower, and ``fit`` warns. The validation losses in
+        ``history_`` are computed the same way; ``transform``, scoring and sampling always
+        compute in float32.
     verbose : bool, default=False
         Show a progress bar.
 
