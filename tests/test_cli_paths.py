@@ -177,10 +177,13 @@ def test_sweep_on_a_continuous_target_reports_r2(tmp_path):
     data.write_text("\n".join([header, *rows]) + "\n")
     out = tmp_path / "sweep"
     args = ["--label-column", "ink", "--latent-dims", "2,4", "--betas", "1", "--epochs", "2"]
-    argv = ["sweep", str(data), *args, "--out", str(out), "--quiet"]
+    argv = ["sweep", str(data), *args, "--out", str(out), "--quiet", "--precision", "bfloat16"]
     result = runner.invoke(app, argv, env={"COLUMNS": "200"})  # the table's columns unclipped
     assert result.exit_code == 0, result.output
     saved = json.loads((out / "results.json").read_text())
+    # Every VAE of the sweep trained in mixed precision, and the train command it prints says so.
+    assert saved["params"]["precision"] == "bfloat16"
+    assert "--precision bfloat16" in result.stdout
     assert saved["downstream"]["task"] == "regression" and saved["downstream"]["metric"] == "r2"
     assert "stratified" not in saved["split"]  # a continuous target is split at random
     rows = saved["comparison"]["rows"]

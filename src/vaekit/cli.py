@@ -345,6 +345,9 @@ def sweep(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, every VAE and the models."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1..."),
+    precision: str = typer.Option(
+        "float32", "--precision", help="float32, or bfloat16 (mixed precision; see train)."
+    ),
     data_dir: Path | None = DataDir,
     label_column: str | None = LabelColumn,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -366,6 +369,7 @@ def sweep(
         verbose=not (quiet or as_json) and sys.stderr.isatty(),
         epochs=epochs,
         device=device,
+        precision=precision,
     )
     if as_json:
         typer.echo(json.dumps(result, indent=2))
@@ -376,6 +380,8 @@ def sweep(
         "vaekit train", shlex.quote(data), "--latent-dim", str(suggestion["latent_dim"]),
         "--beta", f"{suggestion['beta']:g}", "--epochs", str(epochs), "--seed", str(seed),
     ]  # fmt: skip
+    if precision != "float32":
+        command += ["--precision", shlex.quote(precision)]
     if label_column is not None:
         command += ["--label-column", shlex.quote(label_column)]
     out_console.print(
