@@ -445,6 +445,25 @@ def test_later_commands_read_labels_from_the_column_the_run_was_trained_with(tmp
     result = invoke("embed", run, tmp_path / "blank.csv", "--out", tmp_path / "blank.npy")
     assert result.exit_code == 0, result.output
     np.testing.assert_allclose(np.load(tmp_path / "blank.npy"), np.load(tmp_path / "new.csv.npy"))
+    # Labelled in some rows only: embed and detect need no labels, and say why there are none;
+    # evaluate, which does, refuses.
+    (tmp_path / "some.csv").write_text(
+        ",".join([*names, "y"])
+        + "\n"
+        + "\n".join(
+            ",".join(f"{v:g}" for v in row) + ("," if i % 2 else ",1")
+            for i, row in enumerate(X[:5])
+        )
+        + "\n"
+    )
+    for command in (["embed", "--out", tmp_path / "some.npy"], ["detect", "--json"]):
+        result = invoke(command[0], run, tmp_path / "some.csv", *command[1:])
+        assert result.exit_code == 0, result.output
+        assert "Label column 'y' of some.csv is blank in 2 of 5 rows" in result.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "some.npy"), np.load(tmp_path / "new.csv.npy"))
+    result = invoke("evaluate", run, tmp_path / "some.csv", "--out", tmp_path / "e2")
+    assert result.exit_code == 2 and "has no labels" in result.stderr
+    assert "is blank in 2 of 5 rows" in result.stderr
     # A column named on the command line must be there.
     result = invoke(
         "embed", run, tmp_path / "new.csv", "--out", tmp_path / "z.npy", "--label-column", "y"

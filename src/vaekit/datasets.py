@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import warnings
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -118,9 +119,10 @@ def load_dataset(
         For CSV / Parquet: the column holding labels (text labels become int64 codes in sorted
         order, with the names in ``Dataset.classes``).
     label_optional : bool, default=False
-        A table without ``label_column``, or whose ``label_column`` is empty in every row, is
-        then read without labels instead of refused (the CLI's commands on a run use the run's
-        label column so, for labelled and new tables alike).
+        A table without ``label_column``, or whose ``label_column`` is empty in some or every
+        row (a warning says so for some), is then read without labels instead of refused (the
+        CLI's commands on a run use the run's label column so, for labelled and new tables
+        alike).
 
     Returns
     -------
@@ -343,8 +345,17 @@ def _load_path(path: Path, label_column: str | None, label_optional: bool = Fals
         table = read_csv(path) if kind == "csv" else read_parquet(path, label_column)
         if label_optional and label_column not in table.column_names:
             label_column = None
-        elif label_optional and table.column(label_column).null_count == table.num_rows:
+        elif label_optional and (blank := table.column(label_column).null_count):
             # New rows exported with the label column left blank: no labels, and not a feature.
+            # Blank in some rows only, the labels there are not enough for anything.
+            if blank < table.num_rows:
+                warnings.warn(
+                    f"Label column {label_column!r} of {path.name} is blank in {blank} of "
+                    f"{table.num_rows} rows, so the rows are read without labels; fill those "
+                    "rows where labels are needed.",
+                    UserWarning,
+                    stacklevel=2,
+                )
             table, label_column = table.drop_columns([label_column]), None
         return table_dataset(table, path.name, label_column)
     _refuse_label_column(label_column, path)
