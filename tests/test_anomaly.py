@@ -204,6 +204,13 @@ def test_detect_flags_rows_outside_a_bernoulli_models_support(run_dir, tmp_path,
     cli = runner.invoke(app, ["detect", str(run_dir), str(tmp_path / "unscaled.npy"), *args])
     assert cli.exit_code == 2 and "Every row of unscaled.npy has values outside" in cli.stderr
     assert "divide by 255" in cli.stderr
+    # embed refuses the same file: μ(x) of inputs 255 times what the encoder saw means nothing.
+    out = tmp_path / "mu.npy"
+    cli = runner.invoke(
+        app, ["embed", str(run_dir), str(tmp_path / "unscaled.npy"), "--out", str(out)]
+    )
+    assert cli.exit_code == 2 and "Every row of unscaled.npy has values outside" in cli.stderr
+    assert "divide by 255" in cli.stderr and not out.exists()
     np.save(tmp_path / "doubled.npy", TEST.X[:40] + 1.0)  # a maximum of 2: not 8-bit pixels
     cli = runner.invoke(app, ["detect", str(run_dir), str(tmp_path / "doubled.npy"), *args])
     assert cli.exit_code == 2 and "divide by 255" not in cli.stderr

@@ -22,9 +22,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .datasets import Dataset
 from .errors import ConfigError, DataError
-from .jobs import default_output, load_run_data, model_rows, writable_dir
+from .jobs import default_output, load_run_data, model_rows, refuse_unscaled, writable_dir
 from .persistence import atomic_write_bytes, load_model, remove_new_folders
-from .scaling import reaches_8_bit_range, rows_outside_unit_interval, value_range
 from .vae import VAE
 
 SCORES = ("auto", "elbo", "recon", "nll", "excess", "excess_per_ink")
@@ -205,7 +204,7 @@ def detect_run(
     if dataset.X.shape[0] == 0:
         raise DataError(f"{dataset.name} has no rows to score.")
     X = model_rows(model, dataset, run)  # flattened images reshaped; table columns checked
-    _refuse_unscaled(model, X, dataset.name)
+    refuse_unscaled(model, X, dataset.name)
     truth = None if anomaly_label is None else _true_anomalies(dataset, anomaly_label)
     created = writable_dir(out.parent if str(out.parent) else Path("."), "output folder")
     try:
@@ -270,23 +269,6 @@ def detect_run(
             average_precision=float(average_precision_score(truth, ranked)),
         )
     return result
-
-
-def _refuse_unscaled(model: Any, X: np.ndarray, name: str) -> None:
-    """Every row of a file (of more than one row) outside a Bernoulli model's [0, 1]: the file
-    was not scaled as the training data was (8-bit pixels), which flagging every row as an
-    anomaly would hide. (The estimator itself scores such rows -inf with a warning, whatever
-    the other rows.)"""
-    if getattr(model, "likelihood_", None) != "bernoulli":
-        return
-    if len(X) > 1 and rows_outside_unit_interval(X).all():
-        lo, hi = value_range(X)
-        raise DataError(
-            f"Every row of {name} has values outside [0, 1] (they range over [{lo:.4g}, "
-            f"{hi:.4g}]), where this model's Bernoulli likelihood is 0; scale {name} as the "
-            "training data was"
-            + (" (8-bit pixels: divide by 255)." if reaches_8_bit_range(hi) else ".")
-        )
 
 
 def _entropy_floor(X: np.ndarray, chunk: int = 4096) -> np.ndarray:

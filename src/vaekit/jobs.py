@@ -40,6 +40,8 @@ from .persistence import (
     load_model,
     remove_new_folders,
 )
+from .rows import iter_chunks
+from .scaling import reaches_8_bit_range, rows_outside_unit_interval, value_range
 from .vae import VAE
 
 RUN_FILE = "run.json"  # what a `vaekit train` run was: data, timings, final losses
@@ -269,6 +271,7 @@ def embed_run(
     if n == 0:
         raise DataError(f"{dataset.name} has no rows to embed.")
     X = model_rows(model, dataset, run)  # flattened images reshaped; table columns checked
+    refuse_unscaled(model, X, dataset.name)
     created = writable_dir(out.parent if str(out.parent) else Path("."), "output folder")
 
     columns = list(model.get_feature_names_out())
@@ -439,6 +442,27 @@ def check_columns(ds: Dataset, run: str | os.PathLike) -> None:
     raise DataError(
         f"{ds.name}'s columns differ from the training data's ({difference}); pass a table "
         f"with the columns {quote_names(trained)}."
+    )
+
+
+def refuse_unscaled(model: Any, X: np.ndarray, name: str) -> None:
+    """Refuse a file (of more than one row) whose every row is outside a Bernoulli model's
+    [0, 1]: it was not scaled as the training data was (8-bit pixels, say), which anomaly
+    scores (every row flagged) and μ(x) (an encoder fed values it never saw) would hide. The
+    estimator itself scores such rows -inf with a warning, whatever the other rows."""
+    if getattr(model, "likelihood_", None) != "bernoulli" or len(X) < 2:
+        return
+    # Small blocks, stopping at the first row inside [0, 1]: scaled data costs one block, and
+    # a memory map is never held in memory beyond a block's masks.
+    for block in iter_chunks(X, 1024):
+        if not rows_outside_unit_interval(block).all():
+            return
+    lo, hi = value_range(X)
+    raise DataError(
+        f"Every row of {name} has values outside [0, 1] (they range over [{lo:.4g}, "
+        f"{hi:.4g}]), where this model's Bernoulli likelihood is 0; scale {name} as the "
+        "training data was"
+        + (" (8-bit pixels: divide by 255)." if reaches_8_bit_range(hi) else ".")
     )
 
 
