@@ -93,6 +93,13 @@ TRAINER_NAMES = {
 }
 # The dtype of each trainer's matrix multiplies: its row's roofline is torch.mm in that dtype.
 TRAINER_DTYPES = {"plain-bf16": "bfloat16", "vaekit-bf16": "bfloat16"}
+
+
+def trainer_dtype(trainer: str) -> str:
+    """The dtype of ``trainer``'s matrix multiplies: float32 unless it is a bfloat16 one."""
+    return TRAINER_DTYPES.get(trainer, "float32")
+
+
 MODEL_NAMES = {"mlp": "MLP 784-400-20", "conv": "vaekit default conv, latent 20"}
 SGEMM_N = {"cpu": 2048, "cuda": 8192}  # the GPU needs a bigger product to reach its peak
 
@@ -470,10 +477,9 @@ def worker(
     # The first torch.optim optimizer of a process imports torch._dynamo (~2 s): pay it here.
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
     # The machine's matmul speed right now, next to this run: shared cores drift by 2x.
-    probe = sgemm(device, TRAINER_DTYPES.get(trainer, "float32"))
+    probe = sgemm(device, trainer_dtype(trainer))
     if trainer.startswith("vaekit"):
-        precision = TRAINER_DTYPES.get(trainer, "float32")
-        run = train_vaekit(model, X_np, batch, epochs, seed, device, precision)
+        run = train_vaekit(model, X_np, batch, epochs, seed, device, trainer_dtype(trainer))
         embed = embed_rate(
             lambda: run["transform"](X_np), len(X_np), lambda: run["transform"](X_np[:2048])
         )
@@ -609,7 +615,7 @@ def summarize(
             ):
                 row[key] = statistics.median(r[key] for r in ok)
             row["run_seconds"] = statistics.median(r["run_seconds"] for r in ok)
-            peak = gflops[TRAINER_DTYPES.get(trainer, "float32")] * 1e9
+            peak = gflops[trainer_dtype(trainer)] * 1e9
             train_flops = 3 * flops[model]["forward"]  # forward + backward (≈ 2x forward)
             row["train_roofline_fraction"] = row["samples_per_second"] * train_flops / peak
             # Every trainer embeds in float32, whatever it trained in.
@@ -754,7 +760,7 @@ def main() -> None:
     if "mlp" in flops:  # the hand count of the issue: 784->400, 400->20 (x2), 20->400->784
         assert flops["mlp"]["forward"] == 2 * (784 * 400 + 2 * 400 * 20 + 20 * 400 + 400 * 784)
     pythae_missing = pythae_status() if "pythae" in args.trainers else None
-    dtypes = sorted({"float32", *(TRAINER_DTYPES.get(t, "float32") for t in args.trainers)})
+    dtypes = sorted({"float32", *map(trainer_dtype, args.trainers)})
 
     def probe_all() -> list[dict]:
         return [subprocess_json(["--sgemm", dtype, "--device", args.device]) for dtype in dtypes]
@@ -794,7 +800,7 @@ def main() -> None:
             + [
                 r["sgemm_gflops"]
                 for r in runs
-                if "sgemm_gflops" in r and TRAINER_DTYPES.get(r["trainer"], "float32") == dtype
+                if "sgemm_gflops" in r and trainer_dtype(r["trainer"]) == dtype
             ]
         )
         for dtype in dtypes

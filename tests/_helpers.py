@@ -102,3 +102,18 @@ def probe_in_chromium(page: str, workdir: Path) -> dict:
     found = re.search(r'<pre id="vaekit-check">(.*?)</pre>', proc.stdout, re.S)
     assert found, f"the page never finished loading:\n{proc.stdout[:2000]}"
     return json.loads(unescape(found.group(1)))
+
+
+def forget_checkpoint_param(checkpoint: Path, key: str) -> None:
+    """Rewrite ``checkpoint`` as a vaekit from before ``key`` was recorded wrote it: the same
+    tensors, the parameter missing from its metadata."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(checkpoint, "pt") as f:
+        meta = f.metadata()
+    saved = json.loads(meta["vaekit_checkpoint"])
+    del saved["params"][key]
+    save_file(
+        load_file(checkpoint), checkpoint, metadata={**meta, "vaekit_checkpoint": json.dumps(saved)}
+    )

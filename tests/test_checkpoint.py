@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,6 +16,8 @@ from sklearn.datasets import load_digits
 from vaekit import VAE, Autoencoder, load
 from vaekit.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from vaekit.errors import ConfigError, ModelFileError
+
+from _helpers import forget_checkpoint_param
 
 
 @pytest.fixture(scope="module")
@@ -258,15 +259,7 @@ def test_resume_refuses_data_that_auto_gives_the_other_likelihood(tmp_path, digi
     with pytest.raises(ConfigError, match="likelihood_='bernoulli' \\(now 'gaussian'\\)"):
         VAE(epochs=2, **params).fit(digits * 16, checkpoint_path=checkpoint, resume=True)
     # A checkpoint from before the choice was recorded resumes as it did.
-    from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
-
-    with safe_open(checkpoint, "pt") as f:
-        meta = f.metadata()
-    tensors = load_file(checkpoint)
-    saved = json.loads(meta["vaekit_checkpoint"])
-    del saved["params"]["likelihood_"]
-    save_file(tensors, checkpoint, metadata={**meta, "vaekit_checkpoint": json.dumps(saved)})
+    forget_checkpoint_param(checkpoint, "likelihood_")
     VAE(epochs=2, **params).fit(digits, checkpoint_path=checkpoint, resume=True)
 
 

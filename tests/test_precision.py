@@ -23,6 +23,8 @@ from vaekit.mlp_step import MLPVAEStep
 from vaekit.nn import build_module
 from vaekit.training import Objective
 
+from _helpers import forget_checkpoint_param
+
 
 @pytest.fixture(scope="module")
 def digits() -> np.ndarray:
@@ -132,11 +134,6 @@ def test_cli_train_precision_reaches_the_model(tmp_path):
 
 
 def test_resume_keeps_the_precision_and_accepts_checkpoints_from_before_it(digits, tmp_path):
-    import json
-
-    from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
-
     from vaekit.checkpoint import CHECKPOINT_FILE
 
     checkpoint = tmp_path / CHECKPOINT_FILE
@@ -147,13 +144,7 @@ def test_resume_keeps_the_precision_and_accepts_checkpoints_from_before_it(digit
             digits, checkpoint_path=checkpoint, resume=True
         )
     # A checkpoint written before precision existed (float32, the only arithmetic then).
-    with safe_open(checkpoint, "pt") as f:
-        meta = f.metadata()
-    saved = json.loads(meta["vaekit_checkpoint"])
-    del saved["params"]["precision"]
-    save_file(
-        load_file(checkpoint), checkpoint, metadata={**meta, "vaekit_checkpoint": json.dumps(saved)}
-    )
+    forget_checkpoint_param(checkpoint, "precision")
     # Such a checkpoint is float32's: resuming it in bfloat16 is refused like any other
     # change of precision, in float32 it goes on.
     with pytest.raises(ConfigError, match="precision='float32' \\(now 'bfloat16'\\)"):
