@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -629,3 +630,33 @@ def test_messages_name_flags_but_leave_paths_alone():
     )
     assert _as_flags("Cannot write runs/beta=4/x") == "Cannot write runs/beta=4/x"
     assert _as_flags("unknown_thing must be 1") == "unknown_thing must be 1"
+
+
+def test_commands_on_a_run_refuse_images_laid_out_otherwise(tmp_path):
+    """As many values per sample in another shape are not the model's images: channels-last
+    RGB and 8x32 images for a 16x16 model are refused with the shape, not reshaped."""
+    rng = np.random.default_rng(0)
+    rgb = rng.uniform(size=(40, 3, 16, 16)).astype(np.float32)
+    np.save(tmp_path / "rgb.npy", rgb)
+    np.save(tmp_path / "last.npy", np.ascontiguousarray(rgb.transpose(0, 2, 3, 1)))
+    np.save(tmp_path / "wide.npy", rgb[:, 0].reshape(40, 8, 32))
+    np.save(tmp_path / "gray.npy", rgb[:, 0])
+    small = ["--epochs", "1", "--latent-dim", "2", "--conv-channels", "4", "--hidden-dims", "8"]
+    for name in ("rgb", "gray"):
+        result = invoke("train", tmp_path / f"{name}.npy", "--out", tmp_path / name, *small, "-q")
+        assert result.exit_code == 0, result.output
+    cases = [
+        ("rgb", "last", "they look channels-last"),
+        ("gray", "wide", r"shape \(8, 32\), but the model .* \(16, 16\)"),
+    ]
+    for run, data, message in cases:
+        for command in (["embed", "--out", tmp_path / "z.npy"], ["detect"]):
+            result = invoke(command[0], tmp_path / run, tmp_path / f"{data}.npy", *command[1:])
+            assert result.exit_code == 2, result.output
+            assert re.search(message, " ".join(result.output.split())), result.output
+    assert not (tmp_path / "z.npy").exists()
+    # The same images with their channel axis ((n, 1, h, w) for an (h, w) model) are taken.
+    np.save(tmp_path / "gray1.npy", rgb[:, :1])
+    out = tmp_path / "z1.npy"
+    assert invoke("embed", tmp_path / "gray", tmp_path / "gray1.npy", "--out", out).exit_code == 0
+    assert np.load(out).shape == (40, 2)

@@ -245,6 +245,23 @@ def test_an_image_model_takes_flattened_rows_too():
         np.testing.assert_array_equal(model.score_samples(flat), model.score_samples(X))
 
 
+def test_an_image_model_takes_its_images_with_or_without_the_channel_axis_only():
+    """(n, 1, h, w) for an (h, w) model is the same images; as many values laid out in another
+    shape (8x32 for 16x16, channels-last RGB) are refused, not reshaped into scrambled pixels."""
+    rng = np.random.default_rng(0)
+    gray = rng.uniform(size=(40, 16, 16)).astype(np.float32)
+    model = VAE(latent_dim=2, conv_channels=(4,), hidden_dims=(8,), epochs=1, random_state=0)
+    model.fit(gray)
+    np.testing.assert_array_equal(model.transform(gray[:, None]), model.transform(gray))
+    with pytest.raises(DataError, match=r"shape \(8, 32\).*pass data of that shape"):
+        model.transform(gray.reshape(40, 8, 32))
+    rgb = rng.uniform(size=(40, 3, 8, 8)).astype(np.float32)
+    model = VAE(latent_dim=2, conv_channels=(4,), hidden_dims=(8,), epochs=1, random_state=0)
+    model.fit(rgb)
+    with pytest.raises(DataError, match=r"channels-last.*X.transpose\(0, 3, 1, 2\)"):
+        model.transform(rgb.transpose(0, 2, 3, 1))
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [

@@ -43,6 +43,7 @@ from .persistence import (
 from .rows import iter_chunks
 from .scaling import reaches_8_bit_range, rows_outside_unit_interval, value_range
 from .vae import VAE
+from .validation import same_samples, shape_remedy
 
 RUN_FILE = "run.json"  # what a `vaekit train` run was: data, timings, final losses
 # What the commands that read a run write into it when given no --out (generate, interpolate
@@ -473,10 +474,16 @@ def model_rows(model: VAE | Autoencoder, ds: Dataset, run: str | os.PathLike) ->
     :func:`check_columns`)."""
     check_columns(ds, run)
     X, expected = ds.X, tuple(model.input_shape_)
-    if tuple(X.shape[1:]) == expected:
+    shape = tuple(X.shape[1:])
+    if shape == expected:
         return X
-    if math.prod(X.shape[1:]) == math.prod(expected):
+    if same_samples(shape, expected):
         return X.reshape(len(X), *expected)
+    if math.prod(shape) == math.prod(expected):  # as many values, laid out otherwise
+        raise DataError(
+            f"{ds.name} has samples of shape {shape}, but the model in {run} was trained on "
+            f"samples of shape {expected}; {shape_remedy(shape, expected)}."
+        )
     raise DataError(
         f"{ds.name} has {math.prod(X.shape[1:])} features per sample, but the model in {run} "
         f"was trained on {math.prod(expected)}; pass data with the same features as its "

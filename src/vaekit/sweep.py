@@ -46,6 +46,7 @@ from .errors import ConfigError, DataError, PosteriorCollapseWarning
 from .persistence import atomic_write_bytes, jsonable_params
 from .progress import StepProgress
 from .vae import VAE
+from .validation import same_samples, shape_remedy
 
 __all__ = ["SUGGESTION_RULE", "parse_grid", "suggest", "sweep", "sweep_run"]
 
@@ -680,10 +681,14 @@ def _split(
     if test is not None:
         test_ds = load_dataset(test, data_dir=data_dir, label_column=test_label_column)
         X_test = test_ds.X
-        if X_test.shape[1:] != X.shape[1:] and math.prod(X_test.shape[1:]) == math.prod(
-            X.shape[1:]
-        ):
-            X_test = X_test.reshape(len(X_test), *X.shape[1:])  # flattened vs image files
+        shape, expected = tuple(X_test.shape[1:]), tuple(X.shape[1:])
+        if shape != expected and same_samples(shape, expected):
+            X_test = X_test.reshape(len(X_test), *expected)  # flattened vs image files
+        elif shape != expected and math.prod(shape) == math.prod(expected):
+            raise DataError(
+                f"{test_ds.name} has samples of shape {shape}, but {train_ds.name} has "
+                f"{expected}; {shape_remedy(shape, expected)}."
+            )
         y_test = align_test_labels(train_ds, test_ds)
         return X, X_test, y, y_test, f"train: {train_ds.name}, test: {test_ds.name}"
     stratified = y is not None and is_classification_target(y)

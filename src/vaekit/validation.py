@@ -79,12 +79,41 @@ def validate_input(est: Any, X: Any, *, reset: bool) -> np.ndarray:
                 "(n, h, w, c); vaekit takes (n, c, h, w): pass X.transpose(0, 3, 1, 2)."
             )
         est.n_features_in_ = int(math.prod(X.shape[1:]))
-    elif tuple(X.shape[1:]) != tuple(est.input_shape_):
-        raise DataError(
-            f"X has samples of shape {tuple(X.shape[1:])}, but {type(est).__name__} was "
-            f"fitted on samples of shape {tuple(est.input_shape_)}; pass data of that shape."
-        )
+    else:
+        expected = tuple(est.input_shape_)
+        if not same_samples(tuple(X.shape[1:]), expected):
+            raise DataError(
+                f"X has samples of shape {tuple(X.shape[1:])}, but {type(est).__name__} was "
+                f"fitted on samples of shape {expected}; {shape_remedy(X.shape[1:], expected)}."
+            )
+        X = X.reshape(X.shape[0], *expected)  # a view; (n, 1, h, w) for an (h, w) model
     return X
+
+
+def same_samples(shape: tuple[int, ...], expected: tuple[int, ...]) -> bool:
+    """Whether samples of ``shape`` are a model's samples of shape ``expected``, read another way.
+
+    They are where the shapes are equal, where either is a flat row of as many values
+    (digits' 64 columns for an 8x8 model, or 8x8 images for a model of their flattened rows),
+    and where they differ only by a single channel axis ((1, h, w) against (h, w)). Not where
+    the values merely number the same: channels-last images, or 8x32 images for a 16x16 model,
+    reshaped into the model's shape would be scrambled pixels.
+    """
+    if len(shape) == 1 or len(expected) == 1:
+        return math.prod(shape) == math.prod(expected)
+    return _without_channel_axis(shape) == _without_channel_axis(expected)
+
+
+def _without_channel_axis(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return shape[1:] if len(shape) == 3 and shape[0] == 1 else shape
+
+
+def shape_remedy(shape: tuple[int, ...], expected: tuple[int, ...]) -> str:
+    """What to do about samples of ``shape`` for a model of ``expected`` samples, the clause after
+    a sentence naming both: the transpose where ``shape`` is ``expected`` (c, h, w) as (h, w, c)."""
+    if len(expected) == 3 and tuple(shape) == (*expected[1:], expected[0]):
+        return "they look channels-last (h, w, c): pass X.transpose(0, 3, 1, 2)"
+    return "pass data of that shape"
 
 
 def _as_samples(est: Any, X: np.ndarray) -> np.ndarray:
