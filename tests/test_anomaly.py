@@ -211,6 +211,21 @@ def test_detect_flags_rows_outside_a_bernoulli_models_support(run_dir, tmp_path,
     )
     assert cli.exit_code == 2 and "Every row of unscaled.npy has values outside" in cli.stderr
     assert "divide by 255" in cli.stderr and not out.exists()
+    # So do the commands that decode from μ(x) of its rows.
+    for command in (["interpolate", "--from", "0", "--to", "1"], ["traverse", "--index", "0"]):
+        out = tmp_path / f"{command[0]}.npy"
+        cli = runner.invoke(
+            app,
+            [
+                command[0],
+                str(run_dir),
+                str(tmp_path / "unscaled.npy"),
+                *command[1:],
+                "--out",
+                str(out),
+            ],
+        )
+        assert cli.exit_code == 2 and "divide by 255" in cli.stderr and not out.exists()
     np.save(tmp_path / "doubled.npy", TEST.X[:40] + 1.0)  # a maximum of 2: not 8-bit pixels
     cli = runner.invoke(app, ["detect", str(run_dir), str(tmp_path / "doubled.npy"), *args])
     assert cli.exit_code == 2 and "divide by 255" not in cli.stderr

@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .datasets import Dataset
 from .errors import ConfigError, DataError
-from .jobs import default_output, load_run_data, model_rows, refuse_unscaled, writable_dir
+from .jobs import default_output, load_run_data, model_rows, writable_dir
 from .persistence import atomic_write_bytes, load_model, remove_new_folders
 from .vae import VAE
 
@@ -203,8 +203,7 @@ def detect_run(
     dataset = load_run_data(run, data, data_dir=data_dir, label_column=label_column)
     if dataset.X.shape[0] == 0:
         raise DataError(f"{dataset.name} has no rows to score.")
-    X = model_rows(model, dataset, run)  # flattened images reshaped; table columns checked
-    refuse_unscaled(model, X, dataset.name)
+    X = model_rows(model, dataset, run)  # flattened images reshaped; columns, scale checked
     truth = None if anomaly_label is None else _true_anomalies(dataset, anomaly_label)
     created = writable_dir(out.parent if str(out.parent) else Path("."), "output folder")
     try:

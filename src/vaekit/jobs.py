@@ -271,8 +271,7 @@ def embed_run(
     n = dataset.X.shape[0]
     if n == 0:
         raise DataError(f"{dataset.name} has no rows to embed.")
-    X = model_rows(model, dataset, run)  # flattened images reshaped; table columns checked
-    refuse_unscaled(model, X, dataset.name)
+    X = model_rows(model, dataset, run)  # flattened images reshaped; columns, scale checked
     created = writable_dir(out.parent if str(out.parent) else Path("."), "output folder")
 
     columns = list(model.get_feature_names_out())
@@ -468,17 +467,21 @@ def refuse_unscaled(model: Any, X: np.ndarray, name: str) -> None:
 
 
 def model_rows(model: VAE | Autoencoder, ds: Dataset, run: str | os.PathLike) -> np.ndarray:
-    """``ds.X`` shaped as the model's samples, (n, *input_shape_): flattened images (digits'
-    64 columns for an 8x8 model) are reshaped back; other feature counts are a DataError, and
-    so are a table's columns where they differ from the training table's (see
-    :func:`check_columns`)."""
+    """``ds.X`` shaped as the model's samples, (n, *input_shape_), for every command on a run.
+
+    Flattened images (digits' 64 columns for an 8x8 model) are reshaped back, and so is a
+    single channel axis (:func:`~vaekit.validation.same_samples`). A DataError for other
+    shapes, for a table's columns where they differ from the training table's (see
+    :func:`check_columns`), and for a file that was not scaled as a Bernoulli model's training
+    data was (:func:`refuse_unscaled`).
+    """
     check_columns(ds, run)
     X, expected = ds.X, tuple(model.input_shape_)
     shape = tuple(X.shape[1:])
-    if shape == expected:
-        return X
     if same_samples(shape, expected):
-        return X.reshape(len(X), *expected)
+        X = X if shape == expected else X.reshape(len(X), *expected)
+        refuse_unscaled(model, X, ds.name)
+        return X
     if math.prod(shape) == math.prod(expected):  # as many values, laid out otherwise
         raise DataError(
             f"{ds.name} has samples of shape {shape}, but the model in {run} was trained on "
