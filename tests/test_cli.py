@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from vaekit import load, showcase
+from vaekit import VAE, load, showcase
 from vaekit.cli import app
 from vaekit.datasets import load_dataset
 
@@ -357,6 +357,35 @@ def _write_table(path: Path, columns: list[str], X: np.ndarray) -> Path:
         fmt="%.6f",
     )
     return path
+
+
+def test_column_names_pass_between_python_and_the_shell(tmp_path):
+    """A model fitted in Python on a table is checked by the commands against its column names,
+    with no warning about an array without names; a run trained on a CSV file with a header
+    gives its model those names (feature_names_in_), one without a header does not."""
+    import pyarrow as pa
+
+    X = np.random.default_rng(0).uniform(size=(60, 3))
+    names = ["a", "b", "c"]
+    model = VAE(latent_dim=2, hidden_dims=(8,), epochs=1, random_state=0)
+    model.fit(pa.table({n: X[:, j] for j, n in enumerate(names)})).save(tmp_path / "py")
+    same = _write_table(tmp_path / "abc.csv", names, X)  # with a label column "y"
+    swapped = _write_table(tmp_path / "cba.csv", names[::-1], X[:, ::-1])
+    labels = ["--label-column", "y"]
+    result = invoke("embed", tmp_path / "py", same, "--out", tmp_path / "z.npy", *labels)
+    assert result.exit_code == 0, result.output
+    assert "feature names" not in result.output
+    result = invoke("embed", tmp_path / "py", swapped, "--out", tmp_path / "z.npy", *labels)
+    assert result.exit_code == 2 and "in another order (column 0 is 'c'" in result.output
+
+    run = tmp_path / "run"
+    result = invoke("train", same, "--out", run, *TRAIN_FAST, *labels)
+    assert result.exit_code == 0, result.output
+    assert list(load(run).feature_names_in_) == names
+    np.savetxt(tmp_path / "headerless.csv", X, delimiter=",", fmt="%.6f")
+    result = invoke("train", tmp_path / "headerless.csv", "--out", tmp_path / "bare", *TRAIN_FAST)
+    assert result.exit_code == 0, result.output
+    assert not hasattr(load(tmp_path / "bare"), "feature_names_in_")
 
 
 def test_later_commands_refuse_a_table_whose_columns_do_not_line_up(tmp_path):

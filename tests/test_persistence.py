@@ -21,7 +21,7 @@ from sklearn.pipeline import make_pipeline
 
 import vaekit
 from vaekit import VAE, Autoencoder, load
-from vaekit.errors import ConfigError
+from vaekit.errors import ConfigError, DataError
 
 QUICK = {"hidden_dims": (32,), "epochs": 3, "random_state": 0}
 
@@ -174,8 +174,13 @@ def test_column_names_of_a_table_survive_save_and_load(tmp_path):
     assert list(loaded.feature_names_in_) == names
     np.testing.assert_array_equal(loaded.transform(table), model.transform(table))
     reordered = table.select(names[::-1])
-    with pytest.raises(ValueError, match="feature names should match"):
-        loaded.transform(reordered)  # as the model before saving does
+    order = r"X has the training columns in another order \(column 0 is 'f', in training 'a'\)"
+    for est in (model, loaded):
+        with pytest.raises(DataError, match=order):
+            est.transform(reordered)
+    renamed = table.rename_columns([*names[:5], "g"])
+    with pytest.raises(DataError, match="missing 'f'; not in the training data: 'g'"):
+        loaded.transform(renamed)
 
 
 def test_set_output_survives_save_and_load(tmp_path):

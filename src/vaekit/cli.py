@@ -109,6 +109,10 @@ def _call(job: Callable[..., dict], *args: Any, on_interrupt: str = "", **kwargs
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning  # restored when the block ends
+            # The commands read a table's columns into an array, having checked its names
+            # against the model's themselves (jobs.check_columns): scikit-learn's warning that
+            # the array has none would be noise, and wrong about the file.
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
             return job(*args, **kwargs)
     except VaekitError as exc:
         _print_error(_as_flags(str(exc)))  # escaped: a path or column name may hold [brackets]

@@ -29,6 +29,9 @@ class Dataset:
         ``"digits"``, ``"mnist:train"``, or the file / folder name.
     feature_names : list of str or None
         Column names of a table, else None.
+    named_columns : bool
+        Whether ``feature_names`` came from the file (a header row, Parquet's schema), rather
+        than being made up for a CSV file without a header (``f0, f1, ...``).
     image_shape : tuple of int or None
         Per-sample image shape when samples are images, e.g. ``(8, 8)`` for digits even though
         ``X`` is ``(n, 64)``; None for tables.
@@ -46,6 +49,7 @@ class Dataset:
     image_shape: tuple[int, ...] | None = None
     classes: list[str] | None = None
     files: list[str] | None = None
+    named_columns: bool = False
 
 
 def array_dataset(

@@ -26,7 +26,6 @@ from .datasets import (
     Dataset,
     is_dataset_name,
     load_dataset,
-    quote_names,
     release_pages,
     takes_label_column,
 )
@@ -43,7 +42,7 @@ from .persistence import (
 from .rows import iter_chunks
 from .scaling import reaches_8_bit_range, rows_outside_unit_interval, value_range
 from .vae import VAE
-from .validation import same_samples, shape_remedy
+from .validation import column_difference, same_samples, shape_remedy
 
 RUN_FILE = "run.json"  # what a `vaekit train` run was: data, timings, final losses
 # What the commands that read a run write into it when given no --out (generate, interpolate
@@ -187,6 +186,9 @@ def train_run(
         remove_new_folders(created)  # leave nothing behind for a run that never trained
         raise
     seconds = time.perf_counter() - tic
+    if dataset.named_columns and dataset.feature_names:
+        # As fit on a DataFrame would: a model loaded in Python then checks a table's columns.
+        estimator.feature_names_in_ = np.asarray(dataset.feature_names, dtype=object)
     last = estimator.history_[-1]
     summary = {
         "model": model,
@@ -406,15 +408,18 @@ class _EmbeddingWriter:
             self.tmp.unlink(missing_ok=True)
 
 
-def check_columns(ds: Dataset, run: str | os.PathLike) -> None:
+def check_columns(ds: Dataset, run: str | os.PathLike, model: Any) -> None:
     """Refuse a table whose column names differ from those of the table the run trained on.
 
     The model reads features by position: the same columns in another order would be encoded
-    without complaint into meaningless codes. Only checked where both sides have names (a
-    CSV or Parquet file, trained by ``vaekit train``, which records them in run.json).
+    without complaint into meaningless codes. Checked where both sides have names: a CSV or
+    Parquet file, against the names ``vaekit train`` recorded in run.json or, for a model
+    saved from Python, its ``feature_names_in_`` (a DataFrame's columns).
     """
     trained = run_summary(run).get("feature_names")
-    if not trained or ds.feature_names is None or list(ds.feature_names) == list(trained):
+    if not trained and getattr(model, "feature_names_in_", None) is not None:
+        trained = [str(name) for name in model.feature_names_in_]
+    if not trained or ds.feature_names is None:
         return
     given = list(ds.feature_names)
     if trained[1:] == given and trained[0] in ("", "__index_level_0__"):
@@ -423,26 +428,9 @@ def check_columns(ds: Dataset, run: str | os.PathLike) -> None:
             f"table as a feature ({trained[0]!r}, which vaekit now leaves out); train it again "
             "on this file."
         )
-    if sorted(given) == sorted(trained):
-        j = next(j for j, (a, b) in enumerate(zip(given, trained, strict=True)) if a != b)
-        raise DataError(
-            f"{ds.name} has the training columns in another order (column {j} is "
-            f"{given[j]!r}, in training {trained[j]!r}); put them in the training order: "
-            f"{quote_names(trained)}."
-        )
-    missing = [name for name in trained if name not in given]
-    extra = [name for name in given if name not in trained]
-    differences = [
-        f"missing {quote_names(missing)}" if missing else "",
-        f"not in the training data: {quote_names(extra)}" if extra else "",
-    ]
-    difference = "; ".join(d for d in differences if d) or (  # the same names, repeated
-        f"{len(given)} columns, {len(trained)} in training"
-    )
-    raise DataError(
-        f"{ds.name}'s columns differ from the training data's ({difference}); pass a table "
-        f"with the columns {quote_names(trained)}."
-    )
+    difference = column_difference(given, list(trained), ds.name)
+    if difference:
+        raise DataError(difference)
 
 
 def refuse_unscaled(model: Any, X: np.ndarray, name: str) -> None:
@@ -475,7 +463,7 @@ def model_rows(model: VAE | Autoencoder, ds: Dataset, run: str | os.PathLike) ->
     :func:`check_columns`), and for a file that was not scaled as a Bernoulli model's training
     data was (:func:`refuse_unscaled`).
     """
-    check_columns(ds, run)
+    check_columns(ds, run, model)
     X, expected = ds.X, tuple(model.input_shape_)
     shape = tuple(X.shape[1:])
     if same_samples(shape, expected):

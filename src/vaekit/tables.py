@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
+# Schema metadata of a table read from a CSV file without a header row, whose column names
+# (f0, f1, ...) pyarrow made up: they name columns for --label-column, not features for a model.
+_HEADERLESS = b"vaekit.headerless"
+
+
 def read_csv(path: Path) -> pa.Table:
     import pyarrow as pa
     import pyarrow.csv as pcsv
@@ -34,6 +39,7 @@ def read_csv(path: Path) -> pa.Table:
             options = pcsv.ReadOptions(autogenerate_column_names=True)
             with pa.input_stream(str(path), compression=compression) as stream:
                 table = pcsv.read_csv(stream, read_options=options, convert_options=convert)
+            table = table.replace_schema_metadata({_HEADERLESS: b"1"})
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(
             f"{path.name} could not be parsed as CSV ({first_line(exc)}); check that it is "
@@ -136,7 +142,15 @@ def table_dataset(table: pa.Table, name: str, label_column: str | None) -> Datas
     y = classes = None
     if label_index is not None:
         y, classes = _table_labels(table.column(label_index), label_column, name)
-    return Dataset(X, y, name, feature_names=[names[j] for j in keep], classes=classes)
+    headerless = _HEADERLESS in (table.schema.metadata or {})
+    return Dataset(
+        X,
+        y,
+        name,
+        feature_names=[names[j] for j in keep],
+        classes=classes,
+        named_columns=not headerless,
+    )
 
 
 def _numeric_column(column: pa.ChunkedArray, column_name: str, source: str) -> np.ndarray:

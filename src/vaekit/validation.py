@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import check_array, validate_data
 
+from .dataset import quote_names
 from .errors import DataError
 from .rows import iter_chunks
 
@@ -55,6 +56,14 @@ def validate_input(est: Any, X: Any, *, reset: bool) -> np.ndarray:
                 )
         return X if reset else _as_samples(est, X)
     if len(X.shape) <= 2:
+        trained = None if reset else getattr(est, "feature_names_in_", None)
+        given = _column_names(X) if trained is not None else None
+        if given is not None and len(given) == len(trained):
+            # scikit-learn says only "The feature names should match those that were passed
+            # during fit" in the first line of its message; this says which and what to do.
+            difference = column_difference(given, [str(n) for n in trained], "X")
+            if difference:
+                raise DataError(difference)
         # scikit-learn's own checks and messages (NaN, sparse, 1-D, feature-count mismatch).
         try:
             X = validate_data(est, X, reset=reset, dtype=(np.float64, np.float32))
@@ -143,3 +152,42 @@ def data_error(exc: Exception) -> DataError:
     elif "features, but" in first:  # fitted on d features, given another number
         first += "; pass data with the same features (columns) as the training data"
     return DataError(first + ".")
+
+
+def column_difference(given: list[str], trained: list[str], name: str) -> str:
+    """How the columns of table ``name`` differ from those the model was trained on, as one
+    sentence with what to do; ``""`` where they are the same."""
+    if given == trained:
+        return ""
+    if sorted(given) == sorted(trained):
+        j = next(j for j, (a, b) in enumerate(zip(given, trained, strict=True)) if a != b)
+        return (
+            f"{name} has the training columns in another order (column {j} is {given[j]!r}, "
+            f"in training {trained[j]!r}); put them in the training order: "
+            f"{quote_names(trained)}."
+        )
+    missing = [column for column in trained if column not in given]
+    extra = [column for column in given if column not in trained]
+    differences = [
+        f"missing {quote_names(missing)}" if missing else "",
+        f"not in the training data: {quote_names(extra)}" if extra else "",
+    ]
+    difference = "; ".join(d for d in differences if d) or (  # the same names, repeated
+        f"{len(given)} columns, {len(trained)} in training"
+    )
+    return (
+        f"{name}'s columns differ from the training data's ({difference}); pass a table with "
+        f"the columns {quote_names(trained)}."
+    )
+
+
+def _column_names(X: Any) -> list[str] | None:
+    """A table's column names where they are all strings (a pandas DataFrame, a pyarrow
+    Table), as scikit-learn reads them into ``feature_names_in_``; else None."""
+    names = getattr(X, "column_names", None)  # first: a pyarrow Table's .columns are its data
+    if names is None:
+        names = getattr(X, "columns", None)
+    if names is None:
+        return None
+    names = list(names)
+    return names if names and all(isinstance(n, str) for n in names) else None
