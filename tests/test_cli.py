@@ -139,8 +139,8 @@ def test_train_augments_images_and_refuses_to_augment_a_table(tmp_path):
         ("--conv-channels", "0,8", "--conv-channels must be comma-separated positive integers"),
         ("--patience", "-1", "--patience must be 0 (never stop early) or more"),
         ("--hidden-dims", "64,²", "--hidden-dims must be comma-separated positive integers"),
-        ("--beta", "4", "--beta only apply to --model vae"),
-        ("--free-bits", "0.5", "--free-bits only apply to --model vae"),
+        ("--beta", "4", "--beta only applies to --model vae"),
+        ("--free-bits", "0.5", "--free-bits only applies to --model vae"),
     ],
 )
 def test_train_rejects_bad_widths_and_patience(tmp_path, option, value, message):
@@ -615,8 +615,20 @@ def test_warnings_are_one_line_and_errors_name_the_flags(tmp_path):
     assert result.exit_code == 0, result.output
     assert "warning: Posterior collapse" in result.stderr
     assert ".py:" not in result.stderr  # not Python's file:line and source line
+    warning = " ".join(result.stderr.split())
+    assert "(--kl-warmup-epochs) or --free-bits" in warning and "lower beta" in warning
     result = invoke("train", "digits", "--out", tmp_path / "r2", "--seed", "-3")
-    assert result.exit_code == 2 and "error: --seed must be None, an integer" in result.stderr
+    assert result.exit_code == 2
+    assert "error: --seed must be an integer in [0, 2**32 - 1], got -3." in result.stderr
+    cases = [
+        (["--precision", "float16"], "error: --precision must be one of"),
+        (["--max-grad-norm", "0"], "error: --max-grad-norm must be a positive number, got"),
+        (["--likelihood", "gaussian", "--dynamic-binarization"], "error: --dynamic-binarization"),
+        (["--model", "ae", "--beta", "2"], "--beta only applies to --model vae; drop it"),
+    ]
+    for args, message in cases:
+        result = invoke("train", "digits", "--out", tmp_path / "r3", "--epochs", "1", *args)
+        assert result.exit_code == 2 and message in " ".join(result.stderr.split()), args
 
 
 @pytest.mark.parametrize(

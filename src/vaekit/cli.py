@@ -68,13 +68,26 @@ _FLAGS = {
             "max_points", "augment", "latent_dim", "epochs", "batch_size", "learning_rate",
             "kl_warmup_epochs", "free_bits", "hidden_dims", "conv_channels", "patience", "beta",
             "validation_fraction", "device", "lr_schedule", "architecture", "likelihood",
-            "contamination", "n_samples", "opset",
+            "contamination", "n_samples", "opset", "precision", "max_grad_norm",
+            "dynamic_binarization", "model", "kl_schedule", "output_variance",
         )
     },
 }  # fmt: skip
 _LEADING_PARAMETER = re.compile(r"^(\w+)(?= must | applies )")
 # Only `name='value'` after a space or at the start: a path such as runs/beta=4 stays as it is.
 _ASSIGNED_PARAMETER = re.compile(r"(?<![^\s(])(\w+)=(?=')")
+# A parameter named within a sentence, "(kl_warmup_epochs)": only names with an underscore,
+# which prose does not use ("lower beta" stays), between spaces or brackets and punctuation.
+_NAMED_PARAMETER = re.compile(r"(?<![^\s(])([a-z]+(?:_[a-z]+)+)(?=[\s),.;:]|$)")
+# A switch as Python sets it, "dynamic_binarization=True": the flag alone.
+_ENABLED_PARAMETER = re.compile(r"(?<![^\s(])(\w+)=True\b")
+# What the Python API accepts besides what a flag can give.
+_PYTHON_ONLY = {
+    "must be None, an integer in [0, 2**32 - 1] or a numpy RandomState": (
+        "must be an integer in [0, 2**32 - 1]"
+    ),
+    "must be a positive number or None": "must be a positive number",
+}
 
 
 def _as_flags(message: str) -> str:
@@ -85,14 +98,20 @@ def _as_flags(message: str) -> str:
         name = match.group(1)
         return _FLAGS[name] + joint if name in _FLAGS else match.group(0)
 
+    for python, shell in _PYTHON_ONLY.items():
+        message = message.replace(python, shell)
     message = _LEADING_PARAMETER.sub(lambda m: flag(m, ""), message)
+    message = _ENABLED_PARAMETER.sub(lambda m: flag(m, ""), message)
+    message = _NAMED_PARAMETER.sub(lambda m: flag(m, ""), message)
     return _ASSIGNED_PARAMETER.sub(lambda m: flag(m, " "), message)
 
 
 def _show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
     """A warning as one ``warning:`` line on stderr, not Python's file:line and source line."""
     err_console.print(
-        f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True
+        f"[bold yellow]warning:[/] {escape(_as_flags(str(message)))}",
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -579,7 +598,8 @@ def train(
             given = [name for name, (value, default) in vae_only.items() if value != default]
             if given:
                 raise ConfigError(
-                    f"{', '.join(given)} only apply to --model vae; drop them or train a VAE."
+                    f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to "
+                    f"--model vae; drop {'it' if len(given) == 1 else 'them'} or train a VAE."
                 )
         params["patience"] = _patience(patience)
         params["output_variance"] = _word_or_number(output_variance, "--output-variance", "learned")
