@@ -671,6 +671,12 @@ def test_messages_name_flags_but_leave_paths_alone():
     )
     assert _as_flags("Cannot write runs/beta=4/x") == "Cannot write runs/beta=4/x"
     assert _as_flags("unknown_thing must be 1") == "unknown_thing must be 1"
+    assert (  # named inside a sentence, or switched on as in Python
+        _as_flags("use a warm-up (kl_warmup_epochs) or free_bits, dynamic_binarization=True")
+        == "use a warm-up (--kl-warmup-epochs) or --free-bits, --dynamic-binarization"
+    )
+    assert _as_flags("lower beta") == "lower beta"  # prose: only names with an underscore
+    assert _as_flags("Cannot write runs/free_bits/x") == "Cannot write runs/free_bits/x"
 
 
 def test_commands_on_a_run_refuse_images_laid_out_otherwise(tmp_path):

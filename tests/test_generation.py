@@ -200,6 +200,8 @@ def test_traverse_errors(runs, digits_vae):
         traverse(digits_vae, dim=4)
     with pytest.raises(ConfigError, match="values must be"):
         traverse(digits_vae, dim=0, values=[])
+    with pytest.raises(ConfigError, match="values must be finite numbers; got inf"):
+        traverse(digits_vae, dim=0, values=[0.0, np.inf])
     with pytest.raises(ConfigError, match="no prior"):
         traverse(load(runs / "ae"), dim=0)  # an AE needs x
     with pytest.raises(ConfigError, match="limit must be"):
@@ -359,7 +361,10 @@ BAD_CALLS = [
     (["generate", "{table}", *PNG], "use --out x.npy"),
     (["generate", "{vae}", "--out", "{tmp}/x.jpg"], "--out must end in .png"),
     (["generate", "{vae}", "-n", "0", *PNG], "-n must be a positive"),
-    (["generate", "{vae}", "--seed", "-1", *PNG], "--seed must be None, an integer in [0, 2**32"),
+    (
+        ["generate", "{vae}", "--seed", "-1", *PNG],
+        "--seed must be an integer in [0, 2**32 - 1], got -1.",
+    ),
     (["generate", "{tmp}/no-run", *PNG], "not a model directory"),
     (
         [*_between("{vae}", "digits:test", "0", "450"), *PNG],

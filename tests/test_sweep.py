@@ -172,7 +172,16 @@ def test_unlabelled_data_skips_downstream_and_says_so(split, tmp_path):
     assert "No labels" in result["downstream"]["note"]
     assert result["n_train"] == 225 and result["n_test"] == 75  # 25% held out, seeded
     assert "-ELBO" in result["summary"]["reason"]
-    assert "Note: No labels" in (out / "results.md").read_text()
+    markdown = (out / "results.md").read_text()
+    assert "Note: No labels" in markdown
+    assert "downstream" not in markdown.split("| k |")[1].splitlines()[0]  # no empty columns
+    cli = runner.invoke(
+        app, ["sweep", str(tmp_path / "x.npy"), "--latent-dims", "2", "--betas", "1",
+              "--epochs", "1", "--out", str(tmp_path / "cli")],
+    )  # fmt: skip
+    assert cli.exit_code == 0, cli.output
+    header = next(line for line in cli.stdout.splitlines() if "recon NLL" in line)
+    assert "CV" not in header and "val -ELBO" in header
 
 
 def test_sweep_figure_has_a_panel_per_measure(result):

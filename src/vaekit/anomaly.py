@@ -342,8 +342,15 @@ def _true_anomalies(dataset: Any, anomaly_label: str) -> np.ndarray:
     chosen = [label_of(w) for w in wanted]
     if not wanted or any(v is None for v in chosen):
         shown = ", ".join(list(names)[:20])
+        if not wanted:
+            raise ConfigError(
+                f"--anomaly-label {anomaly_label!r} names no label; give one or more of "
+                f"{dataset.name}'s labels ({shown})."
+            )
+        unknown = [repr(w) for w, v in zip(wanted, chosen, strict=True) if v is None]
         raise ConfigError(
-            f"--anomaly-label {anomaly_label!r} is not among {dataset.name}'s labels ({shown})."
+            f"{', '.join(unknown)} (in --anomaly-label) {'is' if len(unknown) == 1 else 'are'} "
+            f"not among {dataset.name}'s labels ({shown})."
         )
     truth = np.isin(dataset.y, chosen)
     if truth.all():

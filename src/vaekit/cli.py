@@ -417,17 +417,24 @@ def sweep(
 def _print_sweep(result: dict[str, Any]) -> None:
     """The sweep table (suggested row in bold), the suggestion and why, and the files."""
     summary, metric = result["summary"], result["downstream"]["metric"]
+    read = "the CV and val columns" if metric else "the val column"  # no labels: no scores
     title = (
-        f"{escape(result['title'])} (test split, but for the CV and val columns, which the "
-        "suggestion reads; nats per sample)"
+        f"{escape(result['title'])} (test split, but for {read}, which the suggestion reads; "
+        "nats per sample)"
     )
     table = Table(title=title, title_justify="left")
-    names = ("k", "β", "recon NLL", "KL", "-ELBO", "active", "collapsed", metric or "-")
-    for name in (*names, f"CV {metric or '-'}", "val -ELBO"):
+    scores = (metric, f"CV {metric}") if metric else ()
+    names = ("k", "β", "recon NLL", "KL", "-ELBO", "active", "collapsed", *scores, "val -ELBO")
+    for name in names:
         table.add_column(name, justify="left" if name == "collapsed" else "right")
     for row in result["comparison"]["rows"]:
         score, cv_score = row["downstream_score"], row.get("cv_score")
         val = row.get("val_neg_elbo")
+        score_cells = (
+            []
+            if not metric
+            else ["-" if value is None else f"{value:.3f}" for value in (score, cv_score)]
+        )
         table.add_row(
             str(row["latent_dim"]),
             f"{row['beta']:g}",
@@ -436,8 +443,7 @@ def _print_sweep(result: dict[str, Any]) -> None:
             f"{row['test_neg_elbo']:.2f}",
             f"{row['active_units']}/{row['latent_dim']}",
             "yes" if row["collapsed"] else "no",
-            "-" if score is None else f"{score:.3f}",
-            "-" if cv_score is None else f"{cv_score:.3f}",
+            *score_cells,
             "-" if val is None else f"{val:.2f}",
             style="bold green" if row["setting"] == summary["suggested"] else None,
         )

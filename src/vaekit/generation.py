@@ -200,10 +200,13 @@ def traversal_latents(base: Any, dims: Sequence[int], values: Any) -> np.ndarray
     z = _latent_vector(base, "base")
     dims = _resolve_dims(dims, z.size)
     vals = np.asarray(values, dtype=np.float64)
-    if vals.ndim != 1 or vals.size == 0 or not np.all(np.isfinite(vals)):
+    if vals.ndim != 1 or vals.size == 0:
         raise ConfigError(
             f"values must be a non-empty 1-D array of finite numbers, got shape {vals.shape}."
         )
+    if not np.all(np.isfinite(vals)):
+        bad = vals[~np.isfinite(vals)][0]
+        raise ConfigError(f"values must be finite numbers; got {bad}.")
     grid = np.broadcast_to(z, (len(dims), vals.size, z.size)).copy()
     for row, d in enumerate(dims):
         grid[row, :, d] = vals

@@ -751,7 +751,9 @@ def _markdown(results: Mapping[str, Any]) -> str:
     summary, downstream = results["summary"], results["downstream"]
     metric = downstream["metric"]
     named = {"downstream_score": f"test {metric}", "cv_score": f"CV {metric}"}
-    headers = [named[key] if key in named and metric else header for key, header in _COLUMNS]
+    # Without labels there are no downstream scores: no columns for them.
+    columns = [(key, header) for key, header in _COLUMNS if metric or key not in named]
+    headers = [named.get(key, header) for key, header in columns]
     lines = [
         f"# {results['title']}",
         "",
@@ -764,7 +766,7 @@ def _markdown(results: Mapping[str, Any]) -> str:
         "|" + "|".join(":---" if i == 0 else "---:" for i in range(len(headers))) + "|",
     ]
     for row in results["comparison"]["rows"]:
-        cells = [_cell(row.get(key)) for key, _ in _COLUMNS]
+        cells = [_cell(row.get(key)) for key, _ in columns]
         if row["setting"] == summary["suggested"]:
             cells[0] = f"**{cells[0]}** (suggested)"
         lines.append("| " + " | ".join(cells) + " |")
