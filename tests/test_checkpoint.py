@@ -246,8 +246,64 @@ def test_resume_refuses_a_checkpoint_of_the_other_estimator(tmp_path, digits):
     checkpoint = tmp_path / CHECKPOINT_FILE
     params = dict(latent_dim=3, hidden_dims=(32,), random_state=0)
     VAE(epochs=1, **params).fit(digits, checkpoint_path=checkpoint)
-    with pytest.raises(ConfigError, match="estimator='VAE' \\(now 'Autoencoder'\\)"):
+    with pytest.raises(ConfigError, match="a fit of VAE, and this fit is of Autoencoder"):
         Autoencoder(epochs=2, **params).fit(digits, checkpoint_path=checkpoint, resume=True)
+
+
+def test_resume_refuses_other_data_of_the_same_shape(tmp_path, digits):
+    """MNIST for Fashion-MNIST: the shapes agree, the values do not; resuming would go on from
+    the other data's weights (and its best validation loss) without a word."""
+    checkpoint = tmp_path / CHECKPOINT_FILE
+    params = dict(latent_dim=3, hidden_dims=(32,), random_state=0)
+    VAE(epochs=1, **params).fit(digits, checkpoint_path=checkpoint)
+    other = np.roll(digits, 1, axis=0)  # the same rows, in another order
+    with pytest.raises(ConfigError, match="trained on other data of the same shape"):
+        VAE(epochs=2, **params).fit(other, checkpoint_path=checkpoint, resume=True)
+    # The same values as float64 (a table read otherwise) are the same data.
+    VAE(epochs=2, **params).fit(digits.astype(np.float64), checkpoint_path=checkpoint, resume=True)
+    # A checkpoint from before the digest was recorded resumes as it did.
+    forget_checkpoint_param(checkpoint, "data_digest")
+    VAE(epochs=3, **params).fit(other, checkpoint_path=checkpoint, resume=True)
+
+
+def test_a_checkpoint_whose_entries_do_not_fit_is_one_clear_error(tmp_path, digits):
+    """Valid safetensors, but a weight missing or reshaped, or a header entry missing: one
+    ModelFileError, not torch's state_dict error or a KeyError."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    checkpoint = tmp_path / CHECKPOINT_FILE
+    params = dict(latent_dim=3, hidden_dims=(32,), random_state=0)
+    VAE(epochs=1, **params).fit(digits, checkpoint_path=checkpoint)
+    original = checkpoint.read_bytes()
+
+    def drop_weight(tensors, meta):
+        del tensors[next(k for k in tensors if k.startswith("module."))]
+
+    def reshape_best(tensors, meta):
+        tensors[next(k for k in tensors if k.startswith("best."))] = torch.zeros(3, 3)
+
+    def drop_header_entry(tensors, meta):
+        header = json.loads(meta["vaekit_checkpoint"])
+        del header["optimizer_values"]
+        meta["vaekit_checkpoint"] = json.dumps(header)
+
+    cases = [
+        (drop_weight, "weights do not fit this model \\(Missing key"),
+        (reshape_best, "weights do not fit this model \\(best weights differ"),
+        (drop_header_entry, "not a readable vaekit checkpoint \\(no 'optimizer_values'\\)"),
+    ]
+    for edit, message in cases:
+        checkpoint.write_bytes(original)
+        with safe_open(checkpoint, "pt") as f:
+            meta = f.metadata()
+        tensors = load_file(checkpoint)
+        edit(tensors, meta)
+        save_file(tensors, checkpoint, metadata=meta)
+        with pytest.raises(ModelFileError, match=message):
+            VAE(epochs=2, **params).fit(digits, checkpoint_path=checkpoint, resume=True)
 
 
 def test_resume_refuses_data_that_auto_gives_the_other_likelihood(tmp_path, digits):

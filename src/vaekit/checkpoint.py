@@ -14,11 +14,13 @@ validation pass have all consumed theirs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
@@ -33,10 +35,12 @@ SEED_KEY = "fit_seed"
 # Parameters that may change between the interrupted run and its resumption.
 _FREE_ON_RESUME = frozenset({"epochs", "verbose", "device", "contamination"})
 # Compared on resume, but missing from checkpoints written by older versions.
-_RECORDED_LATER = frozenset({"estimator", "likelihood_"})
+_RECORDED_LATER = frozenset({"estimator", "likelihood_", "data_digest"})
 # Parameters added later whose value was fixed before: a checkpoint without one had this.
 _BEFORE_ADDED = {"precision": "float32"}
 CHECKPOINT_FORMAT = 1
+# Rows of the training data whose values a checkpoint's data digest covers.
+_DIGEST_ROWS = 256
 _META_KEY = "vaekit_checkpoint"
 
 
@@ -159,28 +163,32 @@ def load_checkpoint(path: Path, device: torch.device) -> tuple[TrainingState, di
     def section(prefix: str) -> dict[str, torch.Tensor]:
         return {k[len(prefix) :]: v.to(device) for k, v in tensors.items() if k.startswith(prefix)}
 
-    optimizer_state: dict[int, dict[str, Any]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optimizer."):
-            _, index, name = key.split(".", 2)
-            optimizer_state.setdefault(int(index), {})[name] = value.to(device)
-    for index, values in meta["optimizer_values"].items():
-        optimizer_state.setdefault(int(index), {}).update(values)
-    rngs = [_rng_entries(tensors, "rng.")]
-    while f"rng.rank{len(rngs)}.cpu" in tensors:
-        rngs.append(_rng_entries(tensors, f"rng.rank{len(rngs)}."))
-    state = TrainingState(
-        module=section("module."),
-        optimizer={"state": optimizer_state, "param_groups": meta["optimizer_param_groups"]},
-        history=meta["history"],
-        best_loss=float(meta["best_loss"]),
-        best_module=section("best.") if meta["has_best"] else None,
-        stale=int(meta["stale"]),
-        restarts=int(meta["restarts"]),
-        stopped=bool(meta["stopped"]),
-        rng=rngs,
-    )
-    return state, meta["params"]
+    try:  # a header altered or from another writer: a missing or malformed entry
+        optimizer_state: dict[int, dict[str, Any]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optimizer."):
+                _, index, name = key.split(".", 2)
+                optimizer_state.setdefault(int(index), {})[name] = value.to(device)
+        for index, values in meta["optimizer_values"].items():
+            optimizer_state.setdefault(int(index), {}).update(values)
+        rngs = [_rng_entries(tensors, "rng.")]
+        while f"rng.rank{len(rngs)}.cpu" in tensors:
+            rngs.append(_rng_entries(tensors, f"rng.rank{len(rngs)}."))
+        state = TrainingState(
+            module=section("module."),
+            optimizer={"state": optimizer_state, "param_groups": meta["optimizer_param_groups"]},
+            history=meta["history"],
+            best_loss=float(meta["best_loss"]),
+            best_module=section("best.") if meta["has_best"] else None,
+            stale=int(meta["stale"]),
+            restarts=int(meta["restarts"]),
+            stopped=bool(meta["stopped"]),
+            rng=rngs,
+        )
+        return state, dict(meta["params"])
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        what = f"no {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+        raise ModelFileError(f"{path} is not a readable vaekit checkpoint ({what}).") from None
 
 
 def _rng_entries(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, Any]:
@@ -199,6 +207,20 @@ def _read_metadata(blob: bytes) -> dict[str, str]:
     header_len = int.from_bytes(blob[:8], "little")
     header = json.loads(blob[8 : 8 + header_len])
     return header.get("__metadata__") or {}
+
+
+def data_digest(X: np.ndarray) -> str:
+    """A digest of X's values, to tell a checkpoint's training data from other data of the same
+    shape (MNIST from Fashion-MNIST, a regenerated file).
+
+    sha256 of up to 256 rows spread evenly over X, as float32 (so a table read as float64 and
+    as float32 agrees): a memory map reads only those rows. A change confined to the rows
+    between them goes unseen; this guards against the wrong file, not against tampering.
+    """
+    n = len(X)
+    rows = np.unique(np.linspace(0, n - 1, min(n, _DIGEST_ROWS)).round().astype(np.int64))
+    sample = np.ascontiguousarray(np.asarray(X[rows], dtype=np.float32))
+    return hashlib.sha256(sample.tobytes()).hexdigest()[:16]
 
 
 def check_resumable(
@@ -233,8 +255,20 @@ def check_resumable(
     free = _FREE_ON_RESUME | {k for k in _RECORDED_LATER if k not in saved}
     saved = {**_BEFORE_ADDED, **saved}
     differ = sorted(k for k in current.keys() - free if saved.get(k) != current[k])
+    if "estimator" in differ:  # the other parameters then differ by what the classes have
+        raise ConfigError(
+            f"The checkpoint {path} was written by a fit of {saved['estimator']}, and this fit "
+            f"is of {current['estimator']}; resume it with {saved['estimator']}."
+        )
+    if differ == ["data_digest"]:
+        raise ConfigError(
+            f"The checkpoint {path} was trained on other data of the same shape (its values "
+            "differ); resume with the data it was trained on, or fit without resume."
+        )
     if differ:
-        shown = ", ".join(f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in differ)
+        shown = ", ".join(
+            f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in differ if k != "data_digest"
+        ) + (", other data values" if "data_digest" in differ else "")
         raise ConfigError(
             f"The checkpoint {path} was written by a different fit: {shown}; resume with "
             "the same data and parameters."

@@ -87,6 +87,9 @@ _PYTHON_ONLY = {
         "must be an integer in [0, 2**32 - 1]"
     ),
     "must be a positive number or None": "must be a positive number",
+    " (resume=False)": "",
+    "resume it with Autoencoder.": "resume it with --model ae.",
+    "resume it with VAE.": "resume it with --model vae.",
 }
 
 

@@ -26,6 +26,7 @@ from .checkpoint import (
     SEED_KEY,
     TrainingState,
     check_resumable,
+    data_digest,
     load_checkpoint,
     save_checkpoint,
     saved_seed,
@@ -193,7 +194,11 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 stacklevel=user_stacklevel(),
             )
 
-        fingerprint = {"n_samples": n, "sample_shape": list(self.input_shape_)}
+        fingerprint = {
+            "n_samples": n,
+            "sample_shape": list(self.input_shape_),
+            "digest": data_digest(X),
+        }
         resume_from, saved_seed = None, None
         if resume:
             assert checkpoint_path is not None
@@ -258,11 +263,15 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return self
 
     def _checkpoint_params(self, fingerprint: dict[str, Any]) -> dict[str, Any]:
-        """What a checkpoint must match to be resumed: estimator class, parameters, data shape."""
+        """What a checkpoint must match to be resumed: estimator class, parameters, data shape
+        and a digest of the data's values."""
+        fingerprint = dict(fingerprint)
+        digest = fingerprint.pop("digest")
         return {
             "estimator": type(self).__name__,
             **jsonable_params(self.get_params()),
             "data": fingerprint,
+            "data_digest": digest,
             # What likelihood="auto" chose from the data's values: other data of the same shape
             # can choose the other one, whose network has another set of weights.
             "likelihood_": self.likelihood_,

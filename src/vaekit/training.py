@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -19,7 +20,7 @@ from torch.optim.adam import adam as functional_adam
 
 from .checkpoint import TrainingState, capture_rng, restore_rng
 from .distributed import all_reduce_sum, gather_objects, world
-from .errors import TrainingError
+from .errors import ModelFileError, TrainingError
 from .losses import free_bits_kl, gaussian_kl, reconstruction_nll
 from .mlp_step import MLPVAEStep
 from .nn import AutoencoderModule, reparameterize
@@ -286,10 +287,19 @@ def train(
     history: list[dict] = []
     restarts = 0
     if resume_from is not None:
-        module.load_state_dict(resume_from.module)
-        optimizer.load_state_dict(resume_from.optimizer)
+        try:  # tensors missing or of other shapes: altered, or written for another model
+            module.load_state_dict(resume_from.module)
+            optimizer.load_state_dict(resume_from.optimizer)
+            stopper.restore(resume_from)
+            _check_same_layout(module.state_dict(), resume_from.best_module)
+        except (RuntimeError, ValueError, KeyError) as exc:
+            why = " ".join(str(exc).split())
+            why = re.sub(r"^Error\(s\) in loading state_dict for \w+: ", "", why)
+            raise ModelFileError(
+                f"The checkpoint's weights do not fit this model ({why[:300]}); it was altered "
+                "or written by another vaekit: fit without resume."
+            ) from None
         history = list(resume_from.history)
-        stopper.restore(resume_from)
         restarts = resume_from.restarts
         # Each rank its own state. A checkpoint from a run with fewer ranks has none for the
         # extra ones: they start from rank 0's (the run goes on, but not exactly as it would have).
@@ -465,6 +475,18 @@ class _LossModule(torch.nn.Module):
         return DistributedDataParallel(
             cls(module, objective), device_ids=[device] if device.type == "cuda" else None
         )
+
+
+def _check_same_layout(weights: dict, best: dict | None) -> None:
+    """A ValueError unless ``best`` (the checkpoint's best weights, if any) has the model's
+    entries and shapes: restored at the end of training, a mismatch would fail there."""
+    if best is None:
+        return
+    shapes = {k: tuple(v.shape) for k, v in weights.items()}
+    given = {k: tuple(v.shape) for k, v in best.items()}
+    if shapes != given:
+        wrong = sorted(shapes.keys() ^ given.keys()) or [k for k in shapes if shapes[k] != given[k]]
+        raise ValueError(f"best weights differ in {', '.join(wrong[:3])}")
 
 
 class _EarlyStopping:
