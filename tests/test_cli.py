@@ -707,3 +707,30 @@ def test_commands_on_a_run_refuse_images_laid_out_otherwise(tmp_path):
     out = tmp_path / "z1.npy"
     assert invoke("embed", tmp_path / "gray", tmp_path / "gray1.npy", "--out", out).exit_code == 0
     assert np.load(out).shape == (40, 2)
+
+
+def test_ctrl_c_suggests_resume_only_where_a_checkpoint_was_kept(tmp_path, monkeypatch):
+    import vaekit.jobs
+
+    def interrupted(data, out, **kwargs):
+        if kwargs.get("epochs") == 2:  # after a finished epoch: its checkpoint is there
+            out.mkdir()
+            (out / "checkpoint.safetensors").write_bytes(b"")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vaekit.jobs, "train_run", interrupted)
+    hints = (("1", "nothing was kept: the same command starts over"), ("2", "--resume"))
+    for epochs, hint in hints:
+        result = invoke("train", "digits", "--out", tmp_path / epochs, "--epochs", epochs)
+        assert result.exit_code == 130 and hint in " ".join(result.stderr.split()), result.stderr
+
+
+def test_train_refuses_resume_with_overwrite_and_warns_of_a_warmup_past_the_end(tmp_path):
+    result = invoke("train", "digits", "--out", tmp_path / "r", "--resume", "--overwrite")
+    assert result.exit_code == 2 and "pass one" in result.stderr
+    args = ["--epochs", "2", "--kl-warmup-epochs", "5", "--latent-dim", "2"]
+    result = invoke("train", "digits", "--out", tmp_path / "w", *args)
+    assert result.exit_code == 0, result.output
+    warning = " ".join(result.stderr.split())
+    assert "--kl-warmup-epochs (5) is longer than the 2 epochs of training" in warning, warning
+    assert "β never reaches beta (it ends at 0.4)" in warning

@@ -118,10 +118,16 @@ def _show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
     )
 
 
-def _call(job: Callable[..., dict], *args: Any, on_interrupt: str = "", **kwargs: Any) -> dict:
+def _call(
+    job: Callable[..., dict],
+    *args: Any,
+    on_interrupt: str | Callable[[], str] = "",
+    **kwargs: Any,
+) -> dict:
     """Run a job; turn the errors a user can cause into one line on stderr and exit code 2.
 
-    ``on_interrupt`` is added to the line printed after Ctrl-C (what to do next).
+    ``on_interrupt`` is added to the line printed after Ctrl-C (what to do next); a function
+    is asked for it then.
     """
     from .errors import VaekitError
 
@@ -149,7 +155,8 @@ def _call(job: Callable[..., dict], *args: Any, on_interrupt: str = "", **kwargs
         _print_error(f"{where}: {reason.lower()}." if where else f"{reason}.")
     except KeyboardInterrupt:
         err_console.print(
-            f"[bold red]interrupted[/]; nothing half-written was left behind.{on_interrupt}",
+            "[bold red]interrupted[/]; nothing half-written was left behind."
+            + escape(on_interrupt() if callable(on_interrupt) else on_interrupt),
             highlight=False,
         )
         raise typer.Exit(130) from None
@@ -627,10 +634,15 @@ def train(
             **params,
         )
 
-    result = _call(
-        job,
-        on_interrupt=" To go on from the last finished epoch, run the same command with --resume.",
-    )
+    def after_interrupt() -> str:
+        from .checkpoint import CHECKPOINT_FILE
+
+        # Only a finished epoch leaves a checkpoint; before one, the run folder is removed.
+        if (out.expanduser() / CHECKPOINT_FILE).exists():
+            return " To go on from the last finished epoch, run the same command with --resume."
+        return " No epoch had finished, so nothing was kept: the same command starts over."
+
+    result = _call(job, on_interrupt=after_interrupt)
     from .distributed import is_main_process
 
     if is_main_process():  # under torchrun, one summary for the job, not one per rank

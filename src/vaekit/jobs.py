@@ -151,6 +151,10 @@ def train_run(
     if model not in estimators:
         raise ConfigError(f"model must be 'vae' or 'ae', got {model!r}.")
     out = Path(out).expanduser()
+    if overwrite and resume:
+        raise ConfigError(
+            "--overwrite starts the run in --out over and --resume goes on with it; pass one."
+        )
     if (out / CONFIG_FILE).exists() and not (overwrite or resume):
         raise ConfigError(f"{out} already holds a model; pass --overwrite or choose another --out.")
     if (out / CHECKPOINT_FILE).exists() and not (overwrite or resume):

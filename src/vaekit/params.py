@@ -137,6 +137,14 @@ def schedule_warning(est: Any) -> str | None:
             f"kl_warmup_epochs={warmup!r} has no effect with kl_schedule='constant' (β is beta "
             "from the first step); use kl_schedule='linear' for a warm-up."
         )
+    epochs = getattr(est, "epochs", None)
+    if schedule == "linear" and isinstance(epochs, int) and warmup > epochs:
+        return (
+            f"kl_warmup_epochs ({warmup:g}) is longer than the {epochs} epochs of training: β "
+            "never reaches beta "
+            f"(it ends at {getattr(est, 'beta', 1.0) * epochs / warmup:.3g}), and early stopping, "
+            "which waits for the warm-up, never stops; shorten kl_warmup_epochs or train longer."
+        )
     return None
 
 
