@@ -280,6 +280,21 @@ def test_a_new_model_in_the_run_removes_the_old_ones_outputs(tmp_path):
     ]
 
 
+def test_a_resume_that_trains_nothing_keeps_the_runs_outputs(tmp_path):
+    """Resuming a finished run leaves its weights as they were, so what evaluate or export
+    wrote still describes them; a resume that trains on replaces the model and removes them."""
+    run = tmp_path / "run"
+    assert invoke("train", "digits", "--out", run, *TRAIN_FAST).exit_code == 0
+    assert invoke("export", run).exit_code == 0
+    result = invoke("train", "digits", "--out", run, *TRAIN_FAST, "--resume", "--json")
+    assert result.exit_code == 0, result.output
+    assert "removed_outputs" not in json.loads(result.stdout) and (run / "encoder.onnx").exists()
+    more = [a if a != "3" else "4" for a in TRAIN_FAST]  # --epochs 4
+    result = invoke("train", "digits", "--out", run, *more, "--resume", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["removed_outputs"] == ["encoder.onnx"]
+
+
 def test_existing_run_is_not_overwritten_without_asking(run_dir):
     before = (run_dir / "model.safetensors").read_bytes()
     result = invoke("train", "digits", "--out", run_dir, *TRAIN_FAST)

@@ -34,6 +34,7 @@ from .errors import ConfigError, DataError
 from .persistence import (
     CONFIG_FILE,
     RESULTS_FILE,
+    WEIGHTS_FILE,
     atomic_write_json,
     library_versions,
     load_model,
@@ -223,11 +224,16 @@ def train_run(
     if job is not None:
         summary["world_size"] = job.size
     if is_main_process():  # under torchrun, rank 0 alone writes the run
+        weights = out / WEIGHTS_FILE
+        before = weights.read_bytes() if resume and weights.is_file() else None
         estimator.save(out)
         atomic_write_json(out / RUN_FILE, summary)
-        removed = _remove_run_outputs(out)  # they describe the model just replaced
-        if removed:
-            summary["removed_outputs"] = removed
+        # The outputs describe the model just replaced: unless a resume trained nothing more
+        # (a finished or early-stopped run), which leaves the same weights and valid outputs.
+        if before is None or before != weights.read_bytes():
+            removed = _remove_run_outputs(out)
+            if removed:
+                summary["removed_outputs"] = removed
     return summary
 
 
