@@ -194,15 +194,12 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 stacklevel=user_stacklevel(),
             )
 
-        fingerprint = {
-            "n_samples": n,
-            "sample_shape": list(self.input_shape_),
-            "digest": data_digest(X),
-        }
+        # Only for a fit that writes or reads a checkpoint: the digest reads rows of X.
+        checkpoint_params = None if checkpoint_path is None else self._checkpoint_params(X)
         resume_from, saved_seed = None, None
         if resume:
             assert checkpoint_path is not None
-            resume_from, saved_seed = self._load_checkpoint(checkpoint_path, fingerprint)
+            resume_from, saved_seed = self._load_checkpoint(checkpoint_path, checkpoint_params)
         # The one seed of the fit: split, initial weights, batch order, ε, and later the ε of
         # scoring. A resumed fit takes the checkpoint's, so that random_state=None (a fresh draw
         # per call) still resumes on the same split; under torchrun every rank takes rank 0's.
@@ -233,7 +230,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         on_checkpoint = None
         if checkpoint_path is not None:
-            params = {**self._checkpoint_params(fingerprint), SEED_KEY: seed}
+            params = {**checkpoint_params, SEED_KEY: seed}
 
             def on_checkpoint(state: TrainingState) -> None:
                 if is_main_process():  # one writer for the whole torchrun job
@@ -262,30 +259,28 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             warnings.warn(message, category, stacklevel=2)
         return self
 
-    def _checkpoint_params(self, fingerprint: dict[str, Any]) -> dict[str, Any]:
-        """What a checkpoint must match to be resumed: estimator class, parameters, data shape
-        and a digest of the data's values."""
-        fingerprint = dict(fingerprint)
-        digest = fingerprint.pop("digest")
+    def _checkpoint_params(self, X: np.ndarray) -> dict[str, Any]:
+        """What a checkpoint must match to be resumed: estimator class, parameters, the shape
+        of the data X (n, *input_shape_) and a digest of its values."""
         return {
             "estimator": type(self).__name__,
             **jsonable_params(self.get_params()),
-            "data": fingerprint,
-            "data_digest": digest,
+            "data": {"n_samples": len(X), "sample_shape": list(self.input_shape_)},
+            "data_digest": data_digest(X),
             # What likelihood="auto" chose from the data's values: other data of the same shape
             # can choose the other one, whose network has another set of weights.
             "likelihood_": self.likelihood_,
         }
 
     def _load_checkpoint(
-        self, path: Path, fingerprint: dict[str, Any]
+        self, path: Path, checkpoint_params: dict[str, Any]
     ) -> tuple[TrainingState, int | None]:
         """The checkpoint's training state and fit seed, after checking it belongs to this fit.
 
         The seed is None for checkpoints written before it was stored.
         """
         state, saved = load_checkpoint(path, self.device_)
-        for message in check_resumable(path, state, saved, self._checkpoint_params(fingerprint)):
+        for message in check_resumable(path, state, saved, checkpoint_params):
             warnings.warn(message, UserWarning, stacklevel=3)  # at the caller of fit
         return state, saved_seed(saved)
 
