@@ -395,7 +395,7 @@ def _run_epoch(
     # update can skip Optimizer.step's upkeep; autograd's buffers are new at every step.
     optimizer_step = _AdamStep(optimizer) if fast_step is not None else optimizer.step
     # Sums stay on the device: one host sync per epoch, not one per step.
-    sums = torch.zeros(4, device=X.device)  # objective, reconstruction, KL, rows
+    sums = torch.zeros(4, device=X.device)  # loss, reconstruction, KL, rows
     for step in range(steps):
         x = _rows(X, perm[step * bs : (step + 1) * bs])
         if config.augment is not None:
@@ -421,16 +421,23 @@ def _run_epoch(
         if flush_subnormals and (epoch * steps + step + 1) % SUBNORMAL_SWEEP_STEPS == 0:
             _zero_subnormal_moments(optimizer)
         with torch.no_grad():
-            sums[0] += terms.objective.detach() * x.shape[0]
-            sums[1] += terms.recon.detach().sum()
-            if terms.kl is not None:
-                sums[2] += terms.kl.detach().sum()
+            batch_recon = terms.recon.detach().sum()
+            sums[1] += batch_recon
+            if terms.kl is None:
+                sums[0] += batch_recon
+            else:
+                # The loss as the validation split measures it, recon + β·KL: with free bits
+                # the differentiated objective adds a floor per dimension, which would put the
+                # training loss above the validation loss for no reason in the data.
+                batch_kl = terms.kl.detach().sum()
+                sums[0] += batch_recon + beta * batch_kl
+                sums[2] += batch_kl
     sums[3] = n
-    objective_sum, recon_sum, kl_sum, rows = all_reduce_sum(sums).tolist()  # over all ranks
-    objective_mean, recon, kl = objective_sum / rows, recon_sum / rows, kl_sum / rows
+    loss_sum, recon_sum, kl_sum, rows = all_reduce_sum(sums).tolist()  # over all ranks
+    loss, recon, kl = loss_sum / rows, recon_sum / rows, kl_sum / rows
     record = {
         "epoch": epoch + 1,
-        "train_loss": objective_mean,
+        "train_loss": loss,
         "train_recon": recon,
         "beta": beta,
         "lr": optimizer.param_groups[0]["lr"],

@@ -107,6 +107,9 @@ class VAE(_BaseAutoencoder):
         The trained torch module.
     history_ : list of dict
         Per epoch: train/val loss, reconstruction, KL (and per dimension), β, lr, seconds.
+        The loss is reconstruction + β·KL on both splits; with ``free_bits`` the objective
+        that is differentiated also lifts each dimension's KL to the floor, which no loss
+        here includes.
     input_shape_ : tuple of int
         Shape of one sample.
     n_features_in_ : int
