@@ -203,6 +203,17 @@ def test_rebuild_without_figure_list_uses_every_png(tmp_path, pngs):
     assert len(_Tags(page).named("img")) == 2
 
 
+def test_a_report_written_over_another_leaves_none_of_its_figures(tmp_path, pngs):
+    """visualize with another --method writes other scatter figures into the same folder."""
+    out = tmp_path / "r"
+    write_report(out, {}, {"scatter_tsne": pngs["samples"], "samples": pngs["samples"]})
+    (out / "figures" / "mine.png").write_bytes(pngs["samples"])  # not the report's
+    write_report(out, {}, {"scatter_umap": pngs["samples"], "samples": pngs["kl_per_dim"]})
+    files = sorted(p.name for p in (out / "figures").iterdir())
+    assert files == ["mine.png", "samples.png", "scatter_umap.png"]
+    assert (out / "figures" / "samples.png").read_bytes() == pngs["kl_per_dim"]
+
+
 def test_write_report_fails_before_touching_disk(tmp_path, pngs):
     out = tmp_path / "never"
     with pytest.raises(DataError, match="PNG"):

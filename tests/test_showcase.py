@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from vaekit import VAE, load
 from vaekit.cli import app
 from vaekit.datasets import load_dataset
+from vaekit.errors import ModelFileError
 from vaekit.evaluation import classification_scores
 from vaekit.showcase import _leak_note, report_run, visualize_run
 
@@ -317,6 +318,30 @@ def test_report_rebuilds_the_same_page_without_rerunning(evaluated, root, tmp_pa
     shutil.copytree(out, project / "runs" / "a" / "b" / "evaluate")  # 4 levels down
     rebuilt = report_run(project)["reports"]
     assert rebuilt == [str(project / "runs" / "a" / "evaluate" / "report.html")]
+
+
+def test_report_over_many_folders_rebuilds_the_good_ones_past_a_broken_one(evaluated, tmp_path):
+    out, _ = evaluated
+    for name in ("a", "b", "c"):
+        shutil.copytree(out, tmp_path / name / "evaluate")
+        (tmp_path / name / "evaluate" / "report.html").unlink()
+    (tmp_path / "b" / "evaluate" / "results.json").write_text("{not json")
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert [line.split()[0] for line in result.stdout.splitlines()] == ["rebuilt:", "rebuilt:"]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(tmp_path / "b" / "evaluate") in " ".join(result.stderr.split())
+    assert (tmp_path / "a" / "evaluate" / "report.html").exists()
+    assert (tmp_path / "c" / "evaluate" / "report.html").exists()
+    assert not (tmp_path / "b" / "evaluate" / "report.html").exists()
+    # Python lists it; with nothing rebuildable at all it is an error.
+    assert list(report_run(tmp_path)["failed"]) == [str(tmp_path / "b" / "evaluate")]
+    shutil.rmtree(tmp_path / "a")
+    shutil.rmtree(tmp_path / "c")
+    (tmp_path / "d" / "evaluate").mkdir(parents=True)
+    (tmp_path / "d" / "evaluate" / "results.json").write_text("[]")
+    with pytest.raises(ModelFileError, match="None of the 2 reports"):
+        report_run(tmp_path)
 
 
 # -------------------------------------------------------------------------------------- demo

@@ -476,15 +476,23 @@ def report(
     ),
     as_json: bool = AsJson,
 ) -> None:
-    """Rebuild report.html from the saved results.json and figures; nothing is retrained."""
+    """Rebuild report.html from the saved results.json and figures; nothing is retrained.
+
+    Under a folder of several outputs, each that can be rebuilt is, and the command then exits
+    with code 2 if any could not (each one's error on stderr).
+    """
     from .showcase import report_run
 
     result = _call(report_run, path)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
-        return
-    for written in result["reports"]:
-        out_console.print(f"rebuilt: {written}", highlight=False, markup=False, soft_wrap=True)
+    else:
+        for written in result["reports"]:
+            out_console.print(f"rebuilt: {written}", highlight=False, markup=False, soft_wrap=True)
+    for why in result["failed"].values():  # the others were rebuilt; these were not
+        _print_error(_as_flags(why))
+    if result["failed"]:
+        raise typer.Exit(2)
 
 
 @app.command()

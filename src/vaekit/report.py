@@ -438,17 +438,33 @@ def write_report(
     page = render_html(saved, pngs).encode("utf-8")
 
     directory = Path(out_dir)
+    stale = _listed_figures(directory) - set(pngs)
     try:
         (directory / FIGURES_DIR).mkdir(parents=True, exist_ok=True)
         for safe, data in pngs.items():
             atomic_write_bytes(directory / FIGURES_DIR / f"{safe}.png", data)
         atomic_write_json(directory / RESULTS_FILE, saved)
         atomic_write_bytes(directory / REPORT_FILE, page)
+        # A report written over another (visualize with another --method) leaves none of the
+        # earlier one's figures behind; files it did not list are not ours to remove.
+        for name in stale:
+            (directory / FIGURES_DIR / f"{name}.png").unlink(missing_ok=True)
     except OSError as exc:
         raise ConfigError(
             f"Cannot write the report to {directory}: {exc.strerror or exc}; choose another --out."
         ) from None
     return directory / REPORT_FILE
+
+
+def _listed_figures(directory: Path) -> set[str]:
+    """The figure names the ``results.json`` already in ``directory`` lists (none if unreadable)."""
+    try:
+        listed = json.loads((directory / RESULTS_FILE).read_text(encoding="utf-8"))["figures"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return set()
+    if not isinstance(listed, Mapping):
+        return set()
+    return {name for name in listed if isinstance(name, str) and _safe_name(name) == name}
 
 
 def rebuild_report(out_dir: str | Path) -> Path:

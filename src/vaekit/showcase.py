@@ -444,7 +444,15 @@ def report_run(path: str | os.PathLike) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``{"path", "reports": [paths], "report": the first}``.
+        ``{"path", "reports": [paths], "report": the first, "failed": {folder: error}}``.
+        Under a folder of several outputs, one that cannot be rebuilt (a damaged
+        ``results.json``, a missing figure) does not stop the others: it is listed in
+        ``failed``.
+
+    Raises
+    ------
+    ModelFileError
+        When no report could be rebuilt (for a single output folder: its error).
     """
     directory = Path(path).expanduser()
     if not directory.is_dir():
@@ -459,8 +467,21 @@ def report_run(path: str | os.PathLike) -> dict[str, Any]:
             f"{REPORT_SEARCH_DEPTH} levels) has one, so there is no report to rebuild; write "
             "one with vaekit evaluate, visualize, sweep or demo --out DIR first."
         )
-    reports = [str(rebuild_report(target)) for target in targets]
-    return {"path": str(directory), "reports": reports, "report": reports[0]}
+    if len(targets) == 1:
+        report = str(rebuild_report(targets[0]))
+        return {"path": str(directory), "reports": [report], "report": report, "failed": {}}
+    reports, failed = [], {}
+    for target in targets:
+        try:
+            reports.append(str(rebuild_report(target)))
+        except ModelFileError as exc:
+            failed[str(target)] = str(exc)
+    if not reports:
+        raise ModelFileError(
+            f"None of the {len(targets)} reports under {directory} could be rebuilt; the "
+            f"first: {next(iter(failed.values()))}"
+        )
+    return {"path": str(directory), "reports": reports, "report": reports[0], "failed": failed}
 
 
 # -------------------------------------------------------------------------------------- demo
