@@ -31,8 +31,8 @@ def _torchrun() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "torch.distributed.run"]
 
 
-def _torchrun_train(run: Path, *args: str) -> None:
-    """``vaekit train digits --out RUN ARGS`` in 2 CPU processes under torchrun."""
+def _torchrun_train(run: Path, *args: str) -> str:
+    """``vaekit train digits --out RUN ARGS`` in 2 CPU processes under torchrun; its stderr."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     command = [
         *_torchrun(), "--standalone", "--nproc_per_node=2", "-m", "vaekit", "train", "digits",
@@ -51,6 +51,7 @@ def _torchrun_train(run: Path, *args: str) -> None:
         process.communicate()
         raise
     assert process.returncode == 0, stderr[-3000:]
+    return stderr
 
 
 def test_torchrun_two_cpu_processes_train_one_model(tmp_path):
@@ -109,6 +110,25 @@ def test_torchrun_resume_equals_an_uninterrupted_run(tmp_path):
         assert torch.equal(value, parts.module_.state_dict()[key]), key
     losses = [[h["train_loss"] for h in m.history_] for m in (whole, parts)]
     assert losses[0] == losses[1]
+
+    # Resumed in one process, the run cannot equal either: it goes on, and says so.
+    from typer.testing import CliRunner
+
+    from vaekit.cli import app
+
+    argv = ["train", "digits", "--out", str(tmp_path / "parts"), "--quiet", "--epochs", "4"]
+    result = CliRunner().invoke(app, [*argv, "--seed", "5", "--resume", *args])
+    assert result.exit_code == 0, result.output
+    assert "written by 2 training process(es) and this run has 1" in result.stderr
+
+
+def test_torchrun_prints_each_warning_once(tmp_path):
+    """Every rank reads the same options; rank 0 alone prints what they warn about."""
+    stderr = _torchrun_train(
+        tmp_path / "run", "--epochs", "1", "--latent-dim", "2", "--kl-warmup-epochs", "5"
+    )
+    warnings = [line for line in stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "--kl-warmup-epochs" in warnings[0], stderr[-2000:]
 
 
 def test_each_rank_trains_on_its_own_shard(monkeypatch):

@@ -110,7 +110,19 @@ def _as_flags(message: str) -> str:
 
 
 def _show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
-    """A warning as one ``warning:`` line on stderr, not Python's file:line and source line."""
+    """A warning as one ``warning:`` line on stderr, not Python's file:line and source line.
+
+    Under torchrun only rank 0 prints: every rank reads the same data and options, so the
+    others would print the same lines again.
+    """
+    from .distributed import is_main_process
+    from .errors import ConfigError
+
+    try:
+        if not is_main_process():
+            return
+    except ConfigError:  # a half-set torchrun environment: fails on its own, print meanwhile
+        pass
     err_console.print(
         f"[bold yellow]warning:[/] {escape(_as_flags(str(message)))}",
         highlight=False,

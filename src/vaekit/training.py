@@ -11,6 +11,7 @@ import copy
 import math
 import re
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from torch.optim.adam import adam as functional_adam
 
 from .checkpoint import TrainingState, capture_rng, restore_rng
 from .distributed import all_reduce_sum, gather_objects, world
-from .errors import ModelFileError, TrainingError
+from .errors import ModelFileError, TrainingError, user_stacklevel
 from .losses import free_bits_kl, gaussian_kl, reconstruction_nll
 from .mlp_step import MLPVAEStep
 from .nn import AutoencoderModule, reparameterize
@@ -304,8 +305,18 @@ def train(
         # Each rank its own state. A checkpoint from a run with fewer ranks has none for the
         # extra ones: they start from rank 0's (the run goes on, but not exactly as it would have).
         job = world()
-        rank = 0 if job is None else job.rank
+        rank, size = (0, 1) if job is None else (job.rank, job.size)
         restore_rng(resume_from.rng[rank if rank < len(resume_from.rng) else 0])
+        if len(resume_from.rng) not in (0, size) and rank == 0:
+            warnings.warn(
+                f"The checkpoint was written by {len(resume_from.rng)} training process(es) "
+                f"and this run has {size}: training goes on from its weights, but each process "
+                "now takes another shard of the rows and another random stream, so the result "
+                "will not equal an uninterrupted run; resume with the same number of processes "
+                "for that.",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
     # The state to fall back on after a non-finite loss. Copying the weights (a few MB) once
     # per epoch costs nothing next to the epoch itself.
     last_good = _snapshot(module, optimizer)
