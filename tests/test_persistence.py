@@ -183,15 +183,77 @@ def test_column_names_of_a_table_survive_save_and_load(tmp_path):
         loaded.transform(renamed)
 
 
-def test_set_output_survives_save_and_load(tmp_path):
-    """As pickle keeps it: a model set to return DataFrames still does after load."""
+def test_set_output_survives_save_and_load(tmp_path, monkeypatch):
+    """As pickle keeps it: a model set to return DataFrames still does after load, where
+    pandas is installed; where it is not, load says so and transform returns arrays."""
+    from vaekit import persistence
+
     X = load_digits().data[:100, :6] / 16.0
     model = VAE(latent_dim=2, hidden_dims=(8,), epochs=1, random_state=0).fit(X)
     model.save(tmp_path / "plain")
     assert not hasattr(load(tmp_path / "plain"), "_sklearn_output_config")
     model.set_output(transform="pandas")  # checked when transform runs (pandas not needed here)
     model.save(tmp_path / "m")
+    installed = {"pandas": True}
+    real_find_spec = persistence.importlib.util.find_spec
+    monkeypatch.setattr(
+        persistence.importlib.util,
+        "find_spec",
+        lambda name, *a: (
+            (object() if installed[name] else None)
+            if name in installed
+            else real_find_spec(name, *a)
+        ),
+    )
     assert load(tmp_path / "m")._sklearn_output_config == {"transform": "pandas"}
+    installed["pandas"] = False
+    with pytest.warns(UserWarning, match="pandas is not installed here, so transform returns"):
+        loaded = load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.transform(X), model._mu(X))
+
+
+def test_vaekit_own_callers_take_arrays_whatever_set_output_asks(tmp_path):
+    """reconstruct, generation, latent diagnostics and `vaekit embed` index and stack μ(x);
+    with set_output("pandas") the public transform gives a DataFrame (or, without pandas,
+    an ImportError), which they used to get."""
+    from vaekit.evaluation import active_units
+    from vaekit.generation import interpolate, traverse
+    from vaekit.jobs import embed_run
+
+    X = load_digits().data[:200] / 16.0
+    model = VAE(latent_dim=2, hidden_dims=(16,), epochs=1, random_state=0).fit(X)
+    expected = model.reconstruct(X[:3])
+    model.set_output(transform="pandas")
+    np.testing.assert_array_equal(model.reconstruct(X[:3]), expected)
+    assert interpolate(model, X[0], X[1], steps=4).shape == (4, 64)
+    assert traverse(model, X[0], dim=0).shape[1:] == (64,)
+    assert active_units(model, X)["variances"].shape == (2,)
+    model.save(tmp_path / "run")
+    np.save(tmp_path / "x.npy", X[:10].astype(np.float32))
+    embed_run(tmp_path / "run", tmp_path / "x.npy", tmp_path / "mu.csv")
+    assert len((tmp_path / "mu.csv").read_text().splitlines()) == 11
+
+
+def test_a_network_parameter_changed_after_fit_is_not_saved_as_the_model(tmp_path):
+    """set_params(latent_dim=...) before a refit: the fitted methods go on with the fitted
+    network, and save refuses (load would rebuild another network around the weights)."""
+    X = load_digits().data[:200] / 16.0
+    model = VAE(latent_dim=2, hidden_dims=(16,), epochs=1, random_state=0).fit(X)
+    model.set_params(latent_dim=5, hidden_dims=[32], beta=2.0)  # beta shapes no network
+    assert model.transform(X[:3]).shape == (3, 2)
+    assert len(model.get_feature_names_out()) == 2
+    assert model.sample(2, random_state=0).shape == (2, 64)
+    assert model.inverse_transform(np.zeros((1, 2))).shape == (1, 64)
+    with pytest.raises(
+        ConfigError,
+        match=r"latent_dim=5, hidden_dims=\(32,\) were set after fit, but the fitted network "
+        r"was built with latent_dim=2, hidden_dims=\(16,\): fit again, or set_params",
+    ):
+        model.save(tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    model.set_params(latent_dim=2, hidden_dims=(16,))
+    model.save(tmp_path / "run")
+    assert load(tmp_path / "run").beta == 2.0
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

@@ -385,7 +385,36 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         dtype = np.float64 if len(self.input_shape_) == 1 else np.float32
         return out.astype(dtype) * self.scale_.astype(dtype) + self.mean_.astype(dtype)
 
+    # The parameters the network is built from. Changed with set_params after fit, they no
+    # longer describe module_ (which the fitted methods read instead): save refuses then, as
+    # load would rebuild another network around the weights.
+    _NETWORK_PARAMS = ("latent_dim", "hidden_dims", "conv_channels", "output_variance")
+
+    def _network_params(self) -> dict[str, Any]:
+        params = {name: getattr(self, name) for name in self._NETWORK_PARAMS}
+        for name in ("hidden_dims", "conv_channels"):
+            if isinstance(params[name], list | np.ndarray):
+                params[name] = tuple(params[name])
+        return params
+
+    def _check_network_unchanged(self) -> None:
+        """A ConfigError if a parameter the fitted network was built from was changed since."""
+        built = getattr(self, "_network_built_from", None)
+        if built is None:  # pickled by an older vaekit
+            return
+        now = self._network_params()
+        changed = [name for name in self._NETWORK_PARAMS if now[name] != built[name]]
+        if changed:
+            now_text = ", ".join(f"{name}={now[name]!r}" for name in changed)
+            was = ", ".join(f"{name}={built[name]!r}" for name in changed)
+            raise ConfigError(
+                f"{now_text} {'was' if len(changed) == 1 else 'were'} set after fit, but the "
+                f"fitted network was built with {was}: fit again, or set_params({was}) back "
+                "before saving."
+            )
+
     def _build_module(self) -> AutoencoderModule:
+        self._network_built_from = self._network_params()
         return build_module(
             self._module_input_shape(),
             latent_dim=self.latent_dim,
@@ -451,9 +480,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Z = check_array(Z, dtype=np.float32)
         except (ValueError, TypeError) as exc:  # TypeError: a sparse matrix
             raise data_error(exc) from None
-        if Z.shape[1] != self.latent_dim:
+        if Z.shape[1] != self.module_.latent_dim:
             raise DataError(
-                f"Z has {Z.shape[1]} columns, but the latent space has {self.latent_dim} "
+                f"Z has {Z.shape[1]} columns, but the latent space has {self.module_.latent_dim} "
                 "dimensions."
             )
         rows = self._predict_rows()
@@ -482,7 +511,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 mus.append(mu.cpu().numpy())
                 if logvar is not None:
                     logvars.append(logvar.cpu().numpy())
-        mu = np.concatenate(mus) if mus else np.empty((0, self.latent_dim), np.float32)
+        mu = np.concatenate(mus) if mus else np.empty((0, self.module_.latent_dim), np.float32)
         return mu, (np.concatenate(logvars) if logvars else None)
 
     def _decode(self, batches: Iterator[torch.Tensor]) -> np.ndarray:
@@ -629,6 +658,11 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         -------
         ndarray of shape (n_samples, latent_dim), float32
         """
+        return self._mu(X)
+
+    def _mu(self, X: Any) -> np.ndarray:
+        """:meth:`transform` as an ndarray whatever ``set_output`` asks of it: for vaekit's own
+        callers (reconstruct, generation, the commands), which index and stack the result."""
         return self._encode(X, mean_only=True)[0]
 
     def inverse_transform(self, X: Any) -> np.ndarray:
@@ -661,7 +695,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Shaped as the training samples: flattened rows given to an image model come back
             as images. The dtype of :meth:`inverse_transform`.
         """
-        return self.inverse_transform(self.transform(X))
+        return self.inverse_transform(self._mu(X))
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean of :meth:`score_samples` (higher is better; used by GridSearchCV); -inf when a
@@ -759,7 +793,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     @property
     def _n_features_out(self) -> int:  # used by get_feature_names_out: vae0, vae1, ...
         check_is_fitted(self, "module_")  # output names exist once there is an output
-        return self.latent_dim
+        return self.module_.latent_dim
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted model to directory ``path`` (see :func:`vaekit.load`).

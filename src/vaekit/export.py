@@ -123,7 +123,7 @@ def _onnxruntime_check(model: Any, onnx_bytes: bytes) -> float | None:
         probe = rng.random(shape).astype(dtype)  # Bernoulli data lives in [0, 1]
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: probe})
-    return float(np.max(np.abs(got - model.transform(probe))))
+    return float(np.max(np.abs(got - model._mu(probe))))
 
 
 def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None) -> dict[str, Any]:
@@ -208,14 +208,14 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
     proto.doc_string = (
         f"mu(x) of a fitted vaekit {type(model).__name__}: input '{INPUT_NAME}' {dtype_name} "
         f"(batch, {', '.join(map(str, model.input_shape_))}) as given to transform, output "
-        f"'{OUTPUT_NAME}' float32 (batch, {model.latent_dim})."
+        f"'{OUTPUT_NAME}' float32 (batch, {model.module_.latent_dim})."
     )
     meta = {
         "vaekit_class": type(model).__name__,
         "architecture": model.architecture_,
         "likelihood": model.likelihood_,
         "input_shape": ",".join(map(str, model.input_shape_)),
-        "latent_dim": str(model.latent_dim),
+        "latent_dim": str(model.module_.latent_dim),
     }
     onnx.helper.set_model_props(proto, meta)
     onnx.checker.check_model(proto)
@@ -249,7 +249,7 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
         "output": {
             "name": OUTPUT_NAME,
             "dtype": "float32",
-            "shape": [BATCH_AXIS, model.latent_dim],
+            "shape": [BATCH_AXIS, model.module_.latent_dim],
         },
         "bytes": len(data),
         "max_abs_diff": max_abs_diff,

@@ -117,7 +117,7 @@ def _codes(model: Any, rows: np.ndarray) -> np.ndarray:
     they have no column names: they are the user's rows, whose values we took on purpose."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        return model.transform(rows)
+        return model._mu(rows)
 
 
 def interpolate(
@@ -241,7 +241,7 @@ def traverse(
         (``len(dims) == latent_dim`` for None): row i varies dimension ``dims[i]``.
     """
     check_is_fitted(model, "module_")
-    k = int(model.latent_dim)
+    k = model.module_.latent_dim
     dims = _resolve_dims(dim, k)
     if x is None:
         if not isinstance(model, VAE):

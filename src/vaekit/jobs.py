@@ -304,7 +304,7 @@ def embed_run(
                 mu, logvar = model.encode(rows)
                 block = np.concatenate([mu, logvar], axis=1)
             else:
-                block = model.transform(rows)
+                block = model._mu(rows)
             labels = None if dataset.y is None else dataset.y[start : start + _EMBED_BATCH]
             writer.write(
                 block, labels, None if files is None else files[start : start + _EMBED_BATCH]

@@ -225,6 +225,11 @@ class AutoencoderModule(nn.Module):
         else:
             self.decoder_logvar = None
 
+    @property
+    def latent_dim(self) -> int:
+        """Size of the latent space, k."""
+        return self.encoder.head.mu.out_features
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.encoder(x)
 

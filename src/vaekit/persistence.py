@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import platform
 import signal
 import threading
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as dump_tensors
 
 from . import __version__
-from .errors import ConfigError, ModelFileError
+from .errors import ConfigError, ModelFileError, user_stacklevel
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE, CONFIG_FILE, HISTORY_FILE = "model.safetensors", "config.json", "history.json"
@@ -202,6 +204,23 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _restore_transform_output(model: Any, container: Any, directory: Path) -> None:
+    """``set_output(transform=container)`` as saved, unless its library is not installed here:
+    then ``transform`` returns arrays, with a warning (every call would fail otherwise)."""
+    if container is None:
+        return
+    if container in ("pandas", "polars") and importlib.util.find_spec(container) is None:
+        warnings.warn(
+            f"{directory} was saved with set_output(transform={container!r}), but {container} "
+            "is not installed here, so transform returns arrays; install it to get "
+            f"{container} output.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+        return
+    model.set_output(transform=container)
+
+
 def save_model(model: Any, path: str | os.PathLike) -> Path:
     """Write a fitted :class:`~vaekit.VAE` or :class:`~vaekit.Autoencoder` to directory ``path``.
 
@@ -220,6 +239,7 @@ def save_model(model: Any, path: str | os.PathLike) -> Path:
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(model, "module_")
+    model._check_network_unchanged()  # else load would rebuild another network around the weights
     directory = Path(path).expanduser()
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -381,8 +401,7 @@ def load_model(path: str | os.PathLike, device: str | None = None) -> Any:
             if name in fitted:
                 setattr(model, name, convert(fitted[name]))
         model.input_shape_ = tuple(model.input_shape_)
-        if config.get("transform_output") is not None:
-            model.set_output(transform=config["transform_output"])
+        _restore_transform_output(model, config.get("transform_output"), directory)
         tensors = load_tensors(weights)
         model.mean_ = tensors.pop(_SCALING_KEYS[0]).numpy()
         model.scale_ = tensors.pop(_SCALING_KEYS[1]).numpy()

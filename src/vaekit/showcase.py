@@ -300,9 +300,9 @@ def _feature_sets(
         standardize=model.likelihood_ == "gaussian",  # the inputs as the model saw them
     )
     if isinstance(model, Autoencoder):
-        features["ae"] = (model.transform(X_train), model.transform(X_test))
+        features["ae"] = (model._mu(X_train), model._mu(X_test))
     else:
-        features["vae_mu"] = (model.transform(X_train), model.transform(X_test))
+        features["vae_mu"] = (model._mu(X_train), model._mu(X_test))
         # Two seeds drawn from random_state, so row i of train and of test get different ε
         # (as fit_feature_extractors does for a VAE it fits itself).
         seeds = np.random.RandomState(random_state).randint(0, 2**31 - 1, size=2)
@@ -360,7 +360,7 @@ def visualize_run(
     X = X_all[rows]
     y = None if ds.y is None else ds.y[rows]
     with output_folder(default_output(run, "visualize") if out is None else out) as out_dir:
-        Z = model.transform(X)
+        Z = model._mu(X)
         figures: dict[str, Any] = {}
         captions: dict[str, dict[str, str]] = {}
         what = f"{_model_label(model)} of {ds.name}"

@@ -242,7 +242,7 @@ class VAE(_BaseAutoencoder):
         check_is_fitted(self, "module_")
         check_positive_int("n_samples", n_samples)
         generator = torch.Generator().manual_seed(torch_seed(random_state))
-        Z = torch.randn(int(n_samples), self.latent_dim, generator=generator)
+        Z = torch.randn(int(n_samples), self.module_.latent_dim, generator=generator)
         return self.inverse_transform(Z.numpy())
 
     def score_samples(self, X: Any, n_mc_samples: int = 8) -> np.ndarray:

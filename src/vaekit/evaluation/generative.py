@@ -145,7 +145,7 @@ def active_units(model: VAE, X: Any, threshold: float = ACTIVE_UNIT_THRESHOLD) -
     _require_vae(model, "active_units")
     if not (isinstance(threshold, numbers.Real) and threshold >= 0):
         raise ConfigError(f"threshold must be a non-negative number, got {threshold!r}.")
-    mu = model.transform(X)
+    mu = model._mu(X)
     if mu.shape[0] < 2:
         raise DataError(
             f"active_units needs at least 2 rows to measure a variance, got {mu.shape[0]}."
