@@ -398,3 +398,20 @@ def test_detect_warns_when_the_stored_threshold_rests_on_few_rows(one_class, run
     with warnings.catch_warnings():  # a threshold from DATA's own scores needs no warning
         warnings.simplefilter("error", UserWarning)
         detect_run(run_dir, "digits:test", out=tmp_path / "s.csv", contamination=0.1)
+
+
+@pytest.mark.parametrize("cls", [VAE, Autoencoder])
+def test_a_value_beyond_float32_is_refused_not_called_an_inlier(cls):
+    """float64 input is finite-checked, then standardized and cast to float32; 1e300 (a
+    missing-value sentinel) overflowed there to inf, the score came out NaN, and predict
+    called the row +1."""
+    X = TRAIN.X[:300].reshape(300, -1).astype(np.float64) * 16.0  # Gaussian, standardized
+    model = _fit(cls, X, epochs=1)
+    rows = X[:3].copy()
+    rows[1, 20] = 1e300
+    for method in (model.score_samples, model.predict, model.transform):
+        with pytest.raises(DataError, match=r"X holds 1e\+300 \(feature 20\), too large for"):
+            method(rows)
+    # Large but representable: scored, and far out.
+    rows[1, 20] = 1e30
+    assert model.predict(rows)[1] == -1

@@ -212,6 +212,13 @@ def test_inverse_transform_checks_latent_width(digits):
     assert vae.inverse_transform(np.zeros((2, 4))).shape == (2, 64)
     with pytest.raises(DataError, match="latent space has 4"):
         vae.inverse_transform(np.zeros((2, 3)))
+    # A read-only Z (a memory map, a pandas copy-on-write view) is copied for torch, which
+    # warned of "undefined behavior" on a non-writable array.
+    Z = vae.transform(digits[1][:5])
+    Z.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(vae.inverse_transform(Z), vae.reconstruct(digits[1][:5]))
 
 
 def test_history_records_every_epoch(digits):

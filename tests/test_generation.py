@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -150,8 +151,27 @@ def test_python_interpolate_and_traverse_take_flat_images_and_table_rows(image_v
         interpolate(model, flat[0], flat[1:2], steps=3), interpolate(model, X[0], X[1], steps=3)
     )
     np.testing.assert_array_equal(traverse(model, flat[2], 0), traverse(model, X[2], 0))
+    # An (8, 8) image without its channel axis, as transform takes (n, 8, 8).
+    np.testing.assert_array_equal(
+        interpolate(model, X[0, 0], X[1, 0], steps=3), interpolate(model, X[0], X[1], steps=3)
+    )
     with pytest.raises(DataError, match="one sample of shape"):
         interpolate(model, flat[0, :10], X[1], steps=3)
+
+
+def test_traverse_dim_takes_numpy_integers_and_names_other_types(image_vae):
+    model, X = image_vae
+    np.testing.assert_array_equal(traverse(model, X[0], np.array(1)), traverse(model, X[0], 1))
+    np.testing.assert_array_equal(traverse(model, X[0], np.int64(1)), traverse(model, X[0], 1))
+    for bad, message in [
+        (1.0, "dim must be an integer, a list of integers or None; got 1.0"),
+        ("0", "dim must be an integer, a list of integers or None; got '0'"),
+        (True, "Latent dimensions are integers; got True"),
+        ([0, 1.5], "Latent dimensions are integers; got 1.5"),
+        (3, "Latent dimension 3 is out of range: the latent space has 3 dimensions"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            traverse(model, X[0], bad)
     # A model fitted on a named table (a pyarrow Table, as a DataFrame would be) takes its rows
     # without scikit-learn's "X does not have valid feature names" warning.
     import warnings

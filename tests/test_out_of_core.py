@@ -125,14 +125,14 @@ def test_embed_of_a_memory_map_streams_it_batch_by_batch(tmp_path, monkeypatch):
     model = VAE(latent_dim=3, hidden_dims=(32,), epochs=1, random_state=0).fit(X[:500])
     model.save(tmp_path / "run")
     batch, seen = 1000, []
-    transform = VAE.transform
+    transform = VAE._mu
 
     def spy(self, rows):
         seen.append((len(rows), memory_map_of(rows) is not None))
         return transform(self, rows)
 
     monkeypatch.setattr(jobs, "_EMBED_BATCH", batch)
-    monkeypatch.setattr(VAE, "transform", spy)
+    monkeypatch.setattr(VAE, "_mu", spy)
     tracemalloc.start()  # numpy reports its allocations to tracemalloc
     try:
         result = jobs.embed_run(tmp_path / "run", tmp_path / "big.npy", tmp_path / "mu.npy")

@@ -368,9 +368,18 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             scaled = (X - self.mean_.astype(dtype)) / self.scale_.astype(dtype)
         else:
             scaled = X
-        out = np.ascontiguousarray(
-            scaled.reshape(X.shape[0], *self._module_input_shape()), np.float32
-        )
+        with np.errstate(over="ignore"):  # said below, in words
+            out = np.ascontiguousarray(
+                scaled.reshape(X.shape[0], *self._module_input_shape()), np.float32
+            )
+        if not np.isfinite(out).all():  # X itself was checked finite: float32 overflowed
+            row, feature = divmod(int(np.argmin(np.isfinite(out).reshape(-1))), out[0].size)
+            value = X.reshape(X.shape[0], -1)[row, feature]
+            where = " after standardization" if self.likelihood_ == "gaussian" else ""
+            raise DataError(
+                f"X holds {value:.4g} (feature {feature}), too large for the model's float32 "
+                f"arithmetic{where}; remove such rows, or replace this sentinel with a real value."
+            )
         return out if out.flags.writeable else out.copy()
 
     def _from_model_output(self, x: torch.Tensor) -> np.ndarray:
@@ -392,6 +401,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _network_params(self) -> dict[str, Any]:
         params = {name: getattr(self, name) for name in self._NETWORK_PARAMS}
+        if self.likelihood_ != "gaussian":  # the decoder has no variance to fix or learn
+            params["output_variance"] = None
         for name in ("hidden_dims", "conv_channels"):
             if isinstance(params[name], list | np.ndarray):
                 params[name] = tuple(params[name])
@@ -487,7 +498,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             )
         rows = self._predict_rows()
         for start in range(0, Z.shape[0], rows):
-            yield torch.from_numpy(np.ascontiguousarray(Z[start : start + rows])).to(self.device_)
+            block = np.ascontiguousarray(Z[start : start + rows])
+            if not block.flags.writeable:  # a memory map or a pandas copy-on-write view
+                block = block.copy()  # torch tensors must be writable
+            yield torch.from_numpy(block).to(self.device_)
 
     def _encode(self, X: Any, mean_only: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         check_is_fitted(self, "module_")
@@ -563,7 +577,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             "every row is: X was probably not scaled as the training data was"
             + (" (8-bit pixels: divide by 255)" if reaches_8_bit_range(hi) else "")
             if n_outside == len(X)
-            else "if they are not outliers, scale X as the training data was"
+            else "if they are not outliers, scale X as the training data was (a scaler fitted "
+            "on other rows, as in cross-validation, can overshoot [0, 1] a little on new "
+            "ones: MinMaxScaler(clip=True) keeps them inside)"
         )
         warnings.warn(
             f"{n_outside} of {len(X)} rows of X have values outside [0, 1] (X ranges over "
@@ -762,7 +778,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         decision = self._decision(X)
         labels = np.ones(decision.shape, dtype=np.int64)
-        labels[decision < 0] = -1
+        labels[~(decision >= 0)] = -1  # a NaN score is no evidence of an inlier
         return labels
 
     def reconstruction_error(self, X: Any, per_feature: bool = False) -> np.ndarray:

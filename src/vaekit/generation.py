@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -104,7 +104,9 @@ def _one_sample(model: Any, x: Any, name: str) -> np.ndarray:
     gives its values."""
     arr = np.asarray(x)
     shape = tuple(model.input_shape_)
-    forms = (shape, (1, *shape), (arr.size,), (1, arr.size))
+    forms = [shape, (1, *shape), (arr.size,), (1, arr.size)]
+    if len(shape) == 3 and shape[0] == 1:  # a single-channel image without its channel axis
+        forms += [shape[1:], (1, *shape[1:])]
     if arr.size == math.prod(shape) and arr.shape in forms:
         return arr.reshape(1, *shape)
     raise DataError(
@@ -168,11 +170,15 @@ def traversal_values(limit: float = 3.0, steps: int = 9) -> np.ndarray:
 def _resolve_dims(dims: int | Sequence[int] | None, k: int) -> list[int]:
     if dims is None:
         return list(range(k))
+    if isinstance(dims, str) or not isinstance(dims, numbers.Integral | Iterable):
+        raise ConfigError(f"dim must be an integer, a list of integers or None; got {dims!r}.")
     listed = [dims] if isinstance(dims, numbers.Integral) else list(dims)
     if not listed:
         raise ConfigError("Pass at least one latent dimension to traverse.")
     for d in listed:
-        if not isinstance(d, numbers.Integral) or isinstance(d, bool) or not 0 <= d < k:
+        if not isinstance(d, numbers.Integral) or isinstance(d, bool):
+            raise ConfigError(f"Latent dimensions are integers; got {d!r}.")
+        if not 0 <= d < k:
             raise ConfigError(
                 f"Latent dimension {d!r} is out of range: the latent space has {k} dimensions, "
                 f"numbered 0 to {k - 1}."
@@ -242,6 +248,8 @@ def traverse(
     """
     check_is_fitted(model, "module_")
     k = model.module_.latent_dim
+    if isinstance(dim, np.ndarray) and dim.ndim == 0:  # np.array(2): one dimension, as 2
+        dim = dim.item()
     dims = _resolve_dims(dim, k)
     if x is None:
         if not isinstance(model, VAE):

@@ -282,7 +282,9 @@ class VAE(_BaseAutoencoder):
     def _finite_scores(self, X: np.ndarray, n_mc_samples: int, clip: bool = False) -> np.ndarray:
         """:meth:`_scores` of X read through ``_batches(X, clip)``."""
         generator = torch.Generator().manual_seed(self._scoring_seed())
-        eps = torch.randn(n_mc_samples, self.latent_dim, generator=generator).to(self.device_)
+        eps = torch.randn(n_mc_samples, self.module_.latent_dim, generator=generator).to(
+            self.device_
+        )
         logvar_out = _double(self.module_.output_logvar())
         self.module_.eval()
         scores = []
@@ -355,7 +357,9 @@ class VAE(_BaseAutoencoder):
         k = int(k)
         k_batch = min(k, int(k_batch or 256))
         pairs = self._predict_rows(_IWAE_PAIRS)  # (row, sample) pairs per decoder pass
-        rows = int(batch_size or max(1, min(pairs // k_batch, 2**24 // (k * self.latent_dim))))
+        rows = int(
+            batch_size or max(1, min(pairs // k_batch, 2**24 // (k * self.module_.latent_dim)))
+        )
         seed = self._scoring_seed() if random_state is None else torch_seed(random_state)
         logvar_out = self.module_.output_logvar()
         self.module_.eval()
@@ -371,7 +375,7 @@ class VAE(_BaseAutoencoder):
                 eps = np.stack(
                     [
                         np.random.default_rng([seed, i]).standard_normal(
-                            (k, self.latent_dim), dtype=np.float32
+                            (k, self.module_.latent_dim), dtype=np.float32
                         )
                         for i in range(start, start + x.shape[0])
                     ],
@@ -384,7 +388,7 @@ class VAE(_BaseAutoencoder):
                 for s in range(0, k, k_batch):
                     e = eps[s : s + k_batch]
                     z = mu + torch.exp(0.5 * logvar) * e  # (s, b, latent_dim)
-                    loc = self._net_decode(z.reshape(-1, self.latent_dim))  # (s·b, ...)
+                    loc = self._net_decode(z.reshape(-1, self.module_.latent_dim))  # (s·b, ...)
                     x_rep = x.expand(len(e), *x.shape).reshape(-1, *x.shape[1:])
                     # Per-pixel terms in float32 (the network's precision; float64 here cost
                     # a third of the time), summed per row, then float64 for the log-sum-exp.
@@ -421,7 +425,7 @@ class VAE(_BaseAutoencoder):
         self.active_units_ = int(active_mask(mu).sum())
         kl = gaussian_kl(torch.from_numpy(mu).double(), torch.from_numpy(logvar).double())
         self.kl_per_dim_ = kl.mean(0).numpy()
-        message = collapse_message(self.active_units_, self.latent_dim, where)
+        message = collapse_message(self.active_units_, self.module_.latent_dim, where)
         if message is not None:
             found.append((message, PosteriorCollapseWarning))
         return found
