@@ -334,6 +334,21 @@ def test_feature_extractors_never_see_the_test_split(digits, extracted):
         np.testing.assert_array_equal(again[name][0], features[name][0])
 
 
+def test_feature_extractors_give_arrays_under_a_global_pandas_output(digits):
+    """set_config(transform_output="pandas") turns every transform into a DataFrame; the
+    feature sets stay arrays, as the vae_z ones always were, for compare_features to stack."""
+    pytest.importorskip("pandas")
+    from sklearn import config_context
+
+    X_train, X_test, *_ = digits
+    with config_context(transform_output="pandas"):
+        features, _ = fit_feature_extractors(
+            X_train[:200], X_test[:50], latent_dim=2, vae_params={**TINY_NET, "epochs": 1}
+        )
+    for name, (F_train, F_test) in features.items():
+        assert type(F_train) is np.ndarray and type(F_test) is np.ndarray, name
+
+
 def test_compare_features_gives_one_row_per_feature_set_model_and_task(comparison):
     rows = comparison["rows"]
     assert {r["features"] for r in rows} == {"raw", "pca", "ae", "vae_mu", "vae_z"}

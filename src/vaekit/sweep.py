@@ -395,7 +395,7 @@ def _downstream(
 
     name, metric, _ = _DOWNSTREAM[task]
     score = classification_scores if task == "classification" else regression_scores
-    F_train, F_test = model.transform(X_train), model.transform(X_test)
+    F_train, F_test = model._mu(X_train), model._mu(X_test)
     # One BLAS thread: on busy shared cores OpenBLAS's spinning threads can make the lbfgs fit
     # 100x slower (see vaekit.evaluation.downstream).
     with threadpool_limits(1, user_api="blas"):

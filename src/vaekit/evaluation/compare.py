@@ -112,7 +112,10 @@ def fit_feature_extractors(
     for name in include:
         if name == "raw" and standardize:
             scaler = models["raw"] = StandardScaler().fit(flat_train)
-            features[name] = (scaler.transform(flat_train), scaler.transform(flat_test))
+            features[name] = (
+                _array(scaler.transform(flat_train)),
+                _array(scaler.transform(flat_test)),
+            )
         elif name == "raw":
             features[name] = (flat_train, flat_test)
         elif name == "pca":
@@ -120,14 +123,14 @@ def fit_feature_extractors(
             models["pca"] = make_pipeline(StandardScaler(), pca) if standardize else pca
             models["pca"].fit(flat_train)
             features[name] = (
-                models["pca"].transform(flat_train),
-                models["pca"].transform(flat_test),
+                _array(models["pca"].transform(flat_train)),
+                _array(models["pca"].transform(flat_test)),
             )
         elif name == "ae":
             ae = Autoencoder(latent_dim, **ae_params, random_state=random_state)
             ae.fit(X_train)
             models["ae"] = ae
-            features[name] = (ae.transform(X_train), ae.transform(X_test))
+            features[name] = (ae._mu(X_train), ae._mu(X_test))
         else:  # vae_mu, vae_z: one VAE serves both
             if "vae" not in models:
                 models["vae"] = VAE(latent_dim, **vae_params, random_state=random_state)
@@ -365,11 +368,17 @@ def _check_latent_dim(k: Any, shape: tuple[int, int], params: Mapping[str, Any])
         )
 
 
+def _array(features: Any) -> np.ndarray:
+    """scikit-learn's transform as an ndarray, even under a global
+    ``set_config(transform_output="pandas")``: the features here are indexed and stacked."""
+    return np.asarray(features)
+
+
 def _vae_features(
     vae: VAE, X_train: np.ndarray, X_test: np.ndarray, name: str, random_state: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
     if name == "vae_mu":
-        return vae.transform(X_train), vae.transform(X_test)
+        return vae._mu(X_train), vae._mu(X_test)
     # Two seeds drawn from random_state, so row i of train and of test get different ε.
     seed_train, seed_test = check_random_state(random_state).randint(0, 2**31 - 1, size=2)
     return (
