@@ -304,6 +304,18 @@ def test_cli_bad_input_is_one_line_with_exit_code_2(tmp_path, monkeypatch, extra
     assert not out.exists()
 
 
+def test_cli_test_file_with_other_features_is_named_before_training(tmp_path, monkeypatch):
+    _no_training(monkeypatch)
+    np.save(tmp_path / "t.npy", np.zeros((20, 10), np.float32))
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["sweep", "digits", "--test", str(tmp_path / "t.npy"), "--out", str(out)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "t.npy has 10 features per sample, but digits has 64" in result.stderr
+    assert not out.exists()
+
+
 def test_cli_unwritable_out_is_reported_before_training(tmp_path, monkeypatch):
     _no_training(monkeypatch)
     (tmp_path / "file").write_text("x")

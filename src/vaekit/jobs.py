@@ -43,7 +43,7 @@ from .persistence import (
 from .rows import iter_chunks
 from .scaling import reaches_8_bit_range, rows_outside_unit_interval, value_range
 from .vae import VAE
-from .validation import column_difference, same_samples, shape_remedy
+from .validation import column_difference, conform_samples
 
 RUN_FILE = "run.json"  # what a `vaekit train` run was: data, timings, final losses
 # What the commands that read a run write into it when given no --out (generate, interpolate
@@ -474,22 +474,10 @@ def model_rows(model: VAE | Autoencoder, ds: Dataset, run: str | os.PathLike) ->
     data was (:func:`refuse_unscaled`).
     """
     check_columns(ds, run, model)
-    X, expected = ds.X, tuple(model.input_shape_)
-    shape = tuple(X.shape[1:])
-    if same_samples(shape, expected):
-        X = X if shape == expected else X.reshape(len(X), *expected)
-        refuse_unscaled(model, X, ds.name)
-        return X
-    if math.prod(shape) == math.prod(expected):  # as many values, laid out otherwise
-        raise DataError(
-            f"{ds.name} has samples of shape {shape}, but the model in {run} was trained on "
-            f"samples of shape {expected}; {shape_remedy(shape, expected)}."
-        )
-    raise DataError(
-        f"{ds.name} has {math.prod(X.shape[1:])} features per sample, but the model in {run} "
-        f"was trained on {math.prod(expected)}; pass data with the same features as its "
-        "training data."
-    )
+    trained_on = f"the model in {run} was trained on"
+    X = conform_samples(ds.X, tuple(model.input_shape_), ds.name, trained_on)
+    refuse_unscaled(model, X, ds.name)
+    return X
 
 
 def load_run_data(

@@ -46,7 +46,7 @@ from .errors import ConfigError, DataError, PosteriorCollapseWarning
 from .persistence import atomic_write_bytes, jsonable_params
 from .progress import StepProgress
 from .vae import VAE
-from .validation import same_samples, shape_remedy
+from .validation import conform_samples
 
 __all__ = ["SUGGESTION_RULE", "parse_grid", "suggest", "sweep", "sweep_run"]
 
@@ -680,15 +680,9 @@ def _split(
     X, y = train_ds.X, train_ds.y
     if test is not None:
         test_ds = load_dataset(test, data_dir=data_dir, label_column=test_label_column)
-        X_test = test_ds.X
-        shape, expected = tuple(X_test.shape[1:]), tuple(X.shape[1:])
-        if shape != expected and same_samples(shape, expected):
-            X_test = X_test.reshape(len(X_test), *expected)  # flattened vs image files
-        elif shape != expected and math.prod(shape) == math.prod(expected):
-            raise DataError(
-                f"{test_ds.name} has samples of shape {shape}, but {train_ds.name} has "
-                f"{expected}; {shape_remedy(shape, expected)}."
-            )
+        # Flattened vs image files are the same samples.
+        reference = f"{train_ds.name} has"
+        X_test = conform_samples(test_ds.X, tuple(X.shape[1:]), test_ds.name, reference)
         y_test = align_test_labels(train_ds, test_ds)
         return X, X_test, y, y_test, f"train: {train_ds.name}, test: {test_ds.name}"
     stratified = y is not None and is_classification_target(y)

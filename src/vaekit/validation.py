@@ -89,14 +89,33 @@ def validate_input(est: Any, X: Any, *, reset: bool) -> np.ndarray:
             )
         est.n_features_in_ = int(math.prod(X.shape[1:]))
     else:
-        expected = tuple(est.input_shape_)
-        if not same_samples(tuple(X.shape[1:]), expected):
-            raise DataError(
-                f"X has samples of shape {tuple(X.shape[1:])}, but {type(est).__name__} was "
-                f"fitted on samples of shape {expected}; {shape_remedy(X.shape[1:], expected)}."
-            )
-        X = X.reshape(X.shape[0], *expected)  # a view; (n, 1, h, w) for an (h, w) model
+        # A view; (n, 1, h, w) for an (h, w) model.
+        X = conform_samples(X, tuple(est.input_shape_), "X", f"{type(est).__name__} was fitted on")
     return X
+
+
+def conform_samples(
+    X: np.ndarray, expected: tuple[int, ...], name: str, reference: str
+) -> np.ndarray:
+    """``X`` as samples of shape ``expected`` (a view), where they are the same samples read
+    another way (:func:`same_samples`); a DataError naming both shapes where they are not.
+
+    ``name`` names X and ``reference`` ends the clause that names ``expected``: "data.npy has
+    samples of shape (8, 8), but {reference} samples of shape (16, 16); ...".
+    """
+    shape = tuple(X.shape[1:])
+    if same_samples(shape, expected):
+        return X if shape == expected else X.reshape(len(X), *expected)
+    if math.prod(shape) == math.prod(expected) or (len(shape) > 1 and len(expected) > 1):
+        # Images against images, or as many values laid out otherwise: the shapes say more.
+        raise DataError(
+            f"{name} has samples of shape {shape}, but {reference} samples of shape "
+            f"{expected}; {shape_remedy(shape, expected)}."
+        )
+    raise DataError(
+        f"{name} has {math.prod(shape)} features per sample, but {reference} "
+        f"{math.prod(expected)}; pass data with the same features."
+    )
 
 
 def same_samples(shape: tuple[int, ...], expected: tuple[int, ...]) -> bool:
