@@ -287,7 +287,7 @@ def test_detect_user_errors(run_dir, tmp_path, args, message):
 
 def test_detect_errors_that_depend_on_model_and_data(one_class, tmp_path):
     one_class[Autoencoder].save(tmp_path / "ae")
-    with pytest.raises(ConfigError, match="needs a VAE"):
+    with pytest.raises(ConfigError, match=r"--score elbo needs a VAE; .*: use --score recon"):
         detect_run(tmp_path / "ae", "digits:test", tmp_path / "s.csv", score="elbo")
     result = detect_run(tmp_path / "ae", "digits:test", tmp_path / "s.csv", anomaly_label="3")
     assert result["score"] == "recon" and result["true_anomalies"] == 46
@@ -341,10 +341,11 @@ def test_excess_corrects_the_complexity_bias_of_the_elbo():
 
 @pytest.mark.parametrize("score", ["excess", "excess_per_ink"])
 def test_excess_needs_a_fitted_bernoulli_vae_and_inputs_in_the_unit_interval(one_class, score):
-    with pytest.raises(ConfigError, match="needs a VAE"):
+    # Named as the Python argument it was passed as, not as the command-line option.
+    with pytest.raises(ConfigError, match=f"^score='{score}' needs a VAE; .*: use score='recon'"):
         anomaly_scores(one_class[Autoencoder], TEST.X, score)
     gaussian = _fit(VAE, np.random.default_rng(0).normal(size=(64, 3)), epochs=2)
-    with pytest.raises(ConfigError, match=f"{score} is for inputs in \\[0, 1\\]"):
+    with pytest.raises(ConfigError, match=f"^score='{score}' is for inputs in \\[0, 1\\]"):
         anomaly_scores(gaussian, np.zeros((2, 3)), score)
     # Rows outside [0, 1] have probability 0: the most anomalous, with a warning.
     with pytest.warns(UserWarning, match="every row is: X was probably not scaled"):
@@ -401,17 +402,42 @@ def test_detect_warns_when_the_stored_threshold_rests_on_few_rows(one_class, run
 
 
 @pytest.mark.parametrize("cls", [VAE, Autoencoder])
-def test_a_value_beyond_float32_is_refused_not_called_an_inlier(cls):
+def test_a_value_beyond_float32_is_the_least_typical_row_not_an_inlier(cls):
     """float64 input is finite-checked, then standardized and cast to float32; 1e300 (a
     missing-value sentinel) overflowed there to inf, the score came out NaN, and predict
-    called the row +1."""
+    called the row +1. Now the scoring methods score that row -inf (as a Bernoulli model does
+    a row outside [0, 1]) without touching the others; transform, which has no such answer,
+    refuses it."""
     X = TRAIN.X[:300].reshape(300, -1).astype(np.float64) * 16.0  # Gaussian, standardized
     model = _fit(cls, X, epochs=1)
     rows = X[:3].copy()
+    clean = model.score_samples(rows)
     rows[1, 20] = 1e300
-    for method in (model.score_samples, model.predict, model.transform):
+    with pytest.warns(UserWarning, match="1 of 3 rows of X hold values too large for the mod"):
+        scores = model.score_samples(rows)
+    assert scores[1] == -np.inf
+    np.testing.assert_allclose(scores[[0, 2]], clean[[0, 2]], rtol=1e-6)
+    with pytest.warns(UserWarning, match="if they are missing-value sentinels"):
+        assert model.predict(rows)[1] == -1
+    if cls is VAE:
+        with pytest.warns(UserWarning, match="1 of 3 rows"):
+            log_px = model.log_likelihood(rows, k=4)
+        assert log_px[1] == -np.inf and np.isfinite(log_px[[0, 2]]).all()
+    with pytest.warns(UserWarning, match="1 of 3 rows"):
+        errors = model.reconstruction_error(rows, per_feature=True)
+    assert np.isinf(errors).sum() == 1 and errors[1, 20] == np.inf
+    for method in (model.transform, model.reconstruct):
         with pytest.raises(DataError, match=r"X holds 1e\+300 \(feature 20\), too large for"):
             method(rows)
     # Large but representable: scored, and far out.
     rows[1, 20] = 1e30
     assert model.predict(rows)[1] == -1
+
+
+def test_a_sentinel_too_large_to_standardize_is_refused_at_fit():
+    """Above ~1e154 the column's variance overflows float64: fit made scale_ inf and offset_
+    NaN, then scored every row -inf."""
+    X = TRAIN.X[:300].reshape(300, -1).astype(np.float64) * 16.0
+    X[3, 7] = -1e160
+    with pytest.raises(DataError, match=r"X holds -1e\+160 \(feature 7\), too large to stand"):
+        VAE(latent_dim=2, hidden_dims=(8,), epochs=1).fit(X)

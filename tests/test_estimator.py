@@ -433,3 +433,46 @@ def test_a_threshold_from_few_held_out_rows_is_flagged_where_it_is_used(tmp_path
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # 100 held-out rows: 5 beyond the quantile
         Autoencoder(latent_dim=2, **QUICK).fit(rng.normal(size=(1000, 4))).predict(X[:5])
+
+
+def test_a_refit_on_images_forgets_the_column_names_of_a_table_fit():
+    """scikit-learn's reset only happens for 2-D input; the image model then refused tables
+    for lacking the earlier fit's columns, and save wrote those names."""
+    pd = pytest.importorskip("pandas")
+    X = load_digits().data[:100] / 16.0
+    model = VAE(latent_dim=2, hidden_dims=(8,), conv_channels=(4,), epochs=1, random_state=0)
+    model.fit(pd.DataFrame(X, columns=[f"p{i}" for i in range(64)]))
+    model.fit(X.reshape(-1, 8, 8))
+    assert not hasattr(model, "feature_names_in_")
+    assert model.transform(pd.DataFrame(X[:2], columns=[f"q{i}" for i in range(64)])).shape == (
+        2,
+        2,
+    )
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        (["a", "a", "b"], r"X has repeated column names \('a' 2 times\); rename them\."),
+        (["a", 1, "b"], r"X's column names are of several types \(\['int', 'str'\]\); make"),
+    ],
+)
+def test_bad_column_names_are_a_data_error_that_names_them(columns, message):
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(np.random.default_rng(0).random((20, 3)), columns=columns)
+    with pytest.raises(DataError, match=message):
+        VAE(epochs=1).fit(X)
+
+
+@pytest.mark.parametrize(
+    ("n", "fraction", "why"), [(10, 0.04, "is under one row"), (20, 0.99, "leaves none to tr")]
+)
+def test_a_validation_split_that_rounds_away_is_said(n, fraction, why):
+    X = load_digits().data[:n] / 16.0
+    model = VAE(latent_dim=2, hidden_dims=(8,), epochs=1, validation_fraction=fraction)
+    with pytest.warns(UserWarning, match=f"validation_fraction={fraction} of {n} row\\(s\\) {why}"):
+        model.fit(X)
+    assert model.offset_rows_ == n and "val_loss" not in model.history_[-1]
+    with warnings.catch_warnings():  # 0 says so
+        warnings.filterwarnings("error", message="validation_fraction")
+        VAE(latent_dim=2, hidden_dims=(8,), epochs=1, validation_fraction=0).fit(X)

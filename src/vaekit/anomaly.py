@@ -38,22 +38,31 @@ SCORE_MEANINGS = {
 }
 
 
-def resolve_score(model: Any, score: str) -> str:
-    """``auto`` -> ``elbo`` for a VAE, ``recon`` for an autoencoder; check the model has it."""
+def resolve_score(model: Any, score: str, *, flag: bool = False) -> str:
+    """``auto`` -> ``elbo`` for a VAE, ``recon`` for an autoencoder; check the model has it.
+
+    Errors name the choice as a Python argument (``score='elbo'``), or with ``flag`` as the
+    command-line option (``--score elbo``).
+    """
+
+    def named(value: str) -> str:
+        return f"--score {value}" if flag else f"score={value!r}"
+
     if score not in SCORES:
-        raise ConfigError(f"--score must be one of {', '.join(SCORES)}; got {score!r}.")
+        what = "--score" if flag else "score"
+        raise ConfigError(f"{what} must be one of {', '.join(SCORES)}; got {score!r}.")
     is_vae = isinstance(model, VAE)
     if score == "auto":
         return "elbo" if is_vae else "recon"
     if score in ("elbo", "nll", *_BERNOULLI_ONLY) and not is_vae:
         raise ConfigError(
-            f"--score {score} needs a VAE; this model is a plain autoencoder: use --score recon."
+            f"{named(score)} needs a VAE; this model is a plain autoencoder: use {named('recon')}."
         )
     # An unfitted model has no likelihood_ yet: anomaly_scores then says it is not fitted.
     if score in _BERNOULLI_ONLY and getattr(model, "likelihood_", "bernoulli") != "bernoulli":
         raise ConfigError(
-            f"--score {score} is for inputs in [0, 1] (a Bernoulli VAE); this model's "
-            f"likelihood is {model.likelihood_}: use --score elbo."
+            f"{named(score)} is for inputs in [0, 1] (a Bernoulli VAE); this model's "
+            f"likelihood is {model.likelihood_}: use {named('elbo')}."
         )
     return score
 
@@ -181,7 +190,7 @@ def detect_run(
     if out.suffix.lower() != ".csv":
         raise ConfigError(f"--out must end in .csv; got {out.name!r}.")
     model = load_model(run)
-    score = resolve_score(model, score)
+    score = resolve_score(model, score, flag=True)
     if k is not None and score != "nll":
         raise ConfigError(
             f"--k sets the importance samples of --score nll; --score {score} "

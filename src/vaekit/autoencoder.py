@@ -90,7 +90,8 @@ class Autoencoder(_BaseAutoencoder):
 
         Higher means better reconstructed (more typical). Under the Gaussian likelihood with a
         fixed unit variance this is -½ squared error (standardized units) minus a constant.
-        -inf, with a warning, for a row outside [0, 1] under the Bernoulli likelihood.
+        -inf, with a warning, for a row outside [0, 1] under the Bernoulli likelihood, and for
+        a row too large for float32 once standardized under the Gaussian one.
 
         Parameters
         ----------

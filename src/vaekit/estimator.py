@@ -58,7 +58,6 @@ from .scaling import (
     looks_like_8_bit_images,
     per_channel,
     reaches_8_bit_range,
-    rows_outside_unit_interval,
     unit_scale_for_constants,
     value_range,
 )
@@ -68,6 +67,7 @@ from .validation import data_error, validate_input
 # Transform, reconstruction and scoring run in batches of this many rows: large enough to keep
 # the matrix multiplies efficient, small enough that a conv model's activations fit in memory.
 _PREDICT_BATCH = 2048
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 # ... except a conv model on a CPU: at 2,048 rows each activation (32 x 14 x 14 floats per MNIST
 # row, 51 MB) spills out of the cache. Measured on 2 cores: a latent-32 MNIST conv VAE's
 # transform ran 9.9k rows/s at 512 rows, 5.5k at 2,048; its IWAE (k=50) 1.5x faster with 512
@@ -209,6 +209,18 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self.seed_ = seed
         unsharded = self._split(n, seed)
         train_idx, val_idx = unsharded
+        if self.validation_fraction > 0 and not len(val_idx):
+            share = f"validation_fraction={self.validation_fraction:g} of {n} row(s)"
+            # As _split rounds: no validation row, or no training row left.
+            under = round(n * self.validation_fraction) < 1
+            why = "is under one row" if under else "leaves none to train on"
+            warnings.warn(
+                f"{share} {why}, so this fit has no validation split: no early stopping, and "
+                "offset_ and the latent diagnostics come from the training rows; pass more "
+                "rows, or validation_fraction=0 to say so.",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
         if job is not None:
             if len(train_idx) < job.size:
                 raise DataError(
@@ -327,7 +339,17 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         shape = self.input_shape_
         if self.likelihood_ != "gaussian":
             return np.zeros(shape, np.float64), np.ones(shape, np.float64)
-        mean, std = column_moments(X)
+        with np.errstate(over="ignore", invalid="ignore"):  # said below, in words
+            mean, std = column_moments(X)
+        if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+            feature = int(np.argmin(np.isfinite(mean + std).reshape(-1)))
+            column = X.reshape(X.shape[0], -1)[:, feature]  # one column, even of a memory map
+            value = column[np.argmax(np.abs(column))]
+            raise DataError(
+                f"X holds {value:.4g} (feature {feature}), too large to standardize (its "
+                "variance overflows float64); remove such rows, or replace this sentinel with "
+                "a real value."
+            )
         if self.augment is not None:
             mean, std = per_channel(mean, std, self._image_shape())
         # float64: a large mean in float32 would be off by its spacing
@@ -359,13 +381,22 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """(c, h, w) of one image sample: a grayscale (h, w) gets its channel axis."""
         return self.input_shape_ if len(self.input_shape_) == 3 else (1, *self.input_shape_)
 
-    def _to_model_input(self, X: np.ndarray) -> np.ndarray:
+    def _to_model_input(self, X: np.ndarray, clip: bool = False) -> np.ndarray:
         """Scale and reshape (n, *input_shape_) data to what the module takes (may share memory
         with a writable X; a read-only one, such as a memory-mapped .npy, is copied, as torch
-        tensors must be writable)."""
+        tensors must be writable).
+
+        A value the model cannot take (:meth:`_unsupported`) is a DataError, or with ``clip``
+        is clipped in, for scoring code that replaces those rows' results afterwards.
+        """
+        if clip and self.likelihood_ == "bernoulli":
+            X = np.clip(X, 0.0, 1.0)
         if self.likelihood_ == "gaussian":  # in X's precision: float64 for float64 tables
             dtype = np.result_type(X.dtype, np.float32)
-            scaled = (X - self.mean_.astype(dtype)) / self.scale_.astype(dtype)
+            with np.errstate(over="ignore"):
+                scaled = (X - self.mean_.astype(dtype)) / self.scale_.astype(dtype)
+            if clip:
+                scaled = np.clip(scaled, -_FLOAT32_MAX, _FLOAT32_MAX)
         else:
             scaled = X
         with np.errstate(over="ignore"):  # said below, in words
@@ -483,7 +514,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         rows = self._predict_rows()
         for start in range(0, X.shape[0], rows):
             chunk = X[start : start + rows]
-            chunk = self._to_model_input(np.clip(chunk, 0.0, 1.0) if clip else chunk)
+            chunk = self._to_model_input(chunk, clip)
             yield torch.from_numpy(chunk).to(self.device_)
 
     def _latent_batches(self, Z: Any) -> Iterator[torch.Tensor]:
@@ -555,37 +586,61 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             z = torch.cat([z, z.new_zeros(extra, z.shape[1])])
         return self.module_.decode(z)[:n]
 
+    def _unsupported(self, X: np.ndarray) -> np.ndarray:
+        """Mask, of X's shape, of the values of validated X (or a block of it) that the model
+        cannot score: outside [0, 1] under the Bernoulli likelihood, beyond float32's range
+        once standardized under the Gaussian one (a 1e300 missing-value sentinel)."""
+        if self.likelihood_ == "bernoulli":
+            return (X < 0) | (X > 1)
+        with np.errstate(over="ignore"):
+            return ~(np.abs((X - self.mean_) / self.scale_) <= _FLOAT32_MAX)
+
     def _outside_support(self, X: np.ndarray) -> np.ndarray | None:
-        """Mask (n,) of the rows of validated X that the likelihood gives probability 0, or
-        None when there are none; warns about them.
+        """Mask (n,) of the rows of validated X that the model cannot score (see
+        :meth:`_unsupported`), or None when there are none; warns about them.
 
         A Bernoulli model's likelihood is defined on [0, 1]: a row with a value outside it
         has p(x) = 0, so its scores are -inf (+inf for an error), the least typical of all,
-        and it is flagged as an anomaly. Scoring code reads such X through
-        ``_batches(X, clip=True)`` (values clipped into [0, 1] batch by batch, so a memory
-        map stays on disk) and then replaces those rows' results. Never an error: a row's
-        score does not depend on the other rows scored with it.
+        and it is flagged as an anomaly. A Gaussian model's row with a value that overflows
+        float32 once standardized gets the same: it is beyond anything the model has seen.
+        Scoring code reads such X through ``_batches(X, clip=True)`` (values clipped in
+        batch by batch, so a memory map stays on disk) and then replaces those rows' results.
+        Never an error: a row's score does not depend on the other rows scored with it.
         """
-        if self.likelihood_ != "bernoulli":
-            return None
         lo, hi = value_range(X)
-        if lo >= 0.0 and hi <= 1.0:
+        if self.likelihood_ == "bernoulli" and lo >= 0.0 and hi <= 1.0:
             return None
-        outside = rows_outside_unit_interval(X)
-        n_outside = int(outside.sum())
-        hint = (
-            "every row is: X was probably not scaled as the training data was"
-            + (" (8-bit pixels: divide by 255)" if reaches_8_bit_range(hi) else "")
-            if n_outside == len(X)
-            else "if they are not outliers, scale X as the training data was (a scaler fitted "
-            "on other rows, as in cross-validation, can overshoot [0, 1] a little on new "
-            "ones: MinMaxScaler(clip=True) keeps them inside)"
+        if self.likelihood_ == "gaussian":
+            largest = max(abs(lo), abs(hi)) + float(np.abs(self.mean_).max())
+            if largest <= _FLOAT32_MAX * float(self.scale_.min()):  # the common case, at once
+                return None
+        outside = np.concatenate(
+            [self._unsupported(chunk).reshape(len(chunk), -1).any(1) for chunk in iter_chunks(X)]
+            or [np.zeros(0, bool)]
         )
+        n_outside = int(outside.sum())
+        if n_outside == 0:
+            return None
+        span = f"(X ranges over [{lo:.9g}, {hi:.9g}])"
+        if self.likelihood_ == "gaussian":
+            what = (
+                f"hold values too large for the model's float32 arithmetic after "
+                f"standardization {span}"
+            )
+            hint = "if they are missing-value sentinels, replace them with real values"
+        else:
+            what = f"have values outside [0, 1] {span}, where the model's Bernoulli likelihood is 0"
+            hint = (
+                "every row is: X was probably not scaled as the training data was"
+                + (" (8-bit pixels: divide by 255)" if reaches_8_bit_range(hi) else "")
+                if n_outside == len(X)
+                else "if they are not outliers, scale X as the training data was (a scaler "
+                "fitted on other rows, as in cross-validation, can overshoot [0, 1] a little "
+                "on new ones: MinMaxScaler(clip=True) keeps them inside)"
+            )
         warnings.warn(
-            f"{n_outside} of {len(X)} rows of X have values outside [0, 1] (X ranges over "
-            f"[{lo:.9g}, {hi:.9g}]), where this model's Bernoulli likelihood is 0: they score "
-            f"as the least typical rows (log-likelihood -inf) and are flagged as anomalies; "
-            f"{hint}.",
+            f"{n_outside} of {len(X)} rows of X {what}: they score as the least typical rows "
+            f"(log-likelihood -inf) and are flagged as anomalies; {hint}.",
             UserWarning,
             stacklevel=user_stacklevel(),
         )
@@ -600,7 +655,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             if per_feature:  # exactly the features outside [0, 1]
                 start = 0
                 for chunk in iter_chunks(X):  # block by block: a memory map stays on disk
-                    nll[start : start + len(chunk)][(chunk < 0) | (chunk > 1)] = np.inf
+                    nll[start : start + len(chunk)][self._unsupported(chunk)] = np.inf
                     start += len(chunk)
             else:
                 nll[outside] = np.inf
@@ -715,7 +770,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean of :meth:`score_samples` (higher is better; used by GridSearchCV); -inf when a
-        row has probability 0 (a value outside [0, 1] under the Bernoulli likelihood).
+        row has probability 0 (a value outside [0, 1] under the Bernoulli likelihood) or is too
+        large to score (see :meth:`reconstruction_error`).
 
         Parameters
         ----------
@@ -790,7 +846,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         which suits tabular data whose features differ in scale and noise. An
         :class:`Autoencoder`'s ``score_samples`` is minus the per-sample value. Under the
         Bernoulli likelihood a value outside [0, 1] has probability 0: +inf there (per feature:
-        at exactly those features), with a warning.
+        at exactly those features), with a warning; so does a value of a Gaussian model too
+        large for float32 once standardized (a 1e300 missing-value sentinel), which
+        :meth:`transform` refuses.
 
         Parameters
         ----------

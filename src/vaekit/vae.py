@@ -255,7 +255,9 @@ class VAE(_BaseAutoencoder):
         and differences between rows are not blurred by independent noise.
         For Gaussian data the value is a density of the original (unstandardized) data. Under
         the Bernoulli likelihood a row with a value outside [0, 1] has probability 0: -inf, with
-        a warning (so ``score`` and ``predict`` treat it as the least typical row).
+        a warning (so ``score`` and ``predict`` treat it as the least typical row); so does a
+        Gaussian model's row with a value too large for float32 once standardized (a 1e300
+        missing-value sentinel).
 
         Parameters
         ----------
@@ -322,7 +324,8 @@ class VAE(_BaseAutoencoder):
         seeded with (random_state, i): the result does not depend on the batching, and rows get
         independent draws, so the mean over rows averages the Monte Carlo noise away. For
         Gaussian data it is a density of the original data. -inf, with a warning, for a row
-        outside [0, 1] under the Bernoulli likelihood.
+        outside [0, 1] under the Bernoulli likelihood, and for a row too large for float32
+        once standardized under the Gaussian one.
 
         Parameters
         ----------
@@ -366,10 +369,9 @@ class VAE(_BaseAutoencoder):
         out = []
         with torch.inference_mode():
             for start in range(0, X.shape[0], rows):
-                block = X[start : start + rows]
-                if outside is not None:  # those rows' results are replaced by -inf below
-                    block = np.clip(block, 0.0, 1.0)
-                x = torch.from_numpy(self._to_model_input(block))
+                # Clipped where some rows are outside: their results are replaced by -inf below.
+                block = self._to_model_input(X[start : start + rows], clip=outside is not None)
+                x = torch.from_numpy(block)
                 x = x.to(self.device_)  # (b, ...)
                 mu, logvar = self._net_encode(x)  # (b, latent_dim) each
                 eps = np.stack(

@@ -69,6 +69,10 @@ def validate_input(est: Any, X: Any, *, reset: bool) -> np.ndarray:
             X = validate_data(est, X, reset=reset, dtype=(np.float64, np.float32))
         except ValueError as exc:
             raise data_error(exc) from None
+        except TypeError as exc:  # for column names of mixed types; an object cell stays one
+            if not str(exc).startswith(_MIXED_NAMES):
+                raise
+            raise data_error(exc) from None
         return X if reset else _as_samples(est, X)
     try:
         X = check_array(X, allow_nd=True, dtype=np.float32)
@@ -88,6 +92,8 @@ def validate_input(est: Any, X: Any, *, reset: bool) -> np.ndarray:
                 "(n, h, w, c); vaekit takes (n, c, h, w): pass X.transpose(0, 3, 1, 2)."
             )
         est.n_features_in_ = int(math.prod(X.shape[1:]))
+        if hasattr(est, "feature_names_in_"):  # from an earlier fit on a table
+            del est.feature_names_in_
     else:
         # A view; (n, 1, h, w) for an (h, w) model.
         X = conform_samples(X, tuple(est.input_shape_), "X", f"{type(est).__name__} was fitted on")
@@ -153,9 +159,22 @@ def _as_samples(est: Any, X: np.ndarray) -> np.ndarray:
     return X.reshape(X.shape[0], *est.input_shape_)
 
 
+# The start of scikit-learn's TypeError for a table whose column names mix strings and others.
+_MIXED_NAMES = "Feature names are only supported if all input features"
+
+
 def data_error(exc: Exception) -> DataError:
     """scikit-learn's validation message as one sentence (no array dump), plus what to do."""
     message = str(exc).strip()
+    if message.startswith("Expected unique column names"):  # the names follow, one per line
+        repeated = ", ".join(line.lstrip("- ") for line in message.splitlines()[1:])
+        return DataError(f"X has repeated column names ({repeated}); rename them.")
+    if message.startswith(_MIXED_NAMES):
+        kinds = message.split("has ", 1)[-1].split(" as feature name", 1)[0]
+        return DataError(
+            f"X's column names are of several types ({kinds}); make them all strings, as "
+            "X.columns = X.columns.astype(str) does."
+        )
     first = message.splitlines()[0].rstrip(":").rstrip() if message else "Invalid input X"
     first = first.rstrip(".")  # one sentence: what to do follows after a semicolon
     if "NaN" in first:
