@@ -120,7 +120,10 @@ def test_a_damaged_or_missing_checkpoint_is_one_clear_error(tmp_path, digits):
         model.fit(digits, checkpoint_path=checkpoint, resume=True)
     model.fit(digits, checkpoint_path=checkpoint)
     checkpoint.write_bytes(checkpoint.read_bytes()[:-100])
-    with pytest.raises(ModelFileError, match="not a readable vaekit checkpoint"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"not a readable vaekit checkpoint .*; start the run over with --overwrite",
+    ):
         model.fit(digits, checkpoint_path=checkpoint, resume=True)
     with pytest.raises(ConfigError, match="checkpoint_path"):
         model.fit(digits, resume=True)

@@ -85,6 +85,32 @@ def test_embed_syncs_its_rows_to_disk_before_the_final_name_appears(run_dir, tmp
     assert synced == [(out.stat().st_size, False)]  # the whole file, before the rename
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["embed", "{run}", "{data}", "--out", "{data}"],
+        ["detect", "{run}", "{data}", "--out", "{data}"],
+        ["interpolate", "{run}", "{data}", "--from", "0", "--to", "1", "--out", "{data}"],
+        ["traverse", "{run}", "{data}", "--index", "0", "--out", "{data}"],
+    ],
+    ids=["embed", "detect", "interpolate", "traverse"],
+)
+def test_a_command_never_writes_its_result_over_its_data(run_dir, tmp_path, command):
+    """The atomic write replaced the input file with μ(x) or scores, exit code 0."""
+    suffix = ".csv" if command[0] == "detect" else ".npy"
+    data = tmp_path / f"x{suffix}"
+    X = load_dataset("digits:test").X[:20]
+    if suffix == ".npy":
+        np.save(data, X)
+    else:
+        np.savetxt(data, X, delimiter=",", header=",".join(f"p{i}" for i in range(64)), comments="")
+    before = data.read_bytes()
+    result = invoke(*(part.format(run=run_dir, data=data) for part in command))
+    assert result.exit_code == 2, result.output
+    assert "is DATA itself; the result would replace your data" in result.stderr
+    assert data.read_bytes() == before
+
+
 def test_embed_with_logvar(run_dir, tmp_path):
     out = tmp_path / "mu.npy"
     assert invoke("embed", run_dir, "digits", "--out", out, "--with-logvar").exit_code == 0
@@ -336,8 +362,9 @@ def test_info_survives_a_damaged_run_summary(run_dir, tmp_path):
         (run / "run.json").write_text(text)
         result = invoke("info", run, "--json")
         assert result.exit_code == 0, result.output
-        info = json.loads(result.output)
+        info = json.loads(result.stdout)
         assert info["epochs_run"] == 3 and info["data"] is None
+        assert "run.json is damaged" in result.stderr
 
 
 def test_embed_writes_class_names_not_their_codes(run_dir, tmp_path):
@@ -749,3 +776,25 @@ def test_train_refuses_resume_with_overwrite_and_warns_of_a_warmup_past_the_end(
     warning = " ".join(result.stderr.split())
     assert "--kl-warmup-epochs (5) is longer than the 2 epochs of training" in warning, warning
     assert "β never reaches beta (it ends at 0.4)" in warning
+
+
+def test_a_value_beyond_float32_is_one_error_line_not_a_numpy_warning_first(tmp_path):
+    np.save(tmp_path / "big.npy", np.random.default_rng(2).normal(size=(60, 3)) * 1e40)
+    result = invoke("train", tmp_path / "big.npy", "--out", tmp_path / "run", *TRAIN_FAST)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: Input X contains infinity"), lines
+
+
+def test_a_damaged_run_json_is_said_once(run_dir, tmp_path):
+    """It was ignored in silence: the label column recorded there was lost, and the error
+    that followed blamed the data file."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "run.json").write_text("{bad")
+    result = invoke("embed", run, "digits:test", "--out", tmp_path / "z.npy")
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if "run.json is damaged" in line]
+    assert len(warned) == 1 and "--label-column" in result.stderr

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import shutil
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -314,6 +316,19 @@ def test_image_folder_with_classes_grayscale(tmp_path):
     order = ["a/0.png", "a/1.png", "b/0.png", "b/1.png"]  # sorted classes, sorted files
     np.testing.assert_array_equal(as_uint8(ds.X), np.stack([imgs[k] for k in order]))
     assert ds.files == order
+
+
+def test_images_below_the_class_subfolders_are_said_to_be_skipped(tmp_path):
+    pixels = np.zeros((4, 4), np.uint8)
+    for name in ("0/a.png", "0/sub/b.png", "0/sub/c.png", "1/d.png"):
+        save_png(tmp_path / "digits" / name, pixels)
+    with pytest.warns(UserWarning, match=r"2 image\(s\) in folders below the class subfolders"):
+        ds = load_dataset(tmp_path / "digits")
+    assert ds.files == ["0/a.png", "1/d.png"]
+    with warnings.catch_warnings():  # a folder of class folders alone: nothing to say
+        warnings.simplefilter("error")
+        shutil.rmtree(tmp_path / "digits" / "0" / "sub")
+        load_dataset(tmp_path / "digits")
 
 
 def test_image_folder_rgb_and_flat(tmp_path):

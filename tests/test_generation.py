@@ -281,6 +281,10 @@ def test_parse_dims():
     with pytest.raises(ConfigError, match="comma-separated"):
         parse_dims("0;1")
     assert parse_dims(0) == [0] and parse_dims((1, 2)) == [1, 2]
+    with pytest.raises(ConfigError, match="--dims is empty"):
+        parse_dims("")
+    with pytest.raises(ConfigError, match="--dims lists 0 twice"):
+        parse_dims("0,1,0")
     for bad in ([1.7], [True], ["x"]):  # 1.7 used to become dimension 1, silently
         with pytest.raises(ConfigError, match="dims must be latent dimensions"):
             parse_dims(bad)

@@ -22,7 +22,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from .datasets import Dataset
 from .errors import ConfigError, DataError
-from .jobs import default_output, load_run_data, model_rows, writable_dir
+from .jobs import (
+    default_output,
+    load_run_data,
+    model_rows,
+    refuse_overwriting_data,
+    writable_dir,
+)
 from .persistence import atomic_write_bytes, load_model, remove_new_folders
 from .vae import VAE
 
@@ -189,6 +195,7 @@ def detect_run(
     out = default_output(run, "detect") if out is None else Path(out).expanduser()
     if out.suffix.lower() != ".csv":
         raise ConfigError(f"--out must end in .csv; got {out.name!r}.")
+    refuse_overwriting_data(out, data)
     model = load_model(run)
     score = resolve_score(model, score, flag=True)
     if k is not None and score != "nll":

@@ -81,6 +81,10 @@ class TrainingState:
     rng: list[dict[str, Any]] = field(default_factory=list)
 
 
+# What to do about a checkpoint that cannot be read: its epochs are lost either way.
+_START_OVER = "start the run over with --overwrite instead of --resume (resume=False in Python)"
+
+
 def capture_rng(device: torch.device) -> dict[str, Any]:
     """The torch RNG states that training draws from (CPU, and CUDA when training there)."""
     state: dict[str, Any] = {"cpu": torch.get_rng_state()}
@@ -153,7 +157,9 @@ def load_checkpoint(path: Path, device: torch.device) -> tuple[TrainingState, di
         tensors = load_tensors(blob)
         meta = json.loads(_read_metadata(blob)[_META_KEY])
     except (SafetensorError, KeyError, ValueError, TypeError) as exc:
-        raise ModelFileError(f"{path} is not a readable vaekit checkpoint ({exc}).") from None
+        raise ModelFileError(
+            f"{path} is not a readable vaekit checkpoint ({exc}); {_START_OVER}."
+        ) from None
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise ModelFileError(
             f"{path} has checkpoint format {meta.get('format')!r}; this vaekit reads format "
@@ -188,7 +194,9 @@ def load_checkpoint(path: Path, device: torch.device) -> tuple[TrainingState, di
         return state, dict(meta["params"])
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         what = f"no {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
-        raise ModelFileError(f"{path} is not a readable vaekit checkpoint ({what}).") from None
+        raise ModelFileError(
+            f"{path} is not a readable vaekit checkpoint ({what}); {_START_OVER}."
+        ) from None
 
 
 def _rng_entries(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, Any]:

@@ -22,7 +22,14 @@ import numpy as np
 from .datasets import Dataset
 from .errors import ConfigError, DataError
 from .generation import INTERPOLATION_METHODS, interpolate, traversal_values, traverse
-from .jobs import default_output, load_run_data, model_rows, run_summary, writable_dir
+from .jobs import (
+    default_output,
+    load_run_data,
+    model_rows,
+    refuse_overwriting_data,
+    run_summary,
+    writable_dir,
+)
 from .params import check_seed
 from .persistence import atomic_write_bytes, load_model, remove_new_folders
 from .plots import figure_to_png, image_grid
@@ -223,22 +230,36 @@ def _write(out: Path, suffix: str, array: np.ndarray, grid: dict[str, Any]) -> N
 
 
 def parse_dims(text: str | int | Sequence[int] | None) -> list[int] | None:
-    """``"0,1,2"`` -> ``[0, 1, 2]``; None, ``""`` or ``"all"`` -> None (every dimension)."""
+    """``"0,1,2"`` -> ``[0, 1, 2]``; None or ``"all"`` -> None (every dimension).
+
+    An empty list, or one that names a dimension twice (the same row twice in the figure),
+    is a ConfigError, as ``vaekit sweep`` refuses ``--betas 1,1``.
+    """
     if text is None:
         return None
     if not isinstance(text, str):
         items = [text] if isinstance(text, numbers.Integral) else list(text)
         if not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in items):
             raise ConfigError(f"dims must be latent dimensions (integers); got {text!r}.")
-        return [int(d) for d in items]
-    if text.strip().lower() in ("", "all"):
+        dims = [int(d) for d in items]
+    elif text.strip().lower() == "all":
         return None
-    try:
-        return [int(part) for part in text.split(",")]
-    except ValueError:
-        raise ConfigError(
-            f"--dims must be comma-separated latent dimensions such as 0,1,2; got {text!r}."
-        ) from None
+    elif not text.strip():
+        dims = []
+    else:
+        try:
+            dims = [int(part) for part in text.split(",")]
+        except ValueError:
+            raise ConfigError(
+                f"--dims must be comma-separated latent dimensions such as 0,1,2 (or all); "
+                f"got {text!r}."
+            ) from None
+    if not dims:
+        raise ConfigError("--dims is empty; give latent dimensions such as 0,1,2, or all.")
+    twice = sorted({d for d in dims if dims.count(d) > 1})
+    if twice:
+        raise ConfigError(f"--dims lists {', '.join(map(str, twice))} twice; list each once.")
+    return dims
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,6 +368,7 @@ def interpolate_run(
     i_to = _check_index(i_to, "--to", dataset)
     image_shape = _image_shape(model, run, dataset)
     out, suffix = _resolve_output(out, run, "interpolate", image_shape, model)
+    refuse_overwriting_data(out, data)
 
     x_from, x_to = rows[i_from], rows[i_to]
     paths = np.stack([interpolate(model, x_from, x_to, steps, m) for m in methods])
@@ -448,6 +470,7 @@ def traverse_run(
         x, centre = rows[index], f"μ(x) of row {index} of {dataset.name}"
     image_shape = _image_shape(model, run, dataset)
     out, suffix = _resolve_output(out, run, "traverse", image_shape, model)
+    refuse_overwriting_data(out, data)
 
     decoded = traverse(model, x, dim_list, values)  # (len(dims), m, *input_shape_)
     grid = {

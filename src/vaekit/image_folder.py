@@ -5,6 +5,7 @@ EXIF orientation says; (n, h, w) when every image is grayscale, else (n, 3, h, w
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +41,17 @@ def load_image_folder(folder: Path) -> Dataset:
         subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and p.name[:1] != ".")
         loose = _image_files(folder)
         classes = [(d, files) for d in subfolders if (files := _image_files(d))]
+        deeper = _deeper_images(subfolders)
     except OSError as exc:
         raise DataError(f"{folder} could not be listed ({exc.strerror or exc}).") from None
+    if deeper:
+        warnings.warn(
+            f"{len(deeper)} image(s) in folders below the class subfolders of {folder} (such as "
+            f"{deeper[0].relative_to(folder).as_posix()}) are not read: vaekit reads the "
+            "images in a folder, or in its subfolders (one class each); move them up a level.",
+            UserWarning,
+            stacklevel=2,
+        )
     if classes and loose:
         raise DataError(
             f"{folder} mixes loose images ({loose[0].name}) with class subfolders "
@@ -61,6 +71,17 @@ def load_image_folder(folder: Path) -> Dataset:
     X = _read_images(files, folder)
     relative = [_text_name(f.relative_to(folder).as_posix()) for f in files]
     return Dataset(X, y, folder.name, image_shape=X.shape[1:], classes=names, files=relative)
+
+
+def _deeper_images(subfolders: list[Path]) -> list[Path]:
+    """Images one level below ``subfolders``, which the loader does not read (not followed
+    further: a warning needs one example and a count, not a walk of a whole tree)."""
+    return [
+        image
+        for sub in subfolders
+        for inner in sorted(p for p in sub.iterdir() if p.is_dir() and p.name[:1] != ".")
+        for image in _image_files(inner)
+    ]
 
 
 def _text_name(name: str) -> str:

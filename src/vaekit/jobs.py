@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,23 @@ def _remove_run_outputs(run: Path) -> list[str]:
 
 EMBED_FORMATS = (".npy", ".csv", ".parquet")
 _EMBED_BATCH = 4096
+
+
+def refuse_overwriting_data(out: Path, data: str | os.PathLike | None) -> None:
+    """A ConfigError where ``out`` is the very file DATA is read from: the result written
+    there would replace the user's data (an atomic write makes no exception for it)."""
+    if data is None:
+        return
+    source = Path(data).expanduser()
+    try:
+        same = out.is_file() and source.is_file() and os.path.samefile(out, source)
+    except OSError:  # unreadable: the write itself will say what is wrong
+        return
+    if same:
+        raise ConfigError(
+            f"--out {out} is DATA itself; the result would replace your data: choose another "
+            "file name."
+        )
 
 
 def writable_dir(path: Path, what: str) -> list[Path]:
@@ -276,6 +294,7 @@ def embed_run(
     suffix = out.suffix.lower()
     if suffix not in EMBED_FORMATS:
         raise ConfigError(f"--out must end in {', '.join(EMBED_FORMATS)}; got {out.name!r}.")
+    refuse_overwriting_data(out, data)
     model = load_model(run)
     if with_logvar and not isinstance(model, VAE):
         raise ConfigError("--with-logvar needs a VAE; this run holds a plain autoencoder.")
@@ -503,12 +522,27 @@ def load_run_data(
 
 def run_summary(run: str | os.PathLike) -> dict[str, Any]:
     """What ``vaekit train`` recorded in ``RUN/run.json``; ``{}`` for a model saved by
-    ``VAE.save`` (which writes none) or a damaged file, which only costs what it would tell."""
+    ``VAE.save`` (which writes none), or, with a warning, for a damaged file: the model itself
+    is in other files, and this costs only what it would tell (the label column, the image
+    shape), which the warning names, as an error about DATA would not."""
+    path = Path(run).expanduser() / RUN_FILE
     try:
-        summary = json.loads((Path(run).expanduser() / RUN_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
         return {}
-    return summary if isinstance(summary, dict) else {}
+    except (OSError, ValueError) as exc:
+        summary = exc
+    if not isinstance(summary, dict):
+        why = str(summary) if isinstance(summary, Exception) else "not a JSON object"
+        warnings.warn(
+            f"{path} is damaged ({why}), so what vaekit train recorded there (the label "
+            "column, the image shape) is not used; pass --label-column again where the data "
+            "has one.",
+            UserWarning,
+            stacklevel=2,
+        )
+        return {}
+    return summary
 
 
 def best_epoch(history: list[dict]) -> int | None:

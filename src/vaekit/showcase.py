@@ -457,8 +457,8 @@ def report_run(path: str | os.PathLike) -> dict[str, Any]:
     directory = Path(path).expanduser()
     if not directory.is_dir():
         raise ConfigError(
-            f"{directory} is not a folder; pass a folder written by vaekit evaluate, visualize "
-            "or demo (--out)."
+            f"{directory} is not a folder; pass a folder written by vaekit evaluate, visualize, "
+            "sweep or demo (--out)."
         )
     targets = _output_folders(directory, REPORT_SEARCH_DEPTH)
     if not targets:

@@ -66,7 +66,10 @@ def validate_input(est: Any, X: Any, *, reset: bool) -> np.ndarray:
                 raise DataError(difference)
         # scikit-learn's own checks and messages (NaN, sparse, 1-D, feature-count mismatch).
         try:
-            X = validate_data(est, X, reset=reset, dtype=(np.float64, np.float32))
+            # errstate: scikit-learn's finiteness check sums X, which warns on its way to the
+            # error below (inf - inf); that error is the one line a user should see.
+            with np.errstate(invalid="ignore", over="ignore"):
+                X = validate_data(est, X, reset=reset, dtype=(np.float64, np.float32))
         except ValueError as exc:
             raise data_error(exc) from None
         except TypeError as exc:  # for column names of mixed types; an object cell stays one
@@ -75,7 +78,8 @@ def validate_input(est: Any, X: Any, *, reset: bool) -> np.ndarray:
             raise data_error(exc) from None
         return X if reset else _as_samples(est, X)
     try:
-        X = check_array(X, allow_nd=True, dtype=np.float32)
+        with np.errstate(invalid="ignore", over="ignore"):  # as for validate_data above
+            X = check_array(X, allow_nd=True, dtype=np.float32)
     except ValueError as exc:
         raise data_error(exc) from None
     if X.ndim > 4:
