@@ -721,6 +721,21 @@ def test_messages_name_flags_but_leave_paths_alone():
     assert _as_flags("Cannot write runs/free_bits/x") == "Cannot write runs/free_bits/x"
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "digits", "--augment", "rotate"], "error: --augment must be one of affine;"),
+        (["evaluate", "RUN", "digits", "--jobs", "0"], "or -1 for one per CPU core; got 0."),
+    ],
+)
+def test_messages_offer_only_what_a_flag_can_be(run_dir, tmp_path, args, message):
+    """Python's None (no augmentation, the default n_jobs) cannot be typed."""
+    args = [str(run_dir) if a == "RUN" else a for a in args]
+    result = invoke(*args, "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and "None" not in result.stderr
+
+
 def test_commands_on_a_run_refuse_images_laid_out_otherwise(tmp_path):
     """As many values per sample in another shape are not the model's images: channels-last
     RGB and 8x32 images for a 16x16 model are refused with the shape, not reshaped."""

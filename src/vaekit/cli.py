@@ -87,6 +87,8 @@ _PYTHON_ONLY = {
         "must be an integer in [0, 2**32 - 1]"
     ),
     "must be a positive number or None": "must be a positive number",
+    "must be None or one of": "must be one of",
+    ", -1 for one per CPU core, or None;": " or -1 for one per CPU core;",
     " (resume=False)": "",
     "resume it with Autoencoder.": "resume it with --model ae.",
     "resume it with VAE.": "resume it with --model vae.",
