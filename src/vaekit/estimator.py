@@ -67,7 +67,6 @@ from .validation import data_error, validate_input
 # Transform, reconstruction and scoring run in batches of this many rows: large enough to keep
 # the matrix multiplies efficient, small enough that a conv model's activations fit in memory.
 _PREDICT_BATCH = 2048
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 # ... except a conv model on a CPU: at 2,048 rows each activation (32 x 14 x 14 floats per MNIST
 # row, 51 MB) spills out of the cache. Measured on 2 cores: a latent-32 MNIST conv VAE's
 # transform ran 9.9k rows/s at 512 rows, 5.5k at 2,048; its IWAE (k=50) 1.5x faster with 512
@@ -82,6 +81,17 @@ _PREDICT_BATCH_CONV_CPU = 256
 # does not depend on the rows scored with it, even near the anomaly threshold where
 # decision_function is close to 0 (scikit-learn's subset-invariance check).
 _ROW_MULTIPLE = 16
+# A standardized value beyond this is inf to the network (a 1e300 missing-value sentinel).
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _too_large(value: float, feature: int, why: str) -> DataError:
+    """The error for a value (a missing-value sentinel, most often) beyond what fit or the
+    network can compute with: "X holds 1e+300 (feature 20), too large {why}; ..."."""
+    return DataError(
+        f"X holds {value:.4g} (feature {feature}), too large {why}; remove such rows, or "
+        "replace this sentinel with a real value."
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -345,11 +355,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             feature = int(np.argmin(np.isfinite(mean + std).reshape(-1)))
             column = X.reshape(X.shape[0], -1)[:, feature]  # one column, even of a memory map
             value = column[np.argmax(np.abs(column))]
-            raise DataError(
-                f"X holds {value:.4g} (feature {feature}), too large to standardize (its "
-                "variance overflows float64); remove such rows, or replace this sentinel with "
-                "a real value."
-            )
+            raise _too_large(value, feature, "to standardize (its variance overflows float64)")
         if self.augment is not None:
             mean, std = per_channel(mean, std, self._image_shape())
         # float64: a large mean in float32 would be off by its spacing
@@ -407,10 +413,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             row, feature = divmod(int(np.argmin(np.isfinite(out).reshape(-1))), out[0].size)
             value = X.reshape(X.shape[0], -1)[row, feature]
             where = " after standardization" if self.likelihood_ == "gaussian" else ""
-            raise DataError(
-                f"X holds {value:.4g} (feature {feature}), too large for the model's float32 "
-                f"arithmetic{where}; remove such rows, or replace this sentinel with a real value."
-            )
+            raise _too_large(value, feature, f"for the model's float32 arithmetic{where}")
         return out if out.flags.writeable else out.copy()
 
     def _from_model_output(self, x: torch.Tensor) -> np.ndarray:
@@ -652,7 +655,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         outside = self._outside_support(X)
         nll = self._finite_reconstruction_nll(X, per_feature, clip=outside is not None)
         if outside is not None:
-            if per_feature:  # exactly the features outside [0, 1]
+            if per_feature:  # exactly the features the model cannot score
                 start = 0
                 for chunk in iter_chunks(X):  # block by block: a memory map stays on disk
                     nll[start : start + len(chunk)][self._unsupported(chunk)] = np.inf
