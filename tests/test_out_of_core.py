@@ -25,6 +25,26 @@ def test_npy_files_are_memory_mapped(digits_file):
     assert memory_map_of(dataset.X) is not None
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.int64, ">f4"])
+def test_npy_files_of_other_dtypes_are_read_into_memory(tmp_path, dtype):
+    """Converted to float32 in memory, so trained on like any array (not in 64-row blocks)."""
+    path = tmp_path / "x.npy"
+    values = load_digits().data[:200]
+    np.save(path, values.astype(dtype))
+    X = load_dataset(str(path)).X
+    assert memory_map_of(X) is None and type(X) is np.ndarray
+    np.testing.assert_array_equal(X, values.astype(np.float32))
+    params = dict(latent_dim=2, hidden_dims=(16,), epochs=2, random_state=0)
+    np.testing.assert_array_equal(
+        VAE(**params).fit(X).transform(X), VAE(**params).fit(X.copy()).transform(X)
+    )
+
+
+def test_an_in_memory_copy_of_a_memory_map_is_not_one(digits_file):
+    copy = np.load(digits_file, mmap_mode="r").astype(np.float64)  # numpy keeps the subclass
+    assert isinstance(copy, np.memmap) and memory_map_of(copy) is None
+
+
 def test_mapped_rows_serve_the_same_batches_as_the_array(digits_file):
     X = np.load(digits_file, mmap_mode="r")
     indices = np.arange(3, 1500, 2)

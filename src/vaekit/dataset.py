@@ -71,7 +71,9 @@ def array_dataset(
         X = scale_uint8(arr)
     else:
         with np.errstate(over="ignore"):  # values beyond float32 become inf; the estimator says so
-            X = arr.astype(np.float32, copy=False)
+            # A float32 memory map stays one (trained on from disk); any other dtype becomes a
+            # plain in-memory array, not the np.memmap subclass astype would keep.
+            X = arr if arr.dtype == np.float32 else np.array(arr, dtype=np.float32)
     image_shape = tuple(int(s) for s in X.shape[1:]) if X.ndim >= 3 else None
     return Dataset(X, y, name, image_shape=image_shape, classes=classes)
 

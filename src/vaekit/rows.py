@@ -32,10 +32,14 @@ BLOCK_ROWS = 64  # consecutive rows that stay together when an epoch is shuffled
 
 
 def memory_map_of(X: np.ndarray) -> np.memmap | None:
-    """The ``np.memmap`` that ``X`` is or views (validation may have wrapped it), else None."""
+    """The ``np.memmap`` that ``X`` is or views (validation may have wrapped it), else None.
+
+    Only a map backed by a file counts: numpy keeps the ``np.memmap`` type on an in-memory copy
+    (``astype`` of a mapped float64 file), and such a copy is trained on in memory.
+    """
     while isinstance(X, np.ndarray):
         if isinstance(X, np.memmap):
-            return X
+            return X if getattr(X, "_mmap", None) is not None else None
         X = X.base
     return None
 
