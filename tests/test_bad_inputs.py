@@ -252,6 +252,15 @@ CASES: list[Case] = [
         error=DataError,
     ),
     Case(
+        "csv-semicolons",
+        "a .csv separated by semicolons (Excel in many locales)",
+        (*TRAIN, "data.csv", *OUT),
+        text("data.csv", "a;b;species\n1;2;x\n3;4;y\n"),
+        "run",
+        api=loads("data.csv"),
+        error=DataError,
+    ),
+    Case(
         "csv-ragged",
         "a CSV with a ragged row",
         (*TRAIN, "data.csv", *OUT),

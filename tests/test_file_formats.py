@@ -45,6 +45,54 @@ def test_a_header_row_with_a_missing_name_is_still_a_header(tmp_path):
     np.testing.assert_array_equal(ds.X, [[1, 2, 3], [4, 5, 6]])
 
 
+def test_pandas_default_column_names_are_a_header(tmp_path):
+    # pd.DataFrame(X).to_csv(path, index=False) names the columns 0, 1, ..., d-1.
+    path = tmp_path / "frame.csv"
+    path.write_text("0,1,2\n0.5,1.5,2.5\n3.5,4.5,5.5\n")
+    ds = load_dataset(path)
+    assert ds.feature_names == ["0", "1", "2"]
+    np.testing.assert_array_equal(ds.X, [[0.5, 1.5, 2.5], [3.5, 4.5, 5.5]])
+
+
+@pytest.mark.parametrize("first", ["0,1", "1,2,3", "0,2,1"])
+def test_other_all_number_first_rows_are_data(tmp_path, first):
+    path = tmp_path / "plain.csv"
+    path.write_text(f"{first}\n" + ",".join(["7"] * (first.count(",") + 1)) + "\n")
+    assert load_dataset(path).X.shape[0] == 2
+
+
+@pytest.mark.parametrize("header", ["a,b,\n", ""])
+def test_a_comma_at_the_end_of_every_line_adds_no_column(tmp_path, header):
+    path = tmp_path / "sheet.csv"
+    path.write_text(header + "1,2,\n3,4,\n")
+    ds = load_dataset(path)
+    np.testing.assert_array_equal(ds.X, [[1, 2], [3, 4]])
+    assert ds.named_columns == bool(header)
+
+
+def test_a_named_empty_column_is_still_missing_values(tmp_path):
+    path = tmp_path / "sheet.csv"
+    path.write_text("a,b,c\n1,2,\n3,4,\n")
+    assert np.isnan(load_dataset(path).X[:, 2]).all()
+
+
+@pytest.mark.parametrize(("sep", "called"), [(";", "semicolons"), ("\t", "tabs")])
+def test_a_csv_separated_by_something_else_says_so(tmp_path, sep, called):
+    path = tmp_path / "excel.csv"
+    path.write_text(sep.join(["a", "b", "species"]) + "\n" + sep.join(["1", "2", "x"]) + "\n")
+    with pytest.raises(DataError, match=f"separated by {called}, not commas"):
+        load_dataset(path)
+
+
+def test_a_label_name_that_is_also_a_label_value_warns(tmp_path):
+    # No header row: the first sample "0,0,dog" became the column names.
+    path = tmp_path / "pets.csv"
+    path.write_text("0,0,dog\n1,2,cat\n3,4,dog\n")
+    with pytest.warns(UserWarning, match="'dog' is also one of its values.*no header row"):
+        ds = load_dataset(path, label_column="dog")
+    assert ds.X.shape == (2, 2)
+
+
 # --- CSV: the row index pandas' to_csv writes by default -------------------------------------
 
 

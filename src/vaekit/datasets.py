@@ -107,8 +107,11 @@ def load_dataset(
           beside it (MNIST naming), when there is one.
         - A CSV whose header row is all numbers is read as having no header (``numpy.savetxt``
           output), with columns named ``f0, f1, ...``; missing cells (empty, ``NA``, ``null``)
-          count as numbers there. An unnamed first column of distinct integers is the row
-          index that pandas' ``to_csv`` writes by default: it is dropped with a warning.
+          count as numbers there. The exception is pandas' default names ``0, 1, ..., d-1``
+          (``pd.DataFrame(X).to_csv(path, index=False)``, three columns or more): a header.
+          An unnamed first column of distinct integers is the row index that pandas'
+          ``to_csv`` writes by default: it is dropped with a warning. A nameless, all-empty
+          last column (a comma ending every line) is dropped. Only commas separate columns.
         - A Parquet file's pandas index columns (``__index_level_0__``, from ``to_parquet``)
           are not features.
         - Images are turned as their EXIF orientation says, as photo viewers show them.

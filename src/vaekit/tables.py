@@ -34,7 +34,8 @@ def read_csv(path: Path) -> pa.Table:
         with pa.input_stream(str(path), compression=compression) as stream:
             table = pcsv.read_csv(stream, convert_options=convert)
         index = _is_unnamed_index(table, convert.null_values)
-        if not index and _is_data_row(table.column_names, convert.null_values):
+        names = table.column_names
+        if not index and _is_data_row(names, convert.null_values) and not _pandas_names(names):
             # No header row (numpy.savetxt writes none): the first row became the column names.
             options = pcsv.ReadOptions(autogenerate_column_names=True)
             with pa.input_stream(str(path), compression=compression) as stream:
@@ -53,6 +54,42 @@ def read_csv(path: Path) -> pa.Table:
             stacklevel=4,  # at the caller of load_dataset
         )
         table = table.remove_column(0)
+    _refuse_other_delimiters(table, path.name)
+    return _without_trailing_empty_column(table)
+
+
+def _pandas_names(names: list[str]) -> bool:
+    """Whether a header is pandas' default column names ``0, 1, ..., d-1``.
+
+    ``pd.DataFrame(X).to_csv(path, index=False)`` writes that header: it is names, not a first
+    sample. From three columns on, a data row of exactly these values is not worth the guess.
+    """
+    return len(names) >= 3 and names == [str(j) for j in range(len(names))]
+
+
+def _refuse_other_delimiters(table: pa.Table, source: str) -> None:
+    """One text column whose name holds ';' or a tab: a file separated by something else."""
+    import pyarrow as pa
+
+    if table.num_columns != 1 or not pa.types.is_string(table.column(0).type):
+        return
+    for delimiter, called in ((";", "semicolons"), ("\t", "tabs")):
+        if delimiter in table.column_names[0]:
+            raise DataError(
+                f"{source} seems to be separated by {called}, not commas; save it "
+                "comma-separated (pandas: to_csv(path) without sep=)."
+            )
+
+
+def _without_trailing_empty_column(table: pa.Table) -> pa.Table:
+    """Drop the nameless, all-empty last column a comma at the end of every line makes."""
+    headerless = _HEADERLESS in (table.schema.metadata or {})
+    if table.num_columns < 2 or table.num_rows == 0:
+        return table
+    last = table.column(table.num_columns - 1)
+    nameless = headerless or table.column_names[-1] == ""
+    if nameless and last.null_count == table.num_rows:
+        return table.remove_column(table.num_columns - 1)
     return table
 
 
@@ -142,6 +179,14 @@ def table_dataset(table: pa.Table, name: str, label_column: str | None) -> Datas
     y = classes = None
     if label_index is not None:
         y, classes = _table_labels(table.column(label_index), label_column, name)
+        if classes is not None and label_column in classes:
+            warnings.warn(
+                f"The label column's name {label_column!r} is also one of its values: if "
+                f"{name} has no header row, its first row was read as the column names and "
+                "is not in the data; add a header row.",
+                UserWarning,
+                stacklevel=4,  # at the caller of load_dataset
+            )
     headerless = _HEADERLESS in (table.schema.metadata or {})
     return Dataset(
         X,
