@@ -6,8 +6,12 @@ import functools
 import hashlib
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -171,3 +175,83 @@ def test_data_dir_is_a_file(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(DataError, match="Cannot create"):
         download_dataset("mnist", tmp_path / "f")
+
+
+def test_a_folder_that_cannot_be_written_is_not_called_a_network_error(tmp_path, monkeypatch):
+    import vaekit.download
+
+    def refuse(path, mode="r", *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(vaekit.download, "open", refuse, raising=False)
+    with pytest.raises(DataError, match=r"Cannot write to .*mnist \(Permission denied\); pass a"):
+        # No server at all: the folder is checked before any mirror is asked.
+        download_dataset("mnist", tmp_path, base_url=f"http://127.0.0.1:{free_port()}/")
+
+
+class FirstBytesHandler(SimpleHTTPRequestHandler):
+    """Promises 1 MiB, sends 64 KiB, then either closes (``cut``) or stalls until closed."""
+
+    stall = False
+
+    def log_message(self, format, *args):
+        pass
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(1 << 20))
+        self.end_headers()
+        self.wfile.write(b"\0" * (1 << 16))
+        self.wfile.flush()
+        for _ in range(600 if self.stall else 0):  # at most 60 s; the client hangs up first
+            time.sleep(0.1)
+            try:
+                self.wfile.write(b"\0")
+                self.wfile.flush()
+            except OSError:
+                return
+
+
+def start_first_bytes_server(stall: bool):
+    handler = type("Handler", (FirstBytesHandler,), {"stall": stall})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_a_transfer_cut_short_is_a_network_error_not_a_bad_mirror(tmp_path):
+    server, base = start_first_bytes_server(stall=False)
+    try:
+        with pytest.raises(DataError, match=r"ended after 65,536 of 1,048,576 bytes.*network"):
+            download_dataset("mnist", tmp_path, base_url=base, timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not (tmp_path / "mnist").exists()
+
+
+def test_sigterm_mid_download_leaves_no_temporary_file(tmp_path):
+    """`timeout`, a CI cancel and systemd stop a command with SIGTERM: cleaned up like Ctrl-C."""
+    server, base = start_first_bytes_server(stall=True)
+    data = tmp_path / "data"
+    data.mkdir()
+    command = [sys.executable, "-m", "vaekit", "datasets", "download", "mnist"]
+    process = subprocess.Popen(
+        [*command, "--data-dir", str(data), "--base-url", base],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list((data / "mnist").glob(".*.part")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list((data / "mnist").glob(".*.part")), "the download never started"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        server.shutdown()
+        server.server_close()
+    assert process.returncode == 143, stderr
+    assert "terminated" in stderr and "Traceback" not in stderr
+    assert os.listdir(data) == []  # no temporary file, and the folder it made is gone

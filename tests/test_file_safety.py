@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 import vaekit.persistence as persistence
 from vaekit import VAE, load
 from vaekit.cli import app
+from vaekit.interrupts import sigterm_as_interrupt
 from vaekit.rows import MappedRows
 
 QUICK = {"latent_dim": 2, "hidden_dims": (16,), "epochs": 1, "random_state": 0}
@@ -53,19 +54,20 @@ def test_an_interrupted_resave_leaves_the_old_model_whole(tmp_path, X, monkeypat
     np.testing.assert_array_equal(load(path).transform(X), old.transform(X))
 
 
-def test_ctrl_c_during_the_renames_waits_until_all_are_done(tmp_path, X, monkeypatch):
-    """A real SIGINT between two renames is held back: the new model is complete, then the
-    KeyboardInterrupt arrives."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_during_the_renames_waits_until_all_are_done(tmp_path, X, monkeypatch, signum):
+    """A real SIGINT (or SIGTERM, as the CLI handles it) between two renames is held back:
+    the new model is complete, then the KeyboardInterrupt arrives."""
     path, _, new = _saved_pair(tmp_path, X)
     real_replace = persistence.os.replace
 
     def replace_with_a_signal(src, dst):
         real_replace(src, dst)
         if str(dst).endswith("model.safetensors"):
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signum)
 
     monkeypatch.setattr(persistence.os, "replace", replace_with_a_signal)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
         new.save(path)
     monkeypatch.undo()
     assert _model_files(path) == ["config.json", "history.json", "model.safetensors"]

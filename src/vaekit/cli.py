@@ -144,12 +144,13 @@ def _call(
     is asked for it then.
     """
     from .errors import VaekitError
+    from .interrupts import Terminated, sigterm_as_interrupt
 
     # `--out=~/run` reaches us with the ~ unexpanded (the shell expands it only after a space).
     args = tuple(a.expanduser() if isinstance(a, Path) else a for a in args)
     kwargs = {k: v.expanduser() if isinstance(v, Path) else v for k, v in kwargs.items()}
     try:
-        with warnings.catch_warnings():
+        with sigterm_as_interrupt(), warnings.catch_warnings():
             warnings.showwarning = _show_warning  # restored when the block ends
             # The commands read a table's columns into an array, having checked its names
             # against the model's themselves (jobs.check_columns): scikit-learn's warning that
@@ -167,13 +168,15 @@ def _call(
         where = exc.filename2 or exc.filename
         reason = exc.strerror or str(exc)
         _print_error(f"{where}: {reason.lower()}." if where else f"{reason}.")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)  # SIGTERM: 128 + 15, as the shell reports it
         err_console.print(
-            "[bold red]interrupted[/]; nothing half-written was left behind."
+            f"[bold red]{'terminated' if terminated else 'interrupted'}[/]; nothing "
+            "half-written was left behind."
             + escape(on_interrupt() if callable(on_interrupt) else on_interrupt),
             highlight=False,
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(143 if terminated else 130) from None
     raise typer.Exit(2)
 
 

@@ -1,7 +1,9 @@
 """Download the official MNIST and Fashion-MNIST files, md5-verified, never half-written.
 
 Each file streams into a temporary file in the target folder and is moved into place with
-``os.replace`` only after its md5 matches, so the folder only ever holds complete, verified files.
+``os.replace`` only after its md5 matches, so the folder only ever holds complete, verified files
+(the temporary file is removed on an error, Ctrl-C, and, through the CLI, SIGTERM; only a
+``kill -9`` can leave one behind).
 """
 
 from __future__ import annotations
@@ -43,9 +45,17 @@ DEFAULT_MIRRORS: dict[str, list[str]] = {
     "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
 }
 _CHUNK = 1 << 20
-# URLError, timeouts and refused connections are OSErrors; a server closing early raises
-# http.client.IncompleteRead; a malformed base URL raises ValueError.
+# URLError, timeouts and refused connections are OSErrors, as is a transfer that ends short of
+# its Content-Length (_TransferCutShort); a malformed base URL raises ValueError.
 _FETCH_ERRORS = (OSError, http.client.HTTPException, ValueError)
+
+
+class _Md5Mismatch(DataError):
+    """A mirror served other bytes than the official file: another mirror may be fine."""
+
+
+class _TransferCutShort(OSError):
+    """The connection ended before Content-Length bytes came (``read`` then returns b"")."""
 
 
 def download_dataset(
@@ -126,7 +136,7 @@ def _ensure_file(
         url = base.rstrip("/") + "/" + file
         try:
             size = _fetch_verified(url, dest, md5, timeout, bar)
-        except DataError as exc:  # md5 mismatch: this mirror is bad, another may be fine
+        except _Md5Mismatch as exc:  # this mirror is bad, another may be fine
             mismatch = exc
         except _FETCH_ERRORS as exc:
             last_error = exc
@@ -148,18 +158,28 @@ def _fetch_verified(url: str, dest: Path, md5: str, timeout: float, bar) -> int:
     digest = hashlib.md5(usedforsecurity=False)
     size = 0
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "xb") as out:
-            task = _add_task(bar, dest.name, response.headers.get("Content-Length"))
+        out = open(tmp, "xb")  # noqa: SIM115 (closed by the with below)
+    except OSError as exc:  # before any mirror is asked: no mirror can help with this
+        raise DataError(
+            f"Cannot write to {dest.parent} ({exc.strerror or exc}); pass a writable --data-dir."
+        ) from None
+    try:
+        with out, urllib.request.urlopen(url, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            task = _add_task(bar, dest.name, length)
             while chunk := response.read(_CHUNK):
                 out.write(chunk)
                 digest.update(chunk)
                 size += len(chunk)
                 if task is not None:
                     bar.advance(task, len(chunk))
+            if length and length.isdigit() and size < int(length):
+                expected = int(length)
+                raise _TransferCutShort(f"the transfer ended after {size:,} of {expected:,} bytes")
             out.flush()
             os.fsync(out.fileno())  # the bytes are on disk before the name points at them
         if digest.hexdigest() != md5:
-            raise DataError(
+            raise _Md5Mismatch(
                 f"{dest.name} from {url} has md5 {digest.hexdigest()} but {md5} was expected, so "
                 "it was discarded; try another --base-url or copy the official file by hand."
             )

@@ -16,17 +16,13 @@ leaves a half-written file under the final name.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
 import json
 import os
 import platform
-import signal
-import threading
 import uuid
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +35,7 @@ from safetensors.torch import save as dump_tensors
 
 from . import __version__
 from .errors import ConfigError, ModelFileError, user_stacklevel
+from .interrupts import interrupts_held
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE, CONFIG_FILE, HISTORY_FILE = "model.safetensors", "config.json", "history.json"
@@ -101,7 +98,7 @@ def atomic_write_files(files: dict[Path, bytes]) -> None:
     """Write several files so that an interruption leaves all old or all new versions.
 
     Every file is first written in full to a temporary file beside it; only then are they
-    renamed into place, one right after the other, with Ctrl-C held back meanwhile, so
+    renamed into place, one right after the other, with Ctrl-C and SIGTERM held back, so
     that replacing a saved model never leaves new weights beside the old config. Only a crash
     of the machine between two renames, a matter of microseconds, can still mix them.
 
@@ -118,37 +115,12 @@ def atomic_write_files(files: dict[Path, bytes]) -> None:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-        with _interrupts_held():
+        with interrupts_held():
             for tmp, path in staged:
                 os.replace(tmp, path)
     finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) back until the block ends, then deliver it.
-
-    By swapping the Python-level handler, not by masking the signal: the OS may hand a
-    process's signal to any of its threads (torch's workers too), while Python always runs the
-    handler in the main thread, the only one allowed to swap it.
-    """
-    # Only the main thread may swap handlers; a handler installed by C code (getsignal gives
-    # None) could not be put back.
-    if threading.current_thread() is not threading.main_thread() or (
-        signal.getsignal(signal.SIGINT) is None
-    ):
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught:
-            signal.raise_signal(signal.SIGINT)  # now to the handler that was there before
 
 
 def _json_bytes(obj: Any) -> bytes:
