@@ -211,6 +211,33 @@ def test_npz_keys_and_labels(tmp_path):
     np.savez(tmp_path / "d.npz", whatever=X)  # a single array under any name
     assert load_dataset(tmp_path / "d.npz").y is None
 
+    np.savez(tmp_path / "e.npz", X=X, Y=np.arange(5))  # the capital, as for X
+    assert load_dataset(tmp_path / "e.npz").y.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_npz_labels_of_python_objects_are_named_with_the_way_out(tmp_path):
+    # pandas' text column .values is an object array: numpy pickles it into the archive.
+    labels = np.array(["cat", "dog", "cat"], dtype=object)
+    np.savez(tmp_path / "p.npz", X=np.zeros((3, 2)), y=labels)
+    with pytest.raises(DataError, match=r"p\.npz\[y\] holds Python objects.*astype\(str\)"):
+        load_dataset(tmp_path / "p.npz")
+    np.savez(tmp_path / "s.npz", X=np.zeros((3, 2)), y=labels.astype(str))
+    assert load_dataset(tmp_path / "s.npz").classes == ["cat", "dog"]
+
+
+def test_an_unreadable_npy_is_not_called_a_bad_header(tmp_path, monkeypatch):
+    import vaekit.array_files
+
+    path = tmp_path / "x.npy"
+    np.save(path, np.zeros((3, 2), np.float32))
+
+    def refuse(file, mode="r", *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(file))
+
+    monkeypatch.setattr(vaekit.array_files, "open", refuse, raising=False)
+    with pytest.raises(DataError, match=r"x\.npy could not be read \(Permission denied\)"):
+        load_dataset(path)
+
 
 def test_csv_with_header_string_labels_and_missing_values(tmp_path):
     path = tmp_path / "data.csv"
@@ -268,19 +295,19 @@ def test_parquet(tmp_path):
     assert ds.classes == ["y", "z"] and ds.y.tolist() == [1, 0, 1]
 
 
-@pytest.mark.parametrize("gz", [False, True])
-def test_idx_images_with_sibling_labels(tmp_path, gz):
+@pytest.mark.parametrize(("images_gz", "labels_gz"), [(0, 0), (1, 1), (1, 0), (0, 1)])
+def test_idx_images_with_sibling_labels(tmp_path, images_gz, labels_gz):
     images = np.random.default_rng(1).integers(0, 256, (6, 5, 4), dtype=np.uint8)
     labels = np.array([3, 1, 4, 1, 5, 9], np.uint8)
-    suffix = ".gz" if gz else ""
-    pack = gzip.compress if gz else bytes
-    (tmp_path / f"train-images-idx3-ubyte{suffix}").write_bytes(pack(idx_bytes(images)))
-    (tmp_path / f"train-labels-idx1-ubyte{suffix}").write_bytes(pack(idx_bytes(labels)))
-    ds = load_dataset(tmp_path / f"train-images-idx3-ubyte{suffix}")
+    image_file = tmp_path / ("train-images-idx3-ubyte" + ".gz" * images_gz)
+    label_file = tmp_path / ("train-labels-idx1-ubyte" + ".gz" * labels_gz)
+    image_file.write_bytes((gzip.compress if images_gz else bytes)(idx_bytes(images)))
+    label_file.write_bytes((gzip.compress if labels_gz else bytes)(idx_bytes(labels)))
+    ds = load_dataset(image_file)
     np.testing.assert_array_equal(ds.X, images / np.float32(255))
     assert ds.X.dtype == np.float32 and ds.image_shape == (5, 4)
     assert ds.y.dtype == np.int64 and ds.y.tolist() == labels.tolist()
-    np.testing.assert_array_equal(read_idx(tmp_path / f"train-labels-idx1-ubyte{suffix}"), labels)
+    np.testing.assert_array_equal(read_idx(label_file), labels)
 
 
 def test_idx_other_dtypes_and_2d(tmp_path):

@@ -11,6 +11,7 @@ import tokenize
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from vaekit.errors import DataError
 from .dataset import Dataset, array_dataset, encode_labels, first_line
 
 _FEATURE_KEYS = ("X", "x", "data", "images", "arr_0")
-_LABEL_KEYS = ("y", "labels", "label", "target", "targets", "arr_1")
+_LABEL_KEYS = ("y", "Y", "labels", "label", "target", "targets", "arr_1")
 
 
 # Third byte of an IDX magic number -> big-endian dtype (http://yann.lecun.com/exdb/mnist/).
@@ -137,7 +138,11 @@ def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
     """(shape, dtype, offset of the data) from a .npy header, via numpy's public readers."""
     fmt = np.lib.format
     try:
-        with open(path, "rb") as f:
+        f = open(path, "rb")  # noqa: SIM115 (closed by the with below)
+    except OSError as exc:
+        raise DataError(f"{path} could not be read ({exc.strerror or exc}); check it.") from None
+    try:
+        with f:
             version = fmt.read_magic(f)
             read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
             shape, _, dtype = read(f)
@@ -170,18 +175,29 @@ def load_npz(path: Path) -> Dataset:
                 f"(it holds {', '.join(keys) or 'no arrays'})."
             )
         label_key = _first_key([k for k in keys if k != feature_key], _LABEL_KEYS)
-        try:
-            arr = archive[feature_key]
-            labels = None if label_key is None else archive[label_key]
-        except _NPZ_ERRORS as exc:
-            raise DataError(
-                f"{path.name} could not be read as numeric arrays ({first_line(exc)}); save "
-                "numeric arrays with numpy.savez."
-            ) from None
+        arr = _npz_array(archive, feature_key, path.name, "a numeric array")
+        labels = None
+        if label_key is not None:  # text labels as strings: pandas' .values are objects
+            labels = _npz_array(archive, label_key, path.name, "numbers or text (y.astype(str))")
     y, classes = (
         (None, None) if labels is None else encode_labels(labels, f"{path.name}[{label_key}]")
     )
     return array_dataset(arr, path.name, y, classes)
+
+
+def _npz_array(archive: Any, key: str, source: str, instead: str) -> np.ndarray:
+    """``archive[key]``, naming an array of Python objects (which would need unpickling)."""
+    try:
+        return archive[key]
+    except _NPZ_ERRORS as exc:
+        if isinstance(exc, ValueError) and "allow_pickle" in str(exc):
+            raise DataError(
+                f"{source}[{key}] holds Python objects (dtype object), which vaekit does not "
+                f"unpickle for safety; save {instead} with numpy.savez."
+            ) from None
+        raise DataError(
+            f"{source} is a corrupt .npz file ({first_line(exc)}); save it again."
+        ) from None
 
 
 def _first_key(keys: list[str], preferred: tuple[str, ...]) -> str | None:
@@ -199,9 +215,16 @@ def load_idx_file(path: Path) -> Dataset:
 
 
 def _idx_sibling_labels(path: Path, n: int) -> np.ndarray | None:
-    """Labels from ``*labels-idx1*`` beside ``*images-idx3*`` (MNIST naming), if present."""
-    sibling = path.with_name(path.name.replace("images", "labels").replace("idx3", "idx1"))
-    if sibling == path or not sibling.is_file():
+    """Labels from ``*labels-idx1*`` beside ``*images-idx3*`` (MNIST naming), if present,
+    gzipped or not whether or not the images are."""
+    name = path.name.replace("images", "labels").replace("idx3", "idx1")
+    if name == path.name:
+        return None
+    stem = name[:-3] if name.lower().endswith(".gz") else name
+    sibling = next(
+        (p for p in (path.with_name(n) for n in (name, stem, stem + ".gz")) if p.is_file()), None
+    )
+    if sibling is None:
         return None
     labels = read_idx(sibling)
     if labels.shape != (n,):
