@@ -642,6 +642,41 @@ def test_detect_writes_class_names_as_embed_does(tmp_path):
     assert [r["label"] for r in rows] == list(names)
 
 
+def test_new_images_are_read_in_the_colour_mode_the_model_was_trained_in(tmp_path):
+    """A folder reads as RGB when one of its images is in colour: new images for a model may
+    come in the other mode, and are converted to the model's (gray as Pillow's "L")."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    gray = [rng.integers(0, 256, (8, 8), dtype=np.uint8) for _ in range(6)]
+    rgb = [rng.integers(0, 256, (8, 8, 3), dtype=np.uint8) for _ in range(2)]
+    for folder, images in (("mixed", gray[:4] + rgb), ("gray", gray), ("colour", gray[:1] + rgb)):
+        (tmp_path / folder).mkdir()
+        for i, pixels in enumerate(images):
+            Image.fromarray(pixels).save(tmp_path / folder / f"{i}.png")
+    args = ["--epochs", "1", "--latent-dim", "2", "--hidden-dims", "16", "--quiet"]
+    for folder in ("mixed", "gray"):
+        result = invoke("train", tmp_path / folder, "--out", tmp_path / f"run_{folder}", *args)
+        assert result.exit_code == 0, result.output
+
+    # An RGB model, all-gray images: each gray image on the three channels.
+    result = invoke("embed", tmp_path / "run_mixed", tmp_path / "gray", "--out", tmp_path / "a.npy")
+    assert result.exit_code == 0, result.output
+    as_rgb = np.repeat(np.stack(gray)[:, None] / np.float32(255), 3, axis=1)
+    expected = load(tmp_path / "run_mixed").transform(as_rgb)
+    np.testing.assert_allclose(np.load(tmp_path / "a.npy"), expected, rtol=1e-6, atol=1e-7)
+
+    # A gray model, a folder with colour images: those converted as Pillow converts them.
+    out = tmp_path / "b.npy"
+    result = invoke("embed", tmp_path / "run_gray", tmp_path / "colour", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "Converted 2 colour image(s) of colour to grayscale" in " ".join(result.stderr.split())
+    luma = [np.asarray(Image.fromarray(p).convert("L")) for p in rgb]
+    as_gray = np.stack(gray[:1] + luma) / np.float32(255)
+    expected = load(tmp_path / "run_gray").transform(as_gray)
+    np.testing.assert_allclose(np.load(out), expected, rtol=1e-6, atol=1e-7)
+
+
 def test_embed_and_detect_take_images_for_a_model_of_flat_rows(run_dir, tmp_path):
     images = load_dataset("digits:test").X[:20].reshape(20, 8, 8)
     np.save(tmp_path / "images.npy", images)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaekit.errors import DataError
+from vaekit.errors import DataError, user_stacklevel
 
 from .dataset import Dataset, first_line, scale_uint8
 
@@ -115,6 +115,38 @@ def _read_images(files: list[Path], folder: Path) -> np.ndarray:
             raise _bad_image(f, folder, reason)
         out[i] = pixels
     return out
+
+
+def as_model_channels(X: np.ndarray, expected: tuple[int, ...], name: str) -> np.ndarray:
+    """A folder's images in a model's colour mode, which the folder's files may not share.
+
+    Whether a folder reads as grayscale ``(n, h, w)`` or RGB ``(n, 3, h, w)`` depends on
+    whether one of its images is in colour, so new images for a model may come in the other
+    mode. Gray images for an RGB model are repeated over the three channels, as the loader does
+    for the gray images of a mixed folder; for a grayscale model, gray images (equal channels)
+    are taken as they are and colour ones converted as Pillow's ``convert("L")`` does, with a
+    warning. Other shapes are returned as they are, for the shape check to judge.
+    """
+    colour_model = len(expected) == 3 and expected[0] == 3
+    gray_model = len(expected) == 2 or (len(expected) == 3 and expected[0] == 1)
+    if colour_model and X.ndim == 3 and X.shape[1:] == expected[1:]:
+        return np.repeat(X[:, None], 3, axis=1)
+    if not (gray_model and X.ndim == 4 and X.shape[1] == 3 and X.shape[2:] == expected[-2:]):
+        return X
+    gray = X[:, 0].copy()
+    colour = ~((X[:, 0] == X[:, 1]) & (X[:, 1] == X[:, 2])).all(axis=(1, 2))
+    if colour.any():
+        # ITU-R 601-2 luma in Pillow's fixed point: L = (19595 R + 38470 G + 7471 B + 2^15) >> 16
+        rgb = np.rint(X[colour] * 255.0).astype(np.int64)
+        luma = (19595 * rgb[:, 0] + 38470 * rgb[:, 1] + 7471 * rgb[:, 2] + 0x8000) >> 16
+        gray[colour] = luma.astype(np.float32) / np.float32(255.0)
+        warnings.warn(
+            f"Converted {int(colour.sum())} colour image(s) of {name} to grayscale: the model "
+            "was trained on grayscale images.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+    return gray
 
 
 def _probe_image(path: Path, folder: Path) -> tuple[tuple[int, int], bool]:

@@ -32,6 +32,7 @@ from .datasets import (
 )
 from .distributed import is_main_process, world
 from .errors import ConfigError, DataError
+from .image_folder import as_model_channels
 from .persistence import (
     CONFIG_FILE,
     RESULTS_FILE,
@@ -487,14 +488,18 @@ def model_rows(model: VAE | Autoencoder, ds: Dataset, run: str | os.PathLike) ->
     """``ds.X`` shaped as the model's samples, (n, *input_shape_), for every command on a run.
 
     Flattened images (digits' 64 columns for an 8x8 model) are reshaped back, and so is a
-    single channel axis (:func:`~vaekit.validation.same_samples`). A DataError for other
+    single channel axis (:func:`~vaekit.validation.same_samples`); a folder's images are put in
+    the model's colour mode (:func:`~vaekit.image_folder.as_model_channels`). A DataError for other
     shapes, for a table's columns where they differ from the training table's (see
     :func:`check_columns`), and for a file that was not scaled as a Bernoulli model's training
     data was (:func:`refuse_unscaled`).
     """
     check_columns(ds, run, model)
     trained_on = f"the model in {run} was trained on"
-    X = conform_samples(ds.X, tuple(model.input_shape_), ds.name, trained_on)
+    X = ds.X
+    if ds.files is not None:  # a folder of images: gray or RGB depends on which files it holds
+        X = as_model_channels(X, tuple(model.input_shape_), ds.name)
+    X = conform_samples(X, tuple(model.input_shape_), ds.name, trained_on)
     refuse_unscaled(model, X, ds.name)
     return X
 
