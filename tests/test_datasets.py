@@ -516,7 +516,7 @@ def test_missing_data_dir_and_files(monkeypatch, tmp_path):
         load_dataset("mnist")
     with pytest.raises(DataError, match="vaekit datasets download fashion-mnist --data-dir"):
         load_dataset("fashion-mnist:test", data_dir=tmp_path)
-    with pytest.raises(DataError, match=r"olivetti_faces\.npz there by hand"):
+    with pytest.raises(DataError, match=r"olivetti_faces\.npz; vaekit cannot.*fetch_olivetti"):
         load_dataset("olivetti", data_dir=tmp_path)
 
 

@@ -259,8 +259,10 @@ def _load_olivetti(root: Path, split: str | None) -> Dataset:
     path = root / "olivetti" / OLIVETTI_FILE
     if not path.is_file():
         raise DataError(
-            f"Olivetti faces are not at {path}; vaekit cannot download them, so place "
-            f"{OLIVETTI_FILE} there by hand (see shared/data/README.md) or pass another --data-dir."
+            f"Olivetti faces are not at {path}; vaekit cannot download them, so save them "
+            "there from scikit-learn (faces = sklearn.datasets.fetch_olivetti_faces(); "
+            "numpy.savez(path, images=faces.images, target=faces.target)) or pass another "
+            "--data-dir."
         )
     ds = load_npz(path)
     if ds.X.shape[1:] != (64, 64) or ds.y is None:
