@@ -118,6 +118,20 @@ def test_8_bit_images_get_a_hint_to_scale_them_for_the_bernoulli_likelihood():
         VAE(**small).fit(images % 6)  # nor is a label map of small whole numbers 8-bit pixels
 
 
+def test_unscaled_pixels_for_a_model_fit_on_scaled_ones_get_a_warning_in_transform():
+    """`vaekit train` divides 8-bit images by 255: np.load(file) handed to transform is not."""
+    images = np.random.default_rng(0).integers(0, 256, size=(20, 8, 8)).astype(np.uint8)
+    small = dict(latent_dim=2, hidden_dims=(8,), conv_channels=(4,), epochs=1, random_state=0)
+    vae = VAE(**small).fit(images / 255)
+    for method in (vae.transform, vae.encode, vae.reconstruct):
+        with pytest.warns(UserWarning, match=r"Every row of X.*\(8-bit pixels: divide by 255\)"):
+            method(images)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vae.transform(images / 255)
+        vae.transform(np.concatenate([images[:1], images[1:] / 255]))  # one odd row: scoring's
+
+
 def test_a_fixed_output_variance_on_a_bernoulli_fit_is_refused_not_ignored():
     X = np.random.default_rng(0).uniform(size=(40, 3))  # in [0, 1]: auto picks Bernoulli
     with pytest.raises(ConfigError, match="fit uses likelihood='bernoulli'"):

@@ -55,6 +55,7 @@ from .persistence import check_output_file, jsonable_params
 from .rows import MappedRows, iter_chunks, memory_map_of
 from .scaling import (
     column_moments,
+    every_row_outside_unit_interval,
     looks_like_8_bit_images,
     per_channel,
     reaches_8_bit_range,
@@ -539,7 +540,25 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _encode(self, X: Any, mean_only: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         check_is_fitted(self, "module_")
-        return self._encode_array(self._validate_X(X, reset=False), mean_only)
+        X = self._validate_X(X, reset=False)
+        self._warn_unscaled(X)
+        return self._encode_array(X, mean_only)
+
+    def _warn_unscaled(self, X: np.ndarray) -> None:
+        """Warn where every row of validated X is outside a Bernoulli model's [0, 1]: μ(x) of
+        inputs unlike any the encoder saw (8-bit pixels for a model fit on pixels / 255, as
+        the commands train on 8-bit images). Scoring warns about such rows row by row."""
+        if self.likelihood_ != "bernoulli" or not every_row_outside_unit_interval(X):
+            return
+        lo, hi = value_range(X)
+        warnings.warn(
+            f"Every row of X has values outside [0, 1] (X ranges over [{lo:.4g}, {hi:.4g}]), "
+            "the data of this model's Bernoulli likelihood, so its encoder never saw such "
+            "inputs; scale X as the training data was"
+            + (" (8-bit pixels: divide by 255)." if reaches_8_bit_range(hi) else "."),
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
 
     def _encode_array(
         self, X: np.ndarray, mean_only: bool = False

@@ -42,8 +42,7 @@ from .persistence import (
     load_model,
     remove_new_folders,
 )
-from .rows import iter_chunks
-from .scaling import reaches_8_bit_range, rows_outside_unit_interval, value_range
+from .scaling import every_row_outside_unit_interval, reaches_8_bit_range, value_range
 from .vae import VAE
 from .validation import column_difference, conform_samples
 
@@ -468,13 +467,8 @@ def refuse_unscaled(model: Any, X: np.ndarray, name: str) -> None:
     [0, 1]: it was not scaled as the training data was (8-bit pixels, say), which anomaly
     scores (every row flagged) and μ(x) (an encoder fed values it never saw) would hide. The
     estimator itself scores such rows -inf with a warning, whatever the other rows."""
-    if getattr(model, "likelihood_", None) != "bernoulli" or len(X) < 2:
+    if getattr(model, "likelihood_", None) != "bernoulli" or not every_row_outside_unit_interval(X):
         return
-    # Small blocks, stopping at the first row inside [0, 1]: scaled data costs one block, and
-    # a memory map is never held in memory beyond a block's masks.
-    for block in iter_chunks(X, 1024):
-        if not rows_outside_unit_interval(block).all():
-            return
     lo, hi = value_range(X)
     raise DataError(
         f"Every row of {name} has values outside [0, 1] (they range over [{lo:.4g}, "

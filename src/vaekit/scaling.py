@@ -93,6 +93,15 @@ def rows_outside_unit_interval(X: np.ndarray) -> np.ndarray:
     return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
 
 
+def every_row_outside_unit_interval(X: np.ndarray) -> bool:
+    """Whether every row of X, two or more, has a value outside [0, 1]: data not scaled as a
+    Bernoulli model's training data was. Blocks of 1,024 rows, stopping at the first block with
+    a row inside [0, 1], so scaled data costs one block (and a memory map stays on disk)."""
+    if len(X) < 2:
+        return False
+    return all(rows_outside_unit_interval(block).all() for block in iter_chunks(X, 1024))
+
+
 def reaches_8_bit_range(hi: float) -> bool:
     """Whether a maximum of ``hi`` looks like 8-bit pixels (above 127, at most 255): where
     "divide by 255" is the advice; a mask of small integers or a table of values up to 2 is not."""
