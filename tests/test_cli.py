@@ -153,8 +153,16 @@ def test_train_augments_images_and_refuses_to_augment_a_table(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert load(run).augment == "affine" and load(run).architecture_ == "conv"
-    result = invoke("train", "digits", "--out", tmp_path / "flat", "--augment", "affine")
-    assert result.exit_code == 2 and "moves images" in " ".join(result.output.split())
+    # digits' 64 columns are 8x8 images (recorded): augmented as such.
+    result = invoke("train", "digits", "--out", tmp_path / "d", *TRAIN_FAST, "--augment", "affine")
+    assert result.exit_code == 0, result.output
+    assert load(tmp_path / "d").input_shape_ == (8, 8)
+    np.save(tmp_path / "table.npy", images.reshape(60, 64))  # rows with no image shape
+    result = invoke(
+        "train", tmp_path / "table.npy", "--out", tmp_path / "flat", "--augment", "affine"
+    )
+    message = " ".join(result.output.split())
+    assert result.exit_code == 2 and "moves images" in message and "drop --augment." in message
     assert not (tmp_path / "flat").exists()
 
 

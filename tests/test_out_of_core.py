@@ -128,8 +128,13 @@ def test_nan_in_a_memory_map_is_one_clear_error(tmp_path):
     np.save(tmp_path / "bad.npy", X)
     from vaekit.errors import DataError
 
-    with pytest.raises(DataError, match="NaN or infinite"):
-        VAE(latent_dim=2, epochs=1).fit(np.load(tmp_path / "bad.npy", mmap_mode="r"))
+    mapped = np.load(tmp_path / "bad.npy", mmap_mode="r")
+    with pytest.raises(DataError) as streamed:
+        VAE(latent_dim=2, epochs=1).fit(mapped)
+    with pytest.raises(DataError) as in_memory:  # the same words as for an array in memory
+        VAE(latent_dim=2, epochs=1).fit(np.array(mapped))
+    assert str(streamed.value) == str(in_memory.value)
+    assert str(streamed.value).startswith("Input X contains NaN; drop or impute")
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # one epoch: posterior collapse is expected

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -69,7 +70,8 @@ _FLAGS = {
             "kl_warmup_epochs", "free_bits", "hidden_dims", "conv_channels", "patience", "beta",
             "validation_fraction", "device", "lr_schedule", "architecture", "likelihood",
             "contamination", "n_samples", "opset", "precision", "max_grad_norm",
-            "dynamic_binarization", "model", "kl_schedule", "output_variance",
+            "dynamic_binarization", "model", "kl_schedule", "output_variance", "method",
+            "format",
         )
     },
 }  # fmt: skip
@@ -90,6 +92,7 @@ _PYTHON_ONLY = {
     "must be None or one of": "must be one of",
     ", -1 for one per CPU core, or None;": " or -1 for one per CPU core;",
     " (resume=False)": "",
+    "or drop augment.": "or drop --augment.",
     "resume it with Autoencoder.": "resume it with --model ae.",
     "resume it with VAE.": "resume it with --model vae.",
 }
@@ -449,11 +452,17 @@ def _print_sweep(result: dict[str, Any]) -> None:
         f"{escape(result['title'])} (test split, but for {read}, which the suggestion reads; "
         "nats per sample)"
     )
-    table = Table(title=title, title_justify="left")
-    scores = (metric, f"CV {metric}") if metric else ()
+    # No vertical rules and short score names: at 80 columns (a pipe, a CI log) rich would
+    # cut the headers to "colla…", "accura…" and "accur…" otherwise.
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    short = {"accuracy": "acc", "r2": "R²"}.get(metric, metric)
+    scores = (f"test {short}", f"CV {short}") if metric else ()
     names = ("k", "β", "recon NLL", "KL", "-ELBO", "active", "collapsed", *scores, "val -ELBO")
     for name in names:
-        table.add_column(name, justify="left" if name == "collapsed" else "right")
+        longest = max(len(word) for word in name.split())  # headers wrap between words only
+        table.add_column(
+            name, justify="left" if name == "collapsed" else "right", min_width=longest
+        )
     for row in result["comparison"]["rows"]:
         score, cv_score = row["downstream_score"], row.get("cv_score")
         val = row.get("val_neg_elbo")
@@ -522,8 +531,10 @@ def train(
     epochs: int = typer.Option(
         100, "--epochs", help="Maximum epochs (early stopping may end sooner)."
     ),
-    batch_size: int = typer.Option(128, "--batch-size"),
-    learning_rate: float = typer.Option(1e-3, "--learning-rate"),
+    batch_size: int = typer.Option(
+        128, "--batch-size", help="Rows per training step (per process under torchrun)."
+    ),
+    learning_rate: float = typer.Option(1e-3, "--learning-rate", help="Adam's step size."),
     lr_schedule: str = typer.Option(
         "constant", "--lr-schedule", help="constant, or cosine: decay to 0 over --epochs."
     ),
@@ -567,7 +578,11 @@ def train(
         help="Share of outliers that sets the stored anomaly threshold for `vaekit detect` "
         "(0 < c <= 0.5); auto: 0.05.",
     ),
-    validation_fraction: float = typer.Option(0.1, "--validation-fraction"),
+    validation_fraction: float = typer.Option(
+        0.1,
+        "--validation-fraction",
+        help="Share of DATA held out for early stopping, the loss curves and the threshold.",
+    ),
     patience: int = typer.Option(
         10, "--patience", help="Epochs without validation improvement before stopping; 0: never."
     ),
@@ -764,7 +779,8 @@ def detect(
         None,
         "--contamination",
         help="Flag this share of DATA (0 < c <= 0.5). Default: the threshold stored at fit "
-        "(the 5% least typical validation rows), for the model's own score only.",
+        "(the least typical share of the validation rows given by train's --contamination, "
+        "5% by default), for the model's own score only.",
     ),
     anomaly_label: str | None = typer.Option(
         None,
@@ -854,19 +870,21 @@ def datasets_download(
         )
 
 
-GenerationOut = typer.Option(
-    None,
-    "--out",
-    help="Output file: .png (an image grid; image models) or .npy (the array); default: "
-    "RUN/samples, RUN/interpolation or RUN/traversal, .png for image models, else .npy.",
-)
+def _generation_out(default: str) -> Any:
+    """--out of generate / interpolate / traverse, whose default file is RUN/<default>."""
+    return typer.Option(
+        None,
+        "--out",
+        help="Output file: .png (an image grid; image models) or .npy (the array); default: "
+        f"RUN/{default}.png for image models, else RUN/{default}.npy.",
+    )
 
 
 @app.command()
 def generate(
     run: Path = typer.Argument(..., help="Run directory of a VAE, written by `vaekit train`."),
     n: int = typer.Option(64, "-n", "--n-samples", help="Number of samples."),
-    out: Path | None = GenerationOut,
+    out: Path | None = _generation_out("samples"),
     seed: int = typer.Option(0, "--seed", help="Seed of the draws z ~ N(0, I)."),
     as_json: bool = AsJson,
 ) -> None:
@@ -884,7 +902,7 @@ def interpolate(
     i_from: int = typer.Option(..., "--from", help="Row of DATA the path starts at (0-based)."),
     i_to: int = typer.Option(..., "--to", help="Row of DATA the path ends at (0-based)."),
     steps: int = typer.Option(10, "--steps", help="Points on the path, endpoints included."),
-    out: Path | None = GenerationOut,
+    out: Path | None = _generation_out("interpolation"),
     method: str = typer.Option(
         "both", "--method", help="linear, spherical (slerp) or both (one grid row each)."
     ),
@@ -916,7 +934,7 @@ def traverse(
     data: str | None = typer.Argument(
         None, help="Optional, with --index: centre on μ(x) of that row. " + DATA_HELP
     ),
-    out: Path | None = GenerationOut,
+    out: Path | None = _generation_out("traversal"),
     index: int | None = typer.Option(None, "--index", help="Row of DATA to centre on."),
     dims: str | None = typer.Option(
         None, "--dims", help="Latent dimensions to vary, e.g. 0,1,2 (default: all)."

@@ -199,7 +199,8 @@ def train_run(
         )
 
     X = dataset.X
-    if params.get("architecture") == "conv" and X.ndim == 2 and dataset.image_shape:
+    as_images = params.get("architecture") == "conv" or params.get("augment") is not None
+    if as_images and X.ndim == 2 and dataset.image_shape:
         X = X.reshape(len(X), *dataset.image_shape)  # digits' 64 columns are 8x8 images
     created = writable_dir(out, "run directory")  # checked before training, not after it
     tic = time.perf_counter()

@@ -399,9 +399,9 @@ def visualize_run(
 def _embed_methods(method: str, latent_dim: int, run: str | os.PathLike) -> list[str]:
     if method == "direct" and latent_dim != 2:
         raise ConfigError(
-            f"method 'direct' plots the latent coordinates themselves, so it needs a 2-D latent "
-            f"space, but the model in {run} has {latent_dim} dimensions; use method 'tsne' or "
-            "'umap'."
+            f"method='direct' plots the latent coordinates themselves, so it needs a 2-D latent "
+            f"space, but the model in {run} has {latent_dim} dimensions; use method='tsne' or "
+            "method='umap'."
         )
     if method == "auto":
         return ["direct" if latent_dim == 2 else "tsne"]

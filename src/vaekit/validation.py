@@ -50,10 +50,13 @@ def validate_input(est: Any, X: Any, *, reset: bool) -> np.ndarray:
         validate_input(est, np.asarray(X[:1]), reset=reset)
         for chunk in iter_chunks(X):
             if not np.isfinite(chunk).all():
-                raise DataError(
-                    "X contains NaN or infinite values; remove or impute them before "
-                    "training or encoding."
+                # In scikit-learn's words, as the in-memory path below says it.
+                problem = (
+                    "NaN"
+                    if np.isnan(chunk).any()
+                    else "infinity or a value too large for dtype('float32')"
                 )
+                raise data_error(ValueError(f"Input X contains {problem}."))
         return X if reset else _as_samples(est, X)
     if len(X.shape) <= 2:
         trained = None if reset else getattr(est, "feature_names_in_", None)
