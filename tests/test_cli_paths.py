@@ -191,9 +191,9 @@ def test_sweep_on_a_continuous_target_reports_r2(tmp_path):
     for row in rows:
         assert -1 < row["downstream_score"] <= 1 and row["cv_score"] <= 1
     assert max(r["downstream_score"] for r in rows) > 0.3  # ink is in the code
-    # The printed table heads its score columns R² ("r2"), with the scores of results.json.
+    # The printed table heads its score columns R², with the scores of results.json.
     header = next(line for line in result.stdout.splitlines() if " k " in line and "β" in line)
-    assert re.search(r"\br2\b", header) and "CV r2" in header and "accuracy" not in header
+    assert "test R²" in header and "CV R²" in header and "acc" not in header
     for row in rows:
         assert f"{row['downstream_score']:.3f}" in result.stdout
     with (out / "results.csv").open() as f:

@@ -175,8 +175,9 @@ def test_npy_tabular_and_images(tmp_path):
     table = np.arange(12, dtype=np.float64).reshape(4, 3) / 7
     np.save(tmp_path / "t.npy", table)
     ds = load_dataset(tmp_path / "t.npy")
-    assert ds.X.dtype == np.float32 and ds.y is None and ds.image_shape is None
-    np.testing.assert_array_equal(ds.X, table.astype(np.float32))
+    # A float64 table stays float64: the estimator standardizes it so, as fit on it would.
+    assert ds.X.dtype == np.float64 and ds.y is None and ds.image_shape is None
+    np.testing.assert_array_equal(ds.X, table)
     assert ds.name == "t.npy"
 
     raw = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4) * 10
@@ -197,7 +198,7 @@ def test_npz_keys_and_labels(tmp_path):
     X = np.random.default_rng(0).random((5, 2))
     np.savez(tmp_path / "a.npz", X=X, y=np.array([0, 1, 0, 1, 1], np.int32))
     ds = load_dataset(tmp_path / "a.npz")
-    np.testing.assert_array_equal(ds.X, X.astype(np.float32))
+    np.testing.assert_array_equal(ds.X, X)  # a float64 table stays float64
     assert ds.y.dtype == np.int64 and ds.y.tolist() == [0, 1, 0, 1, 1]
 
     np.savez(tmp_path / "b.npz", images=np.zeros((3, 4, 4), np.uint8), labels=["b", "a", "b"])
@@ -245,7 +246,7 @@ def test_csv_with_header_string_labels_and_missing_values(tmp_path):
     ds = load_dataset(path, label_column="species")
     assert ds.feature_names == ["a", "b"] and ds.name == "data.csv"
     assert ds.classes == ["cat", "dog"] and ds.y.tolist() == [0, 1, 0]
-    assert ds.X.dtype == np.float32 and ds.X.shape == (3, 2)
+    assert ds.X.dtype == np.float64 and ds.X.shape == (3, 2)
     np.testing.assert_array_equal(ds.X, [[1.5, 2], [np.nan, 3], [0.25, np.nan]])
 
     no_label = tmp_path / "n.csv"
@@ -276,7 +277,28 @@ def test_csv_gz_with_an_upper_case_name(tmp_path):
 def test_csv_integers_beyond_float64_precision_are_rounded_not_refused(tmp_path):
     (tmp_path / "t.csv").write_text("ts_ns,x\n1600000000000000001,1\n1600000000000000002,2\n")
     X = load_dataset(tmp_path / "t.csv").X
-    np.testing.assert_array_equal(X[:, 0], np.float32(1.6e18))
+    np.testing.assert_array_equal(X[:, 0], 1.6e18)  # the nearest float64
+
+
+def test_a_large_offset_column_keeps_its_variation_through_the_cli(tmp_path):
+    """A timestamp-like column (1.7e9 ± 10) is constant in float32: tables are read as float64
+    and standardized so, and the command's run gives transform's μ of the float64 table."""
+    from typer.testing import CliRunner
+
+    from vaekit import load
+    from vaekit.cli import app
+
+    rng = np.random.default_rng(0)
+    X = np.column_stack([1.7e9 + rng.normal(0, 10, 300), rng.normal(size=(300, 2))])
+    table, run, z = (str(tmp_path / name) for name in ("t.csv", "run", "z.npy"))
+    np.savetxt(table, X, fmt="%.17g", delimiter=",", header="ts,a,b", comments="")
+    assert load_dataset(table).X[:, 0].std() > 5
+    assert CliRunner().invoke(app, ["train", table, "--out", run, "--epochs", "2"]).exit_code == 0
+    model = load(run)
+    assert model.scale_[0] == pytest.approx(X[:, 0].std(), rel=0.1)
+    result = CliRunner().invoke(app, ["embed", run, table, "--out", z])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(np.load(z), model.transform(X), rtol=1e-5, atol=1e-6)
 
 
 def test_parquet(tmp_path):

@@ -490,3 +490,21 @@ def test_a_validation_split_that_rounds_away_is_said(n, fraction, why):
     with warnings.catch_warnings():  # 0 says so
         warnings.filterwarnings("error", message="validation_fraction")
         VAE(latent_dim=2, hidden_dims=(8,), epochs=1, validation_fraction=0).fit(X)
+
+
+def test_a_gaussian_history_is_in_nats_of_the_data_as_the_scores_are():
+    """Standardized data's densities differ from the data's by Σ log scale_: the history adds
+    it back, so val_loss is the -ELBO that test_elbo and score_samples give the same rows."""
+    from vaekit.evaluation import test_elbo
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 5)) @ rng.normal(size=(5, 12)) * 40 + 1000  # scale_ ~ 100
+    vae = VAE(latent_dim=3, hidden_dims=(32,), epochs=8, patience=None, random_state=0).fit(X)
+    assert vae.likelihood_ == "gaussian" and np.log(vae.scale_).sum() > 40
+    _, val_rows = vae._split(len(X), vae.seed_)
+    elbo = test_elbo(vae, X[val_rows], n_mc_samples=64, random_state=0)
+    last = vae.history_[-1]  # no early stopping: the kept weights are the last epoch's
+    assert last["val_kl"] == pytest.approx(elbo["kl"], rel=1e-4)
+    # One ε draw per row in the history, 64 in test_elbo: close, not equal.
+    assert last["val_recon"] == pytest.approx(elbo["reconstruction"], rel=0.02)
+    assert last["val_loss"] == pytest.approx(-elbo["elbo"], rel=0.02)

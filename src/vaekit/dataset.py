@@ -2,7 +2,8 @@
 scaling rule (uint8 images / 255), label encoding, and one-line messages.
 
 One scaling rule everywhere: uint8 arrays with 3 or more dimensions are images and are divided by
-255 into [0, 1]; every other numeric array is cast to float32 unchanged.
+255 into [0, 1]; other images are cast to float32 unchanged, tables ``(n, d)`` to float64 unless
+they are float32 already (a column at 1.7e9 ± 10, a timestamp, is constant in float32).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from vaekit.errors import DataError
 
 @dataclass(frozen=True, eq=False)  # eq=False: field-wise == on arrays is ambiguous
 class Dataset:
-    """Samples as float32 plus optional labels.
+    """Samples plus optional labels.
 
     Attributes
     ----------
-    X : ndarray of float32
-        Tabular ``(n, d)``; images ``(n, h, w)`` grayscale or ``(n, c, h, w)`` colour in [0, 1].
+    X : ndarray of float32 or float64
+        Tabular ``(n, d)``, float64 unless the source was float32; images ``(n, h, w)``
+        grayscale or ``(n, c, h, w)`` colour, float32 (8-bit pixels in [0, 1]).
     y : ndarray of shape (n,) or None
         int64 class codes, float64 continuous targets, or None when unlabelled.
     name : str
@@ -70,10 +72,12 @@ def array_dataset(
     if arr.ndim >= 3 and arr.dtype == np.uint8:
         X = scale_uint8(arr)
     else:
+        # A float32 memory map stays one (trained on from disk); any other dtype becomes a
+        # plain in-memory array, not the np.memmap subclass astype would keep. A table keeps
+        # float64, in which the estimator standardizes it, as fit on the array in Python does.
+        dtype = np.float64 if arr.ndim == 2 else np.float32
         with np.errstate(over="ignore"):  # values beyond float32 become inf; the estimator says so
-            # A float32 memory map stays one (trained on from disk); any other dtype becomes a
-            # plain in-memory array, not the np.memmap subclass astype would keep.
-            X = arr if arr.dtype == np.float32 else np.array(arr, dtype=np.float32)
+            X = arr if arr.dtype == np.float32 else np.array(arr, dtype=dtype)
     image_shape = tuple(int(s) for s in X.shape[1:]) if X.ndim >= 3 else None
     return Dataset(X, y, name, image_shape=image_shape, classes=classes)
 

@@ -490,6 +490,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             verbose=bool(self.verbose) and is_main_process(),
             binarize=bool(getattr(self, "dynamic_binarization", False)),
             augment=self._augmentation(),
+            nll_offset=self._log_scale_jacobian(),
         )
 
     def _augmentation(self) -> RandomAffine | None:

@@ -1,5 +1,5 @@
 """Tables -> :class:`~vaekit.dataset.Dataset`: CSV (with or without a header row, pandas' row
-index dropped) and Parquet (pandas' index columns dropped), numeric columns as float32 features
+index dropped) and Parquet (pandas' index columns dropped), numeric columns as float64 features
 with missing cells as NaN, one optional label column."""
 
 from __future__ import annotations
@@ -172,10 +172,10 @@ def table_dataset(table: pa.Table, name: str, label_column: str | None) -> Datas
     if not keep:
         besides = f" besides the label column {label_column!r}" if label_column else ""
         raise DataError(f"{name} has no feature columns{besides}; add numeric columns.")
-    X = np.empty((table.num_rows, len(keep)), dtype=np.float32)
-    with np.errstate(over="ignore"):  # beyond float32 becomes inf, as in array_dataset
-        for out, j in enumerate(keep):  # by index: column names may repeat
-            X[:, out] = _numeric_column(table.column(j), names[j], name)
+    # float64, as pandas reads it: a large-offset column (a timestamp) keeps its variation.
+    X = np.empty((table.num_rows, len(keep)), dtype=np.float64)
+    for out, j in enumerate(keep):  # by index: column names may repeat
+        X[:, out] = _numeric_column(table.column(j), names[j], name)
     y = classes = None
     if label_index is not None:
         y, classes = _table_labels(table.column(label_index), label_column, name)

@@ -100,6 +100,10 @@ class TrainConfig:
     verbose: bool = False
     # Applied to every training batch (x -> x'), which is then also the reconstruction target.
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+    # Added to the recorded reconstruction and loss: Σ log scale_ for data the estimator
+    # standardized, so that the history is in nats of the data, as score_samples (the gradient
+    # is the same: a constant).
+    nll_offset: float = 0.0
 
 
 def _fast_step(module: AutoencoderModule, objective: Objective) -> MLPVAEStep | None:
@@ -347,6 +351,9 @@ def train(
                     module, objective, X_val, config.beta, config.eval_batch_size, config.binarize
                 )
                 record.update({f"val_{key}": value for key, value in val.items()})
+            for key in ("train_loss", "train_recon", "val_loss", "val_recon"):
+                if key in record:
+                    record[key] += config.nll_offset
             record["seconds"] = time.perf_counter() - tic
             history.append(record)
             last_good = _snapshot(module, optimizer)
