@@ -299,7 +299,8 @@ def test_a_new_model_in_the_run_removes_the_old_ones_outputs(tmp_path):
     (run / "evaluate" / "results.json").write_text("{}")
     (run / "notes.txt").write_text("mine")  # not vaekit's: kept
     (run / "encoder.png").write_text("mine too")  # only encoder.onnx is export's
-    result = invoke("train", "digits", "--out", run, *TRAIN_FAST, "--overwrite", "--json")
+    other = [a if a != "4" else "5" for a in TRAIN_FAST]  # --latent-dim 5: another model
+    result = invoke("train", "digits", "--out", run, *other, "--overwrite", "--json")
     assert result.exit_code == 0, result.output
     removed = json.loads(result.stdout)["removed_outputs"]
     assert sorted(removed) == ["anomaly_scores.csv", "encoder.onnx", "evaluate", "samples.png"]
@@ -312,6 +313,18 @@ def test_a_new_model_in_the_run_removes_the_old_ones_outputs(tmp_path):
         "notes.txt",
         "run.json",
     ]
+
+
+def test_a_first_model_in_a_folder_removes_nothing(tmp_path):
+    """Files named like run outputs in a folder that held no model are the user's own."""
+    run = tmp_path / "mine"
+    run.mkdir()
+    for name in ("samples.npy", "encoder.onnx", "anomaly_scores.csv"):
+        (run / name).write_text("mine")
+    result = invoke("train", "digits", "--out", run, *TRAIN_FAST, "--json")
+    assert result.exit_code == 0, result.output
+    assert "removed_outputs" not in json.loads(result.stdout)
+    assert (run / "samples.npy").read_text() == "mine" and (run / "encoder.onnx").exists()
 
 
 def test_a_resume_that_trains_nothing_keeps_the_runs_outputs(tmp_path):

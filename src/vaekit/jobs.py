@@ -48,8 +48,8 @@ from .validation import column_difference, conform_samples
 
 RUN_FILE = "run.json"  # what a `vaekit train` run was: data, timings, final losses
 # What the commands that read a run write into it when given no --out (generate, interpolate
-# and traverse add .png or .npy). They describe the model: training a new one into the run
-# (--overwrite, --resume) removes them.
+# and traverse add .png or .npy). They describe the model: training other weights in place
+# of it (--overwrite, --resume) removes them; a first model in a folder removes nothing.
 RUN_OUTPUTS = {
     "evaluate": "evaluate",
     "visualize": "visualize",
@@ -203,6 +203,9 @@ def train_run(
     if as_images and X.ndim == 2 and dataset.image_shape:
         X = X.reshape(len(X), *dataset.image_shape)  # digits' 64 columns are 8x8 images
     created = writable_dir(out, "run directory")  # checked before training, not after it
+    # The model this training replaces, if any (--overwrite, --resume): its outputs go with it.
+    weights = out / WEIGHTS_FILE
+    before = weights.read_bytes() if weights.is_file() else None
     tic = time.perf_counter()
     try:
         estimator.fit(X, checkpoint_path=out / CHECKPOINT_FILE, resume=resume)
@@ -243,13 +246,12 @@ def train_run(
     if job is not None:
         summary["world_size"] = job.size
     if is_main_process():  # under torchrun, rank 0 alone writes the run
-        weights = out / WEIGHTS_FILE
-        before = weights.read_bytes() if resume and weights.is_file() else None
         estimator.save(out)
         atomic_write_json(out / RUN_FILE, summary)
-        # The outputs describe the model just replaced: unless a resume trained nothing more
-        # (a finished or early-stopped run), which leaves the same weights and valid outputs.
-        if before is None or before != weights.read_bytes():
+        # The outputs describe the model just replaced: unless there was none (files in a
+        # folder that held no model are the user's), or a resume trained nothing more (a
+        # finished or early-stopped run), which leaves the same weights and valid outputs.
+        if before is not None and before != weights.read_bytes():
             removed = _remove_run_outputs(out)
             if removed:
                 summary["removed_outputs"] = removed
