@@ -75,6 +75,15 @@ def test_torchrun_two_cpu_processes_train_one_model(tmp_path):
     ]  # fmt: skip
 
 
+def test_torchrun_validates_on_a_single_row_split(tmp_path):
+    """One validation row between two processes: the rank without one still joins the sums,
+    so the run has a validation loss (it had none, and no early stopping, without a word)."""
+    run = tmp_path / "run"
+    _torchrun_train(run, "--epochs", "2", "--latent-dim", "2", "--validation-fraction", "0.0006")
+    history = json.loads((run / "history.json").read_text())
+    assert all(np.isfinite(epoch["val_loss"]) for epoch in history)
+
+
 def test_torchrun_ranks_end_with_the_same_weights(tmp_path):
     """DDP averages the gradients: ranks trained on different shards end identical (without
     the averaging each would fit its own shard and drift apart)."""
@@ -149,18 +158,44 @@ def test_each_rank_trains_on_its_own_shard(monkeypatch):
         monkeypatch.setenv("RANK", str(rank))
 
         def fake_train(module, objective, X_train, X_val, config, rank=rank, **kwargs):
-            rows = np.rint(X_train.reshape(len(X_train), -1)[:, 0].numpy() * len(X)).astype(int)
-            seen[rank] = {"rows": set(rows.tolist()), "val": X_val.shape[0]}
+            def row_ids(T):
+                return set(np.rint(T.reshape(len(T), -1)[:, 0].numpy() * len(X)).astype(int))
+
+            seen[rank] = {"rows": row_ids(X_train), "val": row_ids(X_val)}
             return [{"epoch": 1, "train_loss": 0.0, "seconds": 0.0}]
 
         monkeypatch.setattr(estimator_module, "train", fake_train)
-        VAE(latent_dim=2, random_state=0, validation_fraction=0.1).fit(X)
+        vae = VAE(latent_dim=2, random_state=0, validation_fraction=0.1).fit(X)
     n_train = len(X) - round(0.1 * len(X))
     for rank in (0, 1):
         assert len(seen[rank]["rows"]) == n_train // 2
-        assert seen[rank]["val"] == round(0.1 * len(X)) // 2
+        assert len(seen[rank]["val"]) == round(0.1 * len(X)) // 2
         assert set(digits.target[sorted(seen[rank]["rows"])]) == set(range(10))
     assert not seen[0]["rows"] & seen[1]["rows"]
+    # The validation shares cover the whole split, which is the same as in one process.
+    assert seen[0]["val"] | seen[1]["val"] == set(vae._split(len(X), vae.seed_)[1].tolist())
+
+
+def test_a_validation_split_smaller_than_the_process_count_is_measured_in_full(monkeypatch):
+    """3 validation rows over 4 processes: shares of 1, 1, 1 and 0 rows, and every rank gets a
+    validation set to evaluate (an empty one adds zeros to the sums), so none skips it."""
+    from vaekit import VAE
+    from vaekit import estimator as estimator_module
+
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setattr(estimator_module, "init_process_group", lambda device: None)
+    X = np.random.default_rng(0).uniform(size=(60, 3)).astype(np.float32)
+    sizes = []
+    for rank in range(4):
+        monkeypatch.setenv("RANK", str(rank))
+
+        def fake_train(module, objective, X_train, X_val, config, **kwargs):
+            sizes.append(X_val.shape[0])
+            return [{"epoch": 1, "train_loss": 0.0, "seconds": 0.0}]
+
+        monkeypatch.setattr(estimator_module, "train", fake_train)
+        VAE(latent_dim=2, random_state=0, validation_fraction=0.05).fit(X)
+    assert sorted(sizes) == [0, 1, 1, 1]
 
 
 def test_fewer_training_rows_than_processes_is_a_clear_error(monkeypatch):

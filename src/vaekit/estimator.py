@@ -232,23 +232,25 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 UserWarning,
                 stacklevel=user_stacklevel(),
             )
+        if job is not None and len(train_idx) < job.size:
+            raise DataError(
+                f"{len(train_idx)} training row(s) cannot be shared among {job.size} "
+                "torchrun processes; use fewer processes or more data."
+            )
+        validated = len(val_idx) > 0  # on every rank alike, whatever its shard holds
         if job is not None:
-            if len(train_idx) < job.size:
-                raise DataError(
-                    f"{len(train_idx)} training row(s) cannot be shared among {job.size} "
-                    "torchrun processes; use fewer processes or more data."
-                )
-            train_idx, val_idx = self._shard(train_idx, seed, job), self._shard(val_idx, seed, job)
+            train_idx = self._shard(train_idx, seed, job)
+            val_idx = self._shard(val_idx, seed, job, every_row=True)
         X_train: torch.Tensor | MappedRows
         X_val: torch.Tensor | MappedRows | None = None
         if mapping is not None:
             X_train = MappedRows(X, train_idx, self._to_model_input, self.device_)
-            if len(val_idx):
+            if validated:
                 X_val = MappedRows(X, val_idx, self._to_model_input, self.device_)
         else:
             X_model = self._to_model_input(X)
             X_train = torch.from_numpy(X_model[train_idx]).to(self.device_)
-            if len(val_idx):
+            if validated:
                 X_val = torch.from_numpy(X_model[val_idx]).to(self.device_)
 
         on_checkpoint = None
@@ -371,12 +373,18 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return np.sort(order[n_val:]), np.sort(order[:n_val])
 
     @staticmethod
-    def _shard(indices: np.ndarray, seed: int, job: World) -> np.ndarray:
+    def _shard(indices: np.ndarray, seed: int, job: World, every_row: bool = False) -> np.ndarray:
         """This rank's share of ``indices``, dealt from a seeded shuffle (not by position, so
-        a file sorted by label still gives every rank every class)."""
-        if len(indices) < job.size:
-            return indices[:0]
+        a file sorted by label still gives every rank every class).
+
+        Training shards are equal (:func:`~vaekit.distributed.shard`: the same step count on
+        every rank); with ``every_row`` (validation, summed over ranks) the shares differ by
+        at most a row and cover every row, so that a split of fewer rows than processes is
+        still measured in full.
+        """
         shuffled = np.random.default_rng([seed, 1]).permutation(indices)
+        if every_row:
+            return np.sort(np.array_split(shuffled, job.size)[job.rank])
         return np.sort(shuffled[shard(len(indices), job)])
 
     def _module_input_shape(self) -> tuple[int, ...]:

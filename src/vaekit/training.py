@@ -223,8 +223,10 @@ def evaluate(
     module.eval()
     generator = torch.Generator(X.device).manual_seed(0) if binarize else None
     # [n, Σ recon, Σ KL per dim...] on the device; under torchrun, summed over every rank's shard
-    # so that all ranks see the same validation loss and stop at the same epoch.
-    sums: torch.Tensor | None = None
+    # so that all ranks see the same validation loss and stop at the same epoch. A rank whose
+    # shard is empty (fewer validation rows than processes) adds zeros.
+    width = 2 + (module.latent_dim if objective.stochastic else 0)
+    sums = torch.zeros(width, device=next(module.parameters()).device)
     for start in range(0, X.shape[0], batch_size):
         x = X[start : start + batch_size]
         if generator is not None:
@@ -234,10 +236,11 @@ def evaluate(
         batch = torch.cat(
             [terms.recon.new_tensor([terms.recon.shape[0]]), terms.recon.sum(0, True), kl]
         )
-        sums = batch if sums is None else sums + batch
+        sums = sums + batch
     module.train()
-    assert sums is not None, "evaluate() needs at least one row"
     n, recon_sum, *kl_sums = all_reduce_sum(sums).tolist()
+    if n == 0:
+        raise ValueError("evaluate() needs at least one row over all processes")
     recon, kl_per_dim = recon_sum / n, [v / n for v in kl_sums]
     if not objective.stochastic:
         return {"loss": recon, "recon": recon}
@@ -346,7 +349,7 @@ def train(
                 # restart halves the learning rate (see _run_epoch's lr_scale).
                 _restore(module, optimizer, last_good)
                 continue
-            if X_val is not None and X_val.shape[0] > 0:
+            if X_val is not None:  # on every rank, even one with an empty shard
                 val = evaluate(
                     module, objective, X_val, config.beta, config.eval_batch_size, config.binarize
                 )
