@@ -134,6 +134,19 @@ def test_iwae_chunking_and_seeds(vae):
     assert not np.allclose(other, whole, rtol=0, atol=1e-6)
 
 
+def test_a_rows_importance_sampled_estimate_is_a_function_of_the_row(vae):
+    """Not of its position or of the other rows: reordered, alone or repeated, a row gets the
+    same log p(x); distinct rows still get independent draws (different estimates)."""
+    rows = ROWS[:30]
+    forward = vae.log_likelihood(rows, 50, random_state=3)
+    backward = vae.log_likelihood(rows[::-1], 50, random_state=3)
+    np.testing.assert_allclose(backward[::-1], forward, rtol=0, atol=1e-9)
+    alone = vae.log_likelihood(rows[7:8], 50, random_state=3)
+    np.testing.assert_allclose(alone, forward[7:8], rtol=0, atol=1e-9)
+    copies = vae.log_likelihood(np.repeat(rows[:1], 5, axis=0), 50, random_state=3)
+    assert np.ptp(copies) == 0 and copies[0] == pytest.approx(forward[0], abs=1e-9)
+
+
 def test_fitted_latent_usage_survives_save_and_load(vae, tmp_path):
     vae.save(tmp_path / "m")
     loaded = load(tmp_path / "m")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -320,9 +321,11 @@ class VAE(_BaseAutoencoder):
         a lower bound on log p(x) in expectation that rises with k and reaches log p(x) as
         k → ∞ (Theorem 1); k = 1 is a one-sample ELBO. Rows go through in batches and the k
         samples in chunks of ``k_batch``, combined by a running log-sum-exp, so the decoder's
-        memory does not grow with k. Row i's ε_1..ε_k (z_i = μ + σ·ε_i) come from a generator
-        seeded with (random_state, i): the result does not depend on the batching, and rows get
-        independent draws, so the mean over rows averages the Monte Carlo noise away. For
+        memory does not grow with k. A row's ε_1..ε_k (z_i = μ + σ·ε_i) come from a generator
+        seeded with random_state and a hash of the row's values: its estimate is a function of
+        the row, whatever the batching, its position or the other rows (two copies of a row
+        score alike), and distinct rows get independent draws, so the mean over rows averages
+        the Monte Carlo noise away. For
         Gaussian data it is a density of the original data. -inf, with a warning, for a row
         outside [0, 1] under the Bernoulli likelihood, and for a row too large for float32
         once standardized under the Gaussian one.
@@ -376,10 +379,10 @@ class VAE(_BaseAutoencoder):
                 mu, logvar = self._net_encode(x)  # (b, latent_dim) each
                 eps = np.stack(
                     [
-                        np.random.default_rng([seed, i]).standard_normal(
+                        np.random.default_rng([seed, _row_key(row)]).standard_normal(
                             (k, self.module_.latent_dim), dtype=np.float32
                         )
-                        for i in range(start, start + x.shape[0])
+                        for row in block
                     ],
                     axis=1,
                 )
@@ -431,3 +434,9 @@ class VAE(_BaseAutoencoder):
         if message is not None:
             found.append((message, PosteriorCollapseWarning))
         return found
+
+
+def _row_key(row: np.ndarray) -> int:
+    """A 64-bit key of one row's values (as the model reads them), to seed its draws by."""
+    digest = hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
