@@ -441,3 +441,17 @@ def test_a_sentinel_too_large_to_standardize_is_refused_at_fit():
     X[3, 7] = -1e160
     with pytest.raises(DataError, match=r"X holds -1e\+160 \(feature 7\), too large to stand"):
         VAE(latent_dim=2, hidden_dims=(8,), epochs=1).fit(X)
+
+
+def test_a_stored_threshold_names_its_share_unrounded(tmp_path):
+    """contamination=0.025 is "2.5%", not "2%" (a :.0% format)."""
+    from vaekit.diagnostics import percent
+
+    assert [percent(f) for f in (0.025, 0.05, 0.1, 1 / 3)] == ["2.5%", "5%", "10%", "33.3%"]
+    X = load_dataset("digits").X[:300]
+    VAE(latent_dim=2, epochs=1, contamination=0.025, random_state=0).fit(X).save(tmp_path / "m")
+    np.save(tmp_path / "x.npy", X[:20])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few held-out rows for 2.5%: said, and not the point
+        result = detect_run(tmp_path / "m", tmp_path / "x.npy", out=tmp_path / "s.csv")
+    assert "the least typical 2.5% of the validation split" in result["threshold_source"]

@@ -21,6 +21,7 @@ from scipy.special import xlogy
 from sklearn.utils.validation import check_is_fitted
 
 from .datasets import Dataset
+from .diagnostics import percent
 from .errors import ConfigError, DataError
 from .jobs import (
     default_output,
@@ -238,7 +239,7 @@ def detect_run(
         if message is not None:
             warnings.warn(message, UserWarning, stacklevel=2)
         threshold = -float(model.offset_)
-        share = "5%" if model.contamination == "auto" else f"{model.contamination:.0%}"
+        share = "5%" if model.contamination == "auto" else percent(model.contamination)
         source = (
             f"stored at fit (offset_): the least typical {share} of the validation split (of "
             "the training data when it had none)"

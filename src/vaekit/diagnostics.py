@@ -78,11 +78,16 @@ def offset_warning(n_rows: int, contamination: float | str) -> str | None:
     if n_rows * fraction >= THRESHOLD_MIN_TAIL:
         return None
     return (
-        f"The anomaly threshold (offset_) is the {fraction:.0%} quantile of only {n_rows} "
+        f"The anomaly threshold (offset_) is the {percent(fraction)} quantile of only {n_rows} "
         f"held-out score{'' if n_rows == 1 else 's'}, so the share of new rows that predict "
-        f"flags may be far from {fraction:.0%}; fit on more rows, or threshold score_samples "
-        "yourself."
+        f"flags may be far from {percent(fraction)}; fit on more rows, or threshold "
+        "score_samples yourself."
     )
+
+
+def percent(fraction: float) -> str:
+    """0.025 -> "2.5%", 0.05 -> "5%" (``:.0%`` would print 2.5% as "2%")."""
+    return f"{100 * fraction:.3g}%"
 
 
 def _fraction(contamination: float | str) -> float:
