@@ -214,6 +214,35 @@ def test_leak_note_compares_the_recorded_training_data(tmp_path, monkeypatch):
     assert _leak_note("runs/r1", ("x.npy", str(data)), "x.npy") is None  # sub/x.npy is another file
 
 
+def test_the_leak_note_goes_by_the_rows_where_the_training_data_can_be_read(runs):
+    """evaluate's 75/25 split of digits with seed 0 is digits:train / digits:test: a run
+    trained on digits:train has seen none of its test rows, though the names overlap."""
+    from sklearn.model_selection import train_test_split
+
+    from vaekit.showcase import _training_rows_counter
+
+    run, digits = runs[4], load_dataset("digits")
+    model = load(run)
+    run_data = ("digits:train", None)
+    for seed, expected in ((0, 0), (1, None)):
+        _, test_rows = train_test_split(
+            np.arange(len(digits.X)), test_size=0.25, stratify=digits.y, random_state=seed
+        )
+        X_test = (
+            digits.X[test_rows].reshape(-1, 8, 8)
+            if model.input_shape_ == (8, 8)
+            else (digits.X[test_rows])
+        )
+        count = _training_rows_counter(model, run, run_data, X_test, None)
+        note = _leak_note(run, run_data, "digits", count)
+        if expected == 0:
+            assert count() == 0 and note is None
+        else:  # another seed: some of digits:train is scored as test, and counted
+            shared = count()
+            assert 0 < shared < len(test_rows)
+            assert f"holds {shared} of the test rows scored here" in note
+
+
 # --------------------------------------------------------------------------------- visualize
 def test_visualize_direct_on_a_2d_latent_writes_image_figures(root, runs):
     out = root / "vis2"

@@ -16,9 +16,11 @@ Every problem a user can cause (a missing or corrupt file, a text column, an unk
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -228,6 +230,22 @@ def may_share_rows(a: str | os.PathLike, b: str | os.PathLike) -> bool:
             and (first[1] is None or second[1] is None or first[1] == second[1])
         )
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def count_shared_rows(X: np.ndarray, seen: np.ndarray) -> int:
+    """How many rows of ``X`` (n, ...) are among the rows of ``seen`` (m, ...), by value.
+
+    Rows are compared as float32 bytes, so the same sample read as float32 or float64 (or as
+    (n, 64) and (n, 8, 8)) is one; ``seen`` is read block by block (a memory map stays on disk).
+    """
+    from .rows import iter_chunks
+
+    def keys(block: np.ndarray) -> Iterator[bytes]:
+        flat = np.ascontiguousarray(block, dtype=np.float32).reshape(len(block), -1)
+        return (hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in flat)
+
+    known = {key for chunk in iter_chunks(seen) for key in keys(chunk)}
+    return sum(key in known for key in keys(X))
 
 
 def check_disjoint(data: str | os.PathLike, test: str | os.PathLike) -> None:

@@ -30,6 +30,7 @@ from .datasets import (
     Dataset,
     align_test_labels,
     check_disjoint,
+    count_shared_rows,
     label_columns,
     load_dataset,
     may_share_rows,
@@ -152,7 +153,9 @@ def evaluate_run(
             f"retrained (trained on {run_data[0] or 'data not recorded'}, "
             f"{len(model.history_)} epochs)"
         )
-        leak = _leak_note(run, run_data, test if test is not None else data)
+        scored = test if test is not None else data
+        count = _training_rows_counter(model, run, run_data, X_test, data_dir)
+        leak = _leak_note(run, run_data, scored, count)
         if leak:
             protocol["note"] = leak
 
@@ -854,14 +857,49 @@ def _run_data(run: str | os.PathLike) -> tuple[str | None, str | None]:
 
 
 def _leak_note(
-    run: str | os.PathLike, run_data: tuple[str | None, str | None], scored: str | os.PathLike
+    run: str | os.PathLike,
+    run_data: tuple[str | None, str | None],
+    scored: str | os.PathLike,
+    count_shared: Callable[[], int | None] | None = None,
 ) -> str | None:
-    """A warning when the model in ``run`` was trained on data that holds the rows scored as
-    test."""
+    """A warning when the model in ``run`` was trained on rows scored here as test.
+
+    Where the names say it may have been (:func:`~vaekit.datasets.may_share_rows`),
+    ``count_shared`` is asked how many test rows the run's training data holds (None: it
+    cannot tell): the 75/25 split of ``digits`` with seed 0 is ``digits:train`` /
+    ``digits:test``, which share no row though the names overlap.
+    """
     data, path = run_data
     if data is None or not may_share_rows(path or data, scored):
         return None
+    shared = None if count_shared is None else count_shared()
+    if shared == 0:
+        return None
+    rows = "the test rows" if shared is None else f"{shared} of the test rows"
     return (
-        f"The model in {run} was trained on {data}, which holds the test rows scored here, so "
-        "its rows may be optimistic; pass --test with data it has not seen."
+        f"The model in {run} was trained on {data}, which holds {rows} scored here, so its "
+        "rows may be optimistic; pass --test with data it has not seen."
     )
+
+
+def _training_rows_counter(
+    model: VAE | Autoencoder,
+    run: str | os.PathLike,
+    run_data: tuple[str | None, str | None],
+    X_test: np.ndarray,
+    data_dir: str | os.PathLike | None,
+) -> Callable[[], int | None]:
+    """How many rows of X_test are in the run's training data, read again (None where it
+    cannot be: moved, changed or never recorded)."""
+
+    def count() -> int | None:
+        data, path = run_data
+        if data is None:
+            return None
+        try:
+            seen = model_rows(model, load_run_data(run, path or data, data_dir=data_dir), run)
+        except (DataError, ConfigError, OSError):
+            return None
+        return count_shared_rows(X_test, seen)
+
+    return count
