@@ -119,7 +119,7 @@ def collapse_message(
     active, i.e. no active unit at all up to k = 10, fewer than a tenth of them beyond. It flags
     a code that carries (almost) no information, not a VAE that switches off the units it does
     not need, which is what a VAE with a generous k normally does (measured, β = 1: digits in
-    [0, 1] use 4 units of k = 8 or 16 and 6-11 of k = 32; MNIST 14-18 of 32), while β = 8 on
+    [0, 1] use 4 units of k = 8 or 16 and 6-13 of k = 32; MNIST 14-18 of 32), while β = 8 on
     digits leaves 0 of 8 (see tests/test_generative.py and the README).
     """
     if n_active >= max(1.0, COLLAPSE_FRACTION * latent_dim):
