@@ -386,7 +386,7 @@ def visualize_run(
             "epochs_run": len(model.history_),
         }
         if isinstance(model, VAE):
-            summary.update(_add_kl(figures, captions, model, Z, X))
+            summary.update(_add_kl(figures, captions, model, Z, X, f"{len(X)} rows of {ds.name}"))
         results = {
             "title": f"vaekit visualize: {Path(run).name} on {ds.name}",
             "summary": summary,
@@ -595,7 +595,7 @@ def _demo_figures(
     _add_samples(figures, captions, vae, ds.image_shape, seed)
     _add(figures, captions, "loss_vae", _loss(vae, "VAE"))
     _add(figures, captions, "loss_ae", _loss(ae, "AE"))
-    kl = _add_kl(figures, captions, vae, Z_test, X_test)
+    kl = _add_kl(figures, captions, vae, Z_test, X_test, "the test split")
     return figures, captions, kl
 
 
@@ -684,9 +684,13 @@ def _add_samples(
 
 
 def _add_kl(
-    figures: dict, captions: dict, vae: VAE, Z: np.ndarray, X: np.ndarray
+    figures: dict, captions: dict, vae: VAE, Z: np.ndarray, X: np.ndarray, rows: str
 ) -> dict[str, Any]:
-    """KL per latent dimension with active units marked; returns what it found."""
+    """KL per latent dimension with active units marked; returns what it found.
+
+    The KL is fit's (its validation split) where the model has it; the active units are
+    measured on Z, μ(x) of the rows this report shows, which ``rows`` names.
+    """
     from .plots import kl_per_dimension
 
     if getattr(vae, "kl_per_dim_", None) is not None:
@@ -703,12 +707,13 @@ def _add_kl(
     active = active_mask(Z)
     figure = kl_per_dimension(kl, active=active, title="KL per latent dimension")
     caption = (
-        f"KL(q(z_u|x) || p(z_u)) per dimension ({source}); green: active units, "
+        f"KL(q(z_u|x) || p(z_u)) per dimension ({source}); green: active units on {rows}, "
         f"Cov_x(μ_u(x)) > {ACTIVE_UNIT_THRESHOLD} (Burda et al. 2016)"
     )
     _add(figures, captions, "kl_per_dimension", (figure, caption, "training"))
     return {
         "active_units": int(active.sum()),
+        "active_units_source": rows,
         "kl_per_dim": [round(float(v), 4) for v in kl],
         "kl_source": source,
     }
