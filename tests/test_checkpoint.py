@@ -270,8 +270,9 @@ def test_resume_refuses_other_data_of_the_same_shape(tmp_path, digits):
 
 
 def test_a_checkpoint_whose_entries_do_not_fit_is_one_clear_error(tmp_path, digits):
-    """Valid safetensors, but a weight missing or reshaped, or a header entry missing: one
-    ModelFileError, not torch's state_dict error or a KeyError."""
+    """Valid safetensors, but a tensor changed, a weight missing or reshaped, or a header entry
+    missing: one ModelFileError, not torch's state_dict error, a KeyError or "Invalid mt19937
+    state"."""
     import json
 
     from safetensors import safe_open
@@ -293,9 +294,24 @@ def test_a_checkpoint_whose_entries_do_not_fit_is_one_clear_error(tmp_path, digi
         del header["optimizer_values"]
         meta["vaekit_checkpoint"] = json.dumps(header)
 
+    def scale_rng(tensors, meta):  # a changed value: the RNG state torch would refuse
+        tensors["rng.cpu"] = torch.zeros_like(tensors["rng.cpu"])
+
+    def without_digest(edit):  # as a checkpoint written before the digest was
+        def edited(tensors, meta):
+            edit(tensors, meta)
+            header = json.loads(meta["vaekit_checkpoint"])
+            del header["tensors_sha256"]
+            meta["vaekit_checkpoint"] = json.dumps(header)
+
+        return edited
+
+    modified = "does not match its own digest: its tensors were modified"
     cases = [
-        (drop_weight, "weights do not fit this model \\(Missing key"),
-        (reshape_best, "weights do not fit this model \\(best weights differ"),
+        (drop_weight, modified),
+        (scale_rng, modified),
+        (without_digest(drop_weight), "weights do not fit this model \\(Missing key"),
+        (without_digest(reshape_best), "weights do not fit this model \\(best weights differ"),
         (drop_header_entry, "not a readable vaekit checkpoint \\(no 'optimizer_values'\\)"),
     ]
     for edit, message in cases:

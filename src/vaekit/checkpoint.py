@@ -133,8 +133,18 @@ def save_checkpoint(path: Path, state: TrainingState, params: dict[str, Any]) ->
     }
     # safetensors refuses tensors that share memory or are not contiguous: give it copies on CPU.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    # The tensors' bytes do not depend on the header: serialized once to digest them, then
+    # with the digest in the header, so that load tells a modified tensor from a good one.
+    blob = dump_tensors(tensors, metadata={_META_KEY: json.dumps(meta, allow_nan=True)})
+    meta["tensors_sha256"] = _tensors_digest(blob)
     blob = dump_tensors(tensors, metadata={_META_KEY: json.dumps(meta, allow_nan=True)})
     atomic_write_bytes(path, blob)
+
+
+def _tensors_digest(blob: bytes) -> str:
+    """sha256 of a safetensors blob's data section: everything after its header."""
+    header_length = int.from_bytes(blob[:8], "little")
+    return hashlib.sha256(memoryview(blob)[8 + header_length :]).hexdigest()
 
 
 def load_checkpoint(path: Path, device: torch.device) -> tuple[TrainingState, dict[str, Any]]:
@@ -164,6 +174,12 @@ def load_checkpoint(path: Path, device: torch.device) -> tuple[TrainingState, di
         raise ModelFileError(
             f"{path} has checkpoint format {meta.get('format')!r}; this vaekit reads format "
             f"{CHECKPOINT_FORMAT}."
+        )
+    expected = meta.get("tensors_sha256")  # absent from checkpoints written before it was
+    if expected is not None and expected != _tensors_digest(blob):
+        raise ModelFileError(
+            f"{path} does not match its own digest: its tensors were modified or damaged "
+            f"after it was written; {_START_OVER}."
         )
 
     def section(prefix: str) -> dict[str, torch.Tensor]:
