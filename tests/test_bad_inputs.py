@@ -931,6 +931,13 @@ CASES: list[Case] = [
         error=ConfigError,
     ),
     Case(
+        "export-no-run",
+        "vaekit export of a run that does not exist, into its default --out",
+        ("export", "norun"),
+        out="norun",
+        error=ModelFileError,
+    ),
+    Case(
         "report-nothing",
         "vaekit report on a folder without results",
         ("report", "folder"),

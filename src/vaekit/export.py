@@ -287,10 +287,15 @@ def export_run(
 
     if str(format).lower() not in EXPORT_FORMATS:
         raise ConfigError(f"format must be one of {', '.join(EXPORT_FORMATS)}; got {format!r}.")
-    out = default_output(run, "export") if out is None else Path(out).expanduser()
     _check_opset(opset)
-    check_output_file(out, "encoder.onnx")  # before loading anything
-    model = load_model(run, device="cpu")
+    if out is None:  # inside RUN: whether RUN is a model directory is the first question
+        model = load_model(run, device="cpu")
+        out = default_output(run, "export")
+        check_output_file(out, "encoder.onnx")
+    else:
+        out = Path(out).expanduser()
+        check_output_file(out, "encoder.onnx")  # before loading anything
+        model = load_model(run, device="cpu")
     return {"run": str(run), **export_onnx(model, out, opset=opset)}
 
 
