@@ -768,6 +768,10 @@ def test_messages_name_flags_but_leave_paths_alone():
         == "--likelihood 'bernoulli' needs [0, 1]; use --likelihood 'gaussian'."
     )
     assert _as_flags("Cannot write runs/beta=4/x") == "Cannot write runs/beta=4/x"
+    assert (  # numbers too, as a resume refusal lists them
+        _as_flags("a different fit: batch_size=128 (now 64), random_state=0 (now 3)")
+        == "a different fit: --batch-size 128 (now 64), --seed 0 (now 3)"
+    )
     assert _as_flags("unknown_thing must be 1") == "unknown_thing must be 1"
     assert (  # named inside a sentence, or switched on as in Python
         _as_flags("use a warm-up (kl_warmup_epochs) or free_bits, dynamic_binarization=True")
