@@ -841,6 +841,25 @@ def test_ctrl_c_suggests_resume_only_where_a_checkpoint_was_kept(tmp_path, monke
         result = invoke("train", "digits", "--out", tmp_path / epochs, "--epochs", epochs)
         assert result.exit_code == 130 and hint in " ".join(result.stderr.split()), result.stderr
 
+    # --overwrite over an earlier run: its checkpoint is not this run's.
+    def interrupted_over(data, out, **kwargs):
+        if kwargs.get("epochs") == 2:  # a finished epoch replaces the file
+            (out / "new").write_bytes(b"")
+            (out / "new").replace(out / "checkpoint.safetensors")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vaekit.jobs, "train_run", interrupted_over)
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    hints = (
+        ("1", "nothing was kept: the same command starts over"),
+        ("2", "run the same command with --resume instead of --overwrite"),
+    )
+    for epochs, hint in hints:
+        (earlier / "checkpoint.safetensors").write_bytes(b"the earlier run's")
+        result = invoke("train", "digits", "--out", earlier, "--epochs", epochs, "--overwrite")
+        assert result.exit_code == 130 and hint in " ".join(result.stderr.split()), result.stderr
+
 
 def test_train_refuses_resume_with_overwrite_and_warns_of_a_warmup_past_the_end(tmp_path):
     result = invoke("train", "digits", "--out", tmp_path / "r", "--resume", "--overwrite")

@@ -675,12 +675,24 @@ def train(
             **params,
         )
 
-    def after_interrupt() -> str:
-        from .checkpoint import CHECKPOINT_FILE
+    from .checkpoint import CHECKPOINT_FILE
 
-        # Only a finished epoch leaves a checkpoint; before one, the run folder is removed.
-        if (out.expanduser() / CHECKPOINT_FILE).exists():
-            return " To go on from the last finished epoch, run the same command with --resume."
+    checkpoint = out.expanduser() / CHECKPOINT_FILE
+
+    def version() -> tuple[int, int] | None:
+        """Which checkpoint file is there: each is written anew and renamed into place."""
+        if not checkpoint.exists():
+            return None
+        status = checkpoint.stat()
+        return status.st_ino, status.st_mtime_ns
+
+    before = version()  # an earlier run's, which --overwrite would replace
+
+    def after_interrupt() -> str:
+        # Only a finished epoch writes a checkpoint; before one, a new run folder is removed.
+        if version() not in (None, before) or (resume and before is not None):
+            again = "with --resume instead of --overwrite" if overwrite else "with --resume"
+            return f" To go on from the last finished epoch, run the same command {again}."
         return " No epoch had finished, so nothing was kept: the same command starts over."
 
     result = _call(job, on_interrupt=after_interrupt)
