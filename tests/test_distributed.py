@@ -260,3 +260,17 @@ def test_a_half_set_torchrun_environment_is_one_clear_error(monkeypatch, env, me
         monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=message):
         world()
+
+
+def test_a_torchrun_environment_without_its_master_address_is_one_clear_error(monkeypatch):
+    """WORLD_SIZE and RANK but no MASTER_ADDR: torch's rendezvous raised a bare ValueError."""
+    from vaekit import VAE
+    from vaekit.errors import ConfigError
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    for name in ("MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    X = np.random.default_rng(0).uniform(size=(20, 3)).astype(np.float32)
+    with pytest.raises(ConfigError, match="MASTER_ADDR and MASTER_PORT are not set, so this"):
+        VAE(latent_dim=2, epochs=1).fit(X)

@@ -105,3 +105,38 @@ def test_a_float64_memory_map_is_standardized_in_float64(tmp_path):
     expected = model._to_model_input(X[rows])
     np.testing.assert_allclose(batch, expected, rtol=0, atol=1e-6)
     assert batch[:, 0].std() > 0.5  # the column still varies once standardized
+
+
+def test_sigterm_ends_a_command_blocked_in_native_code(tmp_path):
+    """Python runs a signal handler only between bytecodes: a main thread waiting in C++ for
+    a torchrun peer that never comes would ignore SIGTERM for good; the watcher ends it."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there: the store client retries in C++
+    script = tmp_path / "blocked.py"
+    script.write_text(
+        "from datetime import timedelta\n"
+        "import torch.distributed as dist\n"
+        "from vaekit.interrupts import sigterm_as_interrupt\n"
+        "with sigterm_as_interrupt(grace=1.0):\n"
+        "    print('ready', flush=True)\n"
+        f"    dist.TCPStore('127.0.0.1', {port}, 2, False, timeout=timedelta(seconds=120))\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        time.sleep(1.0)  # inside TCPStore's constructor
+        process.send_signal(signal.SIGTERM)
+        tic = time.monotonic()
+        assert process.wait(timeout=30) == 143
+        assert time.monotonic() - tic < 15
+    finally:
+        process.kill()
+        process.wait()

@@ -90,6 +90,14 @@ def init_process_group(device: torch.device) -> None:
     """Join the ``torchrun`` process group once: NCCL for CUDA, gloo for CPU tensors."""
     if dist.is_initialized():
         return
+    # torch's env:// rendezvous reads these; without them it raises a bare ValueError.
+    missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+    if missing:
+        raise ConfigError(
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set, so this "
+            f"process cannot join a torchrun job (WORLD_SIZE={os.environ.get('WORLD_SIZE')!r}); "
+            "launch with torchrun, or unset WORLD_SIZE to train in one process."
+        )
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")

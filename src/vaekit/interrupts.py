@@ -9,6 +9,7 @@ CLI turns it into :class:`Terminated`, a KeyboardInterrupt, for the same cleanup
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -29,11 +30,20 @@ def _swappable(signum: int) -> bool:
     )
 
 
+# How long the main thread has to reach Python and clean up after SIGTERM before the process
+# ends anyway (see _watch): a training step or a file write takes far less.
+SIGTERM_GRACE_SECONDS = 10.0
+
+
 @contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt(grace: float = SIGTERM_GRACE_SECONDS) -> Iterator[None]:
     """Within the block, SIGTERM raises :class:`Terminated` instead of killing the process.
 
     Only where SIGTERM has its default action: a handler someone else installed stays.
+    Python runs a signal handler only between bytecodes, so a main thread blocked in native
+    code (a rendezvous waiting for a peer that never comes, a stalled collective) would ignore
+    SIGTERM for good; a watcher thread ends the process (exit code 143) when the main thread
+    has not finished ``grace`` seconds after the signal.
     """
     if not _swappable(signal.SIGTERM) or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
         yield
@@ -42,11 +52,39 @@ def sigterm_as_interrupt() -> Iterator[None]:
     def terminate(signum: int, frame: object) -> None:
         raise Terminated
 
+    # The C-level handler writes each signal's number to this pipe the moment it arrives,
+    # whatever the main thread is doing.
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    finished = threading.Event()
+    previous_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
     previous = signal.signal(signal.SIGTERM, terminate)
+    watcher = threading.Thread(
+        target=_watch, args=(read_end, finished, grace), name="vaekit-sigterm", daemon=True
+    )
+    watcher.start()
     try:
         yield
     finally:
+        finished.set()
         signal.signal(signal.SIGTERM, previous)
+        signal.set_wakeup_fd(previous_fd)
+        os.close(write_end)  # the watcher reads end-of-file and returns
+        watcher.join(timeout=1.0)
+        os.close(read_end)
+
+
+def _watch(read_end: int, finished: threading.Event, grace: float) -> None:
+    """Wait for a SIGTERM byte on the wakeup pipe; give the main thread ``grace`` seconds."""
+    while True:
+        try:
+            received = os.read(read_end, 64)
+        except OSError:
+            return
+        if not received:  # the block ended: the pipe was closed
+            return
+        if signal.SIGTERM in received and not finished.wait(grace):
+            os._exit(128 + signal.SIGTERM)  # as the default action would have: no cleanup ran
 
 
 @contextlib.contextmanager
