@@ -107,6 +107,19 @@ def test_slerp_falls_back_to_linear_when_the_angle_is_undefined(z1):
     np.testing.assert_allclose(spherical, latent_path(z0, z1, steps=7), atol=1e-6)
 
 
+@pytest.mark.parametrize("gap", [1e-5, 1e-3, 0.3])
+def test_slerp_of_unequal_nearly_opposite_codes_stays_between_their_norms(gap):
+    """Slerp of the codes themselves runs out to ~1/sin Ω for nearly opposite codes of unequal
+    norm (21,588 for codes of norm < 3, measured); the norm goes linearly between the ends."""
+    z0 = np.array([1.0, 0.0])
+    z1 = -2.5 * np.array([np.cos(gap), np.sin(gap)])  # angle π - gap to z0
+    path = latent_path(z0, z1, steps=9, method="spherical").astype(np.float64)
+    norms = np.linalg.norm(path, axis=1)
+    np.testing.assert_allclose(norms, np.linspace(1.0, 2.5, 9), rtol=1e-5)
+    angles = np.arctan2(path[:, 1], path[:, 0])  # a great-circle direction, at constant speed
+    assert np.all(np.abs(np.abs(np.diff(np.unwrap(angles))) - (np.pi - gap) / 8) < 1e-4)
+
+
 def test_latent_path_rejects_bad_arguments():
     with pytest.raises(ConfigError, match="steps must be"):
         latent_path([0.0], [1.0], steps=1)

@@ -62,12 +62,14 @@ def latent_path(z0: Any, z1: Any, steps: int = 10, method: str = "linear") -> np
     steps : int, default=10
         Number of points, at least 2; ``t`` runs over ``linspace(0, 1, steps)``.
     method : {"linear", "spherical"}, default="linear"
-        ``linear``: (1 - t)·z0 + t·z1. ``spherical`` (slerp; Shoemake 1985, White 2016):
-        sin((1 - t)Ω)/sin Ω·z0 + sin(tΩ)/sin Ω·z1 with Ω the angle between z0 and z1. For
-        ``|z0| == |z1|`` every point keeps that norm, whereas a linear path cuts through the
-        low-norm interior where, in high dimensions, a N(0, I) prior has almost no mass. When
-        z0 and z1 are (anti)parallel or one is zero the great circle is undefined and the path
-        falls back to linear.
+        ``linear``: (1 - t)·z0 + t·z1. ``spherical`` (slerp; Shoemake 1985, White 2016): the
+        direction follows the great circle, sin((1 - t)Ω)/sin Ω·u0 + sin(tΩ)/sin Ω·u1 for
+        the unit vectors u0, u1 at angle Ω, and the norm goes linearly from |z0| to |z1|. For
+        ``|z0| == |z1|`` that is slerp of z0 and z1 itself, every point of that norm, whereas a
+        linear path cuts through the low-norm interior where, in high dimensions, a N(0, I)
+        prior has almost no mass. (Slerp of z0 and z1 of unequal norms would run as far out as
+        1/sin Ω for nearly opposite codes.) When z0 and z1 are (anti)parallel or one is zero
+        the great circle is undefined and the path falls back to linear.
 
     Returns
     -------
@@ -92,8 +94,11 @@ def latent_path(z0: Any, z1: Any, steps: int = 10, method: str = "linear") -> np
             # near 0 and π (Kahan, "How futile are mindless assessments of roundoff", 2006).
             omega = 2.0 * np.arctan2(np.linalg.norm(ua - ub), np.linalg.norm(ua + ub))
             if _MIN_ANGLE < omega < np.pi - _MIN_ANGLE:
-                sin_omega = np.sin(omega)
-                path = (np.sin((1.0 - t) * omega) * a + np.sin(t * omega) * b) / sin_omega
+                direction = np.sin((1.0 - t) * omega) * ua + np.sin(t * omega) * ub
+                # A unit vector analytically; normalized again against the cancellation of
+                # ua and ub's large coefficients when they are nearly opposite.
+                direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+                path = ((1.0 - t) * norm_a + t * norm_b) * direction
     path[0], path[-1] = a, b  # exact endpoints, whatever the rounding of the formula
     return path.astype(np.float32)
 
