@@ -453,3 +453,21 @@ def test_an_image_model_interpolates_and_traverses_flattened_rows(tmp_path):
     np.testing.assert_allclose(np.load(out)[0, 0], first, atol=1e-6)  # (methods, steps, 8, 8)
     result = invoke("traverse", tmp_path / "run", "digits", "--index", "3", "--out", out)
     assert result.exit_code == 0, result.output
+
+
+def test_interpolate_and_traverse_check_a_tables_column_names():
+    """As transform does: a row of a DataFrame with its columns reordered or renamed is
+    refused, not read by position into another model's features."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(80, 3)) * [1, 10, 100], columns=["a", "b", "c"])
+    model = VAE(latent_dim=2, hidden_dims=(8,), epochs=2, random_state=0).fit(df)
+    reordered, renamed = df[["c", "b", "a"]], df.rename(columns={"a": "z"})
+    with pytest.raises(DataError, match="another order"):
+        interpolate(model, reordered.iloc[0], reordered.iloc[1], steps=3)
+    with pytest.raises(DataError, match="columns differ"):
+        interpolate(model, renamed.iloc[0], renamed.iloc[1], steps=3)
+    with pytest.raises(DataError, match="another order"):
+        traverse(model, reordered.iloc[[0]], dim=0)
+    path = interpolate(model, df.iloc[0], df.iloc[1], steps=3)  # the training order: taken
+    np.testing.assert_allclose(path[0], model.reconstruct(df.iloc[[0]])[0], rtol=1e-5)

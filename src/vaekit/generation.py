@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .errors import ConfigError, DataError
 from .vae import VAE
+from .validation import column_difference
 
 __all__ = [
     "INTERPOLATION_METHODS",
@@ -106,7 +107,16 @@ def latent_path(z0: Any, z1: Any, steps: int = 10, method: str = "linear") -> np
 def _one_sample(model: Any, x: Any, name: str) -> np.ndarray:
     """``x`` as a batch of one, shape (1, *input_shape_): a sample, a batch of one, or for an
     image model a flattened image (as ``transform`` takes them); a DataFrame row or Series
-    gives its values."""
+    gives its values, once its names are checked against the training columns."""
+    trained = getattr(model, "feature_names_in_", None)
+    # A DataFrame's columns, or a Series' index (one row of a DataFrame, df.iloc[i]).
+    names = getattr(x, "columns", None)
+    if names is None and getattr(x, "ndim", None) == 1:
+        names = getattr(x, "index", None)
+    if trained is not None and names is not None:
+        difference = column_difference([str(n) for n in names], [str(n) for n in trained], name)
+        if difference:
+            raise DataError(difference)
     arr = np.asarray(x)
     shape = tuple(model.input_shape_)
     forms = [shape, (1, *shape), (arr.size,), (1, arr.size)]
