@@ -471,3 +471,16 @@ def test_interpolate_and_traverse_check_a_tables_column_names():
         traverse(model, reordered.iloc[[0]], dim=0)
     path = interpolate(model, df.iloc[0], df.iloc[1], steps=3)  # the training order: taken
     np.testing.assert_allclose(path[0], model.reconstruct(df.iloc[[0]])[0], rtol=1e-5)
+
+
+def test_more_samples_than_memory_holds_is_one_clear_error(tmp_path):
+    """Not torch's allocator failure (a traceback) or the kernel stopping the process."""
+    model = VAE(latent_dim=2, hidden_dims=(8,), epochs=1, random_state=0).fit(
+        np.random.default_rng(0).uniform(size=(40, 3))
+    )
+    with pytest.raises(ConfigError, match=r"n_samples=10{12} would take .* GiB .* draw fewer"):
+        model.sample(10**12)
+    assert model.sample(5).shape == (5, 3)
+    model.save(tmp_path / "run")
+    result = CliRunner().invoke(app, ["generate", str(tmp_path / "run"), "-n", str(10**12)])
+    assert result.exit_code == 2 and "--n-samples 1000000000000 would take" in result.output

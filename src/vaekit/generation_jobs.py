@@ -182,11 +182,11 @@ def _check_drawable(
         raise ConfigError(
             f"This model's samples are not images (each is a vector of {model.n_features_in_} "
             f"features), so they cannot be drawn as a PNG grid; use --out "
-            f"{out.with_suffix('.npy').name} to save the array."
+            f"{out.with_suffix('.npy')} to save the array."
         )
     raise ConfigError(
         f"This model's samples are images with {image_shape[0]} channels, which a PNG grid "
-        f"cannot show (it draws 1, 3 or 4); use --out {out.with_suffix('.npy').name} to "
+        f"cannot show (it draws 1, 3 or 4); use --out {out.with_suffix('.npy')} to "
         "save the array."
     )
 

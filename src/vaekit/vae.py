@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -242,6 +243,8 @@ class VAE(_BaseAutoencoder):
         """
         check_is_fitted(self, "module_")
         check_positive_int("n_samples", n_samples)
+        per_sample = self.module_.latent_dim + math.prod(self.input_shape_)  # z, then x
+        _refuse_beyond_memory(int(n_samples), per_sample)
         generator = torch.Generator().manual_seed(torch_seed(random_state))
         Z = torch.randn(int(n_samples), self.module_.latent_dim, generator=generator)
         return self.inverse_transform(Z.numpy())
@@ -440,3 +443,19 @@ def _row_key(row: np.ndarray) -> int:
     """A 64-bit key of one row's values (as the model reads them), to seed its draws by."""
     digest = hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=8).digest()
     return int.from_bytes(digest, "little")
+
+
+def _refuse_beyond_memory(n_samples: int, values_per_sample: int) -> None:
+    """A ConfigError where the samples (and their codes), as float32, would not fit in this
+    machine's memory at all: one sentence instead of torch's allocator failure (or the kernel
+    stopping the process)."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):  # not POSIX: let the allocator decide
+        return
+    needed = n_samples * values_per_sample * 4
+    if needed > total:
+        raise ConfigError(
+            f"n_samples={n_samples} would take {needed / 2**30:,.0f} GiB as float32, more than "
+            f"this machine's {total / 2**30:,.0f} GiB of memory; draw fewer at a time."
+        )
