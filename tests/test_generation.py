@@ -395,7 +395,7 @@ def _between(run: str, data: str, i: str, j: str) -> list[str]:
 
 BAD_CALLS = [
     (["generate", "{ae}", *PNG], "no prior to sample from"),
-    (["generate", "{table}", *PNG], "use --out x.npy"),
+    (["generate", "{table}", *PNG], "/x.npy to save the array"),  # --out with its folder
     (["generate", "{vae}", "--out", "{tmp}/x.jpg"], "--out must end in .png"),
     (["generate", "{vae}", "-n", "0", *PNG], "-n must be a positive"),
     (
@@ -420,7 +420,7 @@ BAD_CALLS = [
     (["traverse", "{vae}", "--range", "0", *PNG], "--range must be"),
     (["traverse", "{vae}", "digits", *PNG], "DATA and --index together"),
     (["traverse", "{ae}", *PNG], "pass DATA --index"),
-    (["traverse", "{table}", *PNG], "use --out x.npy"),
+    (["traverse", "{table}", *PNG], "/x.npy to save the array"),
     (["generate", "{two_channel}", *PNG], "images with 2 channels, which a PNG grid cannot show"),
     (["traverse", "{vae}", "digits", "--index", "1797", *NPY], "--index 1797 is out of range"),
 ]
