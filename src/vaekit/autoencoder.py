@@ -28,15 +28,17 @@ class Autoencoder(_BaseAutoencoder):
     output_variance : "learned" or float, default="learned"
     augment : {None, "affine"}, default=None
         Random rotations and shifts of the training images, as for :class:`VAE`.
-    epochs, batch_size, learning_rate, lr_schedule, validation_fraction, patience,
+    epochs, batch_size, learning_rate, lr_schedule, validation_fraction, patience
+        As for :class:`VAE`.
     max_grad_norm, contamination, random_state, device, precision, verbose
         As for :class:`VAE`; the anomaly score is :meth:`score_samples`, minus the
         reconstruction error.
 
     Attributes
     ----------
-    module_, history_, input_shape_, n_features_in_, architecture_, likelihood_, mean_, scale_,
-    n_epochs_, seed_, offset_, offset_rows_
+    module_, history_, input_shape_, n_features_in_, architecture_, likelihood_
+        As for :class:`VAE`.
+    mean_, scale_, n_epochs_, seed_, offset_, offset_rows_, device_, feature_names_in_
         As for :class:`VAE`.
     """
 

@@ -1,4 +1,4 @@
-"""Named datasets and data files -> :class:`Dataset` (float32 arrays plus optional labels).
+"""Named datasets and data files -> :class:`Dataset` (arrays plus optional labels).
 
 This module names the datasets (digits, MNIST, Fashion-MNIST, Olivetti and their splits) and
 hands a path to its loader by format: :mod:`vaekit.array_files` (.npy, .npz, IDX),
@@ -7,8 +7,9 @@ the record they return and the conversions they share.
 
 One scaling rule everywhere: uint8 arrays with 3 or more dimensions are images and are divided by
 255 into [0, 1] (images in a folder likewise; 16-bit grayscale ones by 65535, float ones must be
-in [0, 1]); every other numeric array is cast to float32 unchanged. Tables (CSV, Parquet) are
-2-D float32 with missing cells as NaN, which the estimator rejects with its own message.
+in [0, 1]); other images are cast to float32 unchanged. Tables (CSV, Parquet, 2-D arrays) are
+float64 unless stored as float32 (a timestamp column keeps its variation), with missing cells
+as NaN, which the estimator rejects with its own message.
 
 Every problem a user can cause (a missing or corrupt file, a text column, an unknown name) raises
 :class:`~vaekit.errors.DataError` with one sentence; no numpy, pyarrow or Pillow traceback escapes.
@@ -132,10 +133,11 @@ def load_dataset(
     Returns
     -------
     Dataset
-        ``X`` float32, never shared with a cache, and writable except from a float32 .npy
-        file: that is a read-only memory map of the file (``numpy.memmap``, so a file larger
-        than memory can be trained on), to copy with ``np.array(X)`` before changing it in
-        place. ``y`` of shape ``(n,)`` or None.
+        ``X``: images float32, tables float64 unless stored as float32 (see
+        :class:`~vaekit.dataset.Dataset`). Never shared with a cache, and writable except
+        from a float32 .npy file: that is a read-only memory map of the file
+        (``numpy.memmap``, so a file larger than memory can be trained on), to copy with
+        ``np.array(X)`` before changing it in place. ``y`` of shape ``(n,)`` or None.
 
     Raises
     ------

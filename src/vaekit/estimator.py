@@ -13,7 +13,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -109,6 +109,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+# fit returns self: VAE(...).fit(X) is a VAE to type checkers, not the base class.
+_Estimator = TypeVar("_Estimator", bound="_BaseAutoencoder")
+
+
 class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Shared implementation of :class:`VAE` and :class:`Autoencoder` (not public)."""
 
@@ -124,13 +128,13 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     # ------------------------------------------------------------------ fitting
     def fit(
-        self,
+        self: _Estimator,
         X: Any,
         y: Any = None,
         *,
         checkpoint_path: str | os.PathLike | None = None,
         resume: bool = False,
-    ) -> _BaseAutoencoder:
+    ) -> _Estimator:
         """Train on X.
 
         Parameters
@@ -905,6 +909,23 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         Weights go to ``model.safetensors``; parameters, scaling metadata, library versions and
         a checksum of the weights to ``config.json``; the training history to ``history.json``.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The model directory, created if needed (parents too). A model already saved there
+            is replaced, all three files at once (an interruption leaves the old or the new
+            one, never a mix); other files in it are left alone.
+
+        Raises
+        ------
+        NotFittedError
+            The model was not fitted.
+        ConfigError
+            A network parameter (``latent_dim``, ``hidden_dims``...) was changed with
+            ``set_params`` after fit: the saved model could not be rebuilt.
+        ModelFileError
+            ``path`` cannot be created or written (a file in the way, no permission).
         """
         from .persistence import save_model
 

@@ -168,6 +168,13 @@ def interpolate(
 def traversal_values(limit: float = 3.0, steps: int = 9) -> np.ndarray:
     """``linspace(-limit, limit, steps)``: latent values for :func:`traverse`, validated.
 
+    Parameters
+    ----------
+    limit : float, default=3.0
+        Positive; the values run from -limit to limit (3 prior standard deviations).
+    steps : int, default=9
+        Number of values, at least 2.
+
     Returns
     -------
     ndarray of shape (steps,), float64

@@ -217,7 +217,7 @@ class VAE(_BaseAutoencoder):
 
         Returns
         -------
-        (mu, logvar) : two ndarrays of shape (n_samples, latent_dim), or
+        (mu, logvar) : two float32 ndarrays of shape (n_samples, latent_dim), or
         z : ndarray of shape (n_samples, latent_dim) when ``sample``
         """
         mu, logvar = self._encode(X)

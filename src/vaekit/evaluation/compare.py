@@ -164,7 +164,9 @@ def compare_features(
         E.g. the first result of :func:`fit_feature_extractors`. Widths may differ across sets.
     y_train : array-like of shape (n_train,)
     y_test : array-like of shape (n_test,)
-    tasks : sequence of {"classification", "regression", "clustering"}
+    tasks : sequence of str, default=("classification", "clustering")
+        Among "classification", "regression" and "clustering"; regression runs only when
+        asked for (a continuous target).
     random_state : int or None, default=0
         Passed to every task.
     extractors : dict, optional

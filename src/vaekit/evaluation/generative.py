@@ -60,7 +60,7 @@ def test_elbo(
         Held-out data, same per-sample shape as in ``fit``.
     n_mc_samples : int, default=8
     random_state : int, RandomState or None
-        Seeds the draws; None uses the model's ``random_state``.
+        Seeds the draws; None uses the fit's seed (``seed_``), so repeated calls agree.
 
     Returns
     -------
@@ -109,7 +109,7 @@ def iwae_log_likelihood(
     k_batch : int, optional
         Samples per chunk (memory only).
     random_state : int, RandomState or None
-        Seeds the draws; None uses the model's ``random_state``. Equal seeds, equal results.
+        Seeds the draws; None uses the fit's seed (``seed_``). Equal seeds, equal results.
 
     Returns
     -------
