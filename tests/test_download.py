@@ -184,7 +184,7 @@ def test_a_folder_that_cannot_be_written_is_not_called_a_network_error(tmp_path,
         raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.setattr(vaekit.download, "open", refuse, raising=False)
-    with pytest.raises(DataError, match=r"Cannot write to .*mnist \(Permission denied\); pass a"):
+    with pytest.raises(DataError, match=r"^Cannot write to .*mnist \(Permission denied\); pass a"):
         # No server at all: the folder is checked before any mirror is asked.
         download_dataset("mnist", tmp_path, base_url=f"http://127.0.0.1:{free_port()}/")
 

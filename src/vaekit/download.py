@@ -138,6 +138,8 @@ def _ensure_file(
             size = _fetch_verified(url, dest, md5, timeout, bar)
         except _Md5Mismatch as exc:  # this mirror is bad, another may be fine
             mismatch = exc
+        except DataError:  # the folder cannot be written: no mirror can help (a ValueError too)
+            raise
         except _FETCH_ERRORS as exc:
             last_error = exc
         else:
