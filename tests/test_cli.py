@@ -768,6 +768,7 @@ def test_messages_name_flags_but_leave_paths_alone():
         == "--likelihood 'bernoulli' needs [0, 1]; use --likelihood 'gaussian'."
     )
     assert _as_flags("Cannot write runs/beta=4/x") == "Cannot write runs/beta=4/x"
+    assert _as_flags("beta=4 is not a model directory") == "beta=4 is not a model directory"
     assert (  # numbers too, as a resume refusal lists them
         _as_flags("a different fit: batch_size=128 (now 64), random_state=0 (now 3)")
         == "a different fit: --batch-size 128 (now 64), --seed 0 (now 3)"

@@ -471,6 +471,12 @@ def test_interpolate_and_traverse_check_a_tables_column_names():
         traverse(model, reordered.iloc[[0]], dim=0)
     path = interpolate(model, df.iloc[0], df.iloc[1], steps=3)  # the training order: taken
     np.testing.assert_allclose(path[0], model.reconstruct(df.iloc[[0]])[0], rtol=1e-5)
+    # A pyarrow Table's .columns are its data, not its names: read by name all the same.
+    pa = pytest.importorskip("pyarrow")
+    rows = [pa.Table.from_pandas(df.iloc[[i]], preserve_index=False) for i in (0, 1)]
+    np.testing.assert_allclose(interpolate(model, *rows, steps=3), path, rtol=1e-6)
+    with pytest.raises(DataError, match="another order"):
+        interpolate(model, rows[0].select(["c", "b", "a"]), rows[1], steps=3)
 
 
 def test_more_samples_than_memory_holds_is_one_clear_error(tmp_path):

@@ -76,9 +76,9 @@ _FLAGS = {
     },
 }  # fmt: skip
 _LEADING_PARAMETER = re.compile(r"^(\w+)(?= must | applies )")
-# Only `name='value'` or `name=4` after a space or at the start: a path such as runs/beta=4
-# stays as it is.
-_ASSIGNED_PARAMETER = re.compile(r"(?<![^\s(])(\w+)=(?=['\d-])")
+# Only `name='value'` after a space or at the start, or `name=4 (now 5)` as a resume refusal
+# lists values: a path such as runs/beta=4, or a folder named beta=4, stays as it is.
+_ASSIGNED_PARAMETER = re.compile(r"(?<![^\s(])(\w+)=(?='|-?[\d.]+ \(now )")
 # A parameter named within a sentence, "(kl_warmup_epochs)": only names with an underscore,
 # which prose does not use ("lower beta" stays), between spaces or brackets and punctuation.
 _NAMED_PARAMETER = re.compile(r"(?<![^\s(])([a-z]+(?:_[a-z]+)+)(?=[\s),.;:]|$)")

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .errors import ConfigError, DataError
 from .vae import VAE
-from .validation import column_difference
+from .validation import column_difference, column_names
 
 __all__ = [
     "INTERPOLATION_METHODS",
@@ -109,9 +109,10 @@ def _one_sample(model: Any, x: Any, name: str) -> np.ndarray:
     image model a flattened image (as ``transform`` takes them); a DataFrame row or Series
     gives its values, once its names are checked against the training columns."""
     trained = getattr(model, "feature_names_in_", None)
-    # A DataFrame's columns, or a Series' index (one row of a DataFrame, df.iloc[i]).
-    names = getattr(x, "columns", None)
-    if names is None and getattr(x, "ndim", None) == 1:
+    # A table's column names (a DataFrame, a pyarrow Table), or a Series' index (one row of a
+    # DataFrame, df.iloc[i]).
+    names = column_names(x)
+    if names is None and getattr(x, "ndim", None) == 1 and not isinstance(x, np.ndarray):
         names = getattr(x, "index", None)
     if trained is not None and names is not None:
         difference = column_difference([str(n) for n in names], [str(n) for n in trained], name)
