@@ -8,6 +8,7 @@ can call them directly. Each checks what a user can get wrong *before* any long 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import os
@@ -48,8 +49,8 @@ from .validation import column_difference, conform_samples
 
 RUN_FILE = "run.json"  # what a `vaekit train` run was: data, timings, final losses
 # What the commands that read a run write into it when given no --out (generate, interpolate
-# and traverse add .png or .npy). They describe the model: training other weights in place
-# of it (--overwrite, --resume) removes them; a first model in a folder removes nothing.
+# and traverse add .png or .npy). They describe the model: training a new one in its place
+# (--overwrite, or a --resume that trains on) removes them; a first model removes nothing.
 RUN_OUTPUTS = {
     "evaluate": "evaluate",
     "visualize": "visualize",
@@ -64,6 +65,15 @@ RUN_OUTPUTS = {
 def default_output(run: str | os.PathLike, command: str) -> Path:
     """Where ``command`` writes in the run directory ``run`` when given no ``--out``."""
     return Path(run).expanduser() / RUN_OUTPUTS[command]
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of a file, read in blocks (weights can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _remove_run_outputs(run: Path) -> list[str]:
@@ -205,7 +215,7 @@ def train_run(
     created = writable_dir(out, "run directory")  # checked before training, not after it
     # The model this training replaces, if any (--overwrite, --resume): its outputs go with it.
     weights = out / WEIGHTS_FILE
-    before = weights.read_bytes() if weights.is_file() else None
+    before = _file_digest(weights) if weights.is_file() else None
     tic = time.perf_counter()
     try:
         estimator.fit(X, checkpoint_path=out / CHECKPOINT_FILE, resume=resume)
@@ -251,7 +261,9 @@ def train_run(
         # The outputs describe the model just replaced: unless there was none (files in a
         # folder that held no model are the user's), or a resume trained nothing more (a
         # finished or early-stopped run), which leaves the same weights and valid outputs.
-        if before is not None and before != weights.read_bytes():
+        # --overwrite always replaces them: an equal retrain may differ in what they depend
+        # on besides the weights (--contamination sets the stored anomaly threshold).
+        if before is not None and (not resume or before != _file_digest(weights)):
             removed = _remove_run_outputs(out)
             if removed:
                 summary["removed_outputs"] = removed
