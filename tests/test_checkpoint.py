@@ -360,3 +360,37 @@ def test_rng_states_round_trip_per_rank_and_in_device_order(tmp_path):
     for want, got in zip(rngs, loaded.rng, strict=True):
         assert torch.equal(want["cpu"], got["cpu"])
         assert [int(t[0]) for t in got["cuda"]] == [int(t[0]) for t in want["cuda"]]
+
+
+def test_a_checkpoint_with_losses_in_standardized_nats_resumes_in_the_new_units(tmp_path):
+    """Checkpoints written before the history was in nats of the data hold standardized nats:
+    resumed, they are shifted by Σ log scale_, so new epochs compare with the old best loss
+    in one unit (a fixed offset made every resumed epoch look worse, and stopped the run)."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4)) @ rng.normal(size=(4, 6)) * 30 + 500  # Gaussian, scale_ ~ 60
+    params = dict(latent_dim=2, hidden_dims=(16,), random_state=0, patience=3)
+    whole = VAE(epochs=6, **params).fit(X)
+    checkpoint = tmp_path / CHECKPOINT_FILE
+    first = VAE(epochs=3, **params).fit(X, checkpoint_path=checkpoint)
+    offset = float(np.log(first.scale_).sum())
+    assert offset > 10
+    # As the earlier code wrote it: no "losses" entry, every loss offset nats lower.
+    with safe_open(checkpoint, "pt") as f:
+        meta = f.metadata()
+    header = json.loads(meta["vaekit_checkpoint"])
+    del header["losses"]
+    header["best_loss"] -= offset
+    for record in header["history"]:
+        for key in ("train_loss", "train_recon", "val_loss", "val_recon"):
+            record[key] -= offset
+    save_file(load_file(checkpoint), checkpoint, metadata={"vaekit_checkpoint": json.dumps(header)})
+    resumed = VAE(epochs=6, **params).fit(X, checkpoint_path=checkpoint, resume=True)
+    assert len(resumed.history_) == len(whole.history_)
+    for a, b in zip(resumed.history_, whole.history_, strict=True):
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-9)
+    np.testing.assert_array_equal(resumed.transform(X), whole.transform(X))

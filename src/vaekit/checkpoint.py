@@ -79,6 +79,9 @@ class TrainingState:
     restarts: int
     stopped: bool
     rng: list[dict[str, Any]] = field(default_factory=list)
+    # False for a checkpoint written before losses were recorded in nats of the data: its
+    # history and best_loss are in standardized nats (see TrainConfig.nll_offset).
+    losses_in_data_nats: bool = True
 
 
 # What to do about a checkpoint that cannot be read: its epochs are lost either way.
@@ -130,6 +133,7 @@ def save_checkpoint(path: Path, state: TrainingState, params: dict[str, Any]) ->
         "stopped": state.stopped,
         "optimizer_param_groups": state.optimizer["param_groups"],
         "optimizer_values": optimizer_values,
+        "losses": "data nats",  # history and best_loss include TrainConfig.nll_offset
     }
     # safetensors refuses tensors that share memory or are not contiguous: give it copies on CPU.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
@@ -206,6 +210,7 @@ def load_checkpoint(path: Path, device: torch.device) -> tuple[TrainingState, di
             restarts=int(meta["restarts"]),
             stopped=bool(meta["stopped"]),
             rng=rngs,
+            losses_in_data_nats=meta.get("losses") == "data nats",
         )
         return state, dict(meta["params"])
     except (KeyError, ValueError, TypeError, AttributeError) as exc:

@@ -311,6 +311,14 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         state, saved = load_checkpoint(path, self.device_)
         for message in check_resumable(path, state, saved, checkpoint_params):
             warnings.warn(message, UserWarning, stacklevel=3)  # at the caller of fit
+        if not state.losses_in_data_nats:  # written before: its losses in standardized nats
+            offset = self._log_scale_jacobian()
+            for record in state.history:
+                for key in ("train_loss", "train_recon", "val_loss", "val_recon"):
+                    if key in record:
+                        record[key] += offset
+            state.best_loss += offset  # inf stays inf
+            state.losses_in_data_nats = True
         return state, saved_seed(saved)
 
     def _resolve_architecture(self) -> str:
