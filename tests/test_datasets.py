@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import shutil
 import struct
 import warnings
@@ -299,6 +300,14 @@ def test_a_large_offset_column_keeps_its_variation_through_the_cli(tmp_path):
     result = CliRunner().invoke(app, ["embed", run, table, "--out", z])
     assert result.exit_code == 0, result.output
     np.testing.assert_allclose(np.load(z), model.transform(X), rtol=1e-5, atol=1e-6)
+    # A run from before tables were float64 (no table_dtype recorded) reads them as it did.
+    summary = json.loads((tmp_path / "run" / "run.json").read_text())
+    del summary["table_dtype"]
+    (tmp_path / "run" / "run.json").write_text(json.dumps(summary))
+    assert CliRunner().invoke(app, ["embed", run, table, "--out", z]).exit_code == 0
+    as_before = model.transform(X.astype(np.float32))
+    np.testing.assert_allclose(np.load(z), as_before, rtol=1e-5, atol=1e-6)
+    assert np.abs(as_before - model.transform(X)).max() > 0.01  # which float64 rows are not
 
 
 def test_parquet(tmp_path):

@@ -17,6 +17,7 @@ import tempfile
 import time
 import uuid
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -236,6 +237,8 @@ def train_run(
         "n_samples": int(dataset.X.shape[0]),
         # A table's column names, for later commands to check that a table lines up with them.
         "feature_names": dataset.feature_names,
+        # Runs without this key read tables as float32 (see load_run_data).
+        "table_dtype": "float64",
         # Later commands on this run read a table's labels from it unless told otherwise.
         "label_column": label_column,
         "input_shape": list(estimator.input_shape_),
@@ -525,13 +528,28 @@ def load_run_data(
     ``label_column`` given wins (and must be in the table). Without it, a CSV / Parquet file
     that has the column recorded in ``RUN/run.json`` is read with that column as labels, not
     as a feature the model never saw; a table without it, or with it empty in every row (new,
-    unlabelled rows), is read without labels.
+    unlabelled rows), is read without labels. For a run trained before tables were read as
+    float64 (no ``table_dtype`` in its run.json), a table is read as float32, as it was then.
     """
-    if label_column is None and takes_label_column(data):
-        recorded = run_summary(run).get("label_column")
-        if isinstance(recorded, str):
-            return load_dataset(data, data_dir=data_dir, label_column=recorded, label_optional=True)
-    return load_dataset(data, data_dir=data_dir, label_column=label_column)
+    summary: dict[str, Any] | None = None  # read once, and only where needed
+
+    def recorded() -> dict[str, Any]:
+        nonlocal summary
+        summary = run_summary(run) if summary is None else summary
+        return summary
+
+    asked = label_column is None and takes_label_column(data)
+    column = recorded().get("label_column") if asked else None
+    if isinstance(column, str):
+        ds = load_dataset(data, data_dir=data_dir, label_column=column, label_optional=True)
+    else:
+        ds = load_dataset(data, data_dir=data_dir, label_column=label_column)
+    table = ds.X.ndim == 2 and ds.X.dtype != np.float32
+    if table and recorded() and "table_dtype" not in recorded():
+        # A run trained before tables were read as float64 saw them as float32 (a timestamp
+        # column constant): read so too, for the model they trained to see the same values.
+        ds = replace(ds, X=ds.X.astype(np.float32))
+    return ds
 
 
 def run_summary(run: str | os.PathLike) -> dict[str, Any]:
