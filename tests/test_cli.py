@@ -501,6 +501,22 @@ def test_later_commands_refuse_a_table_whose_columns_do_not_line_up(tmp_path):
     assert "trained with the row index that pandas wrote" in " ".join(result.stderr.split())
 
 
+def test_a_run_that_read_pandas_default_names_as_a_sample_is_told_to_retrain(tmp_path):
+    """vaekit before 2026-12-06 read the header 0,1,2 of pd.DataFrame(X).to_csv(index=False)
+    as a sample and named the columns f0, f1, f2; it now reads that row as the header."""
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    table = tmp_path / "frame.csv"
+    np.savetxt(table, X, delimiter=",", header="0,1,2", comments="")
+    run = tmp_path / "run"
+    assert invoke("train", table, "--out", run, *TRAIN_FAST).exit_code == 0
+    summary = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**summary, "feature_names": ["f0", "f1", "f2"]}))
+    result = invoke("embed", run, table, "--out", tmp_path / "z.npy")
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "pandas' default column names (0, 1, ...)" in message and "train it again" in message
+
+
 def test_later_commands_read_labels_from_the_column_the_run_was_trained_with(tmp_path):
     X = np.random.default_rng(1).normal(size=(80, 6))
     names = ["age", "height", "weight", "income", "rent", "commute"]

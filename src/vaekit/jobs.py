@@ -475,6 +475,13 @@ def check_columns(ds: Dataset, run: str | os.PathLike, model: Any) -> None:
             f"table as a feature ({trained[0]!r}, which vaekit now leaves out); train it again "
             "on this file."
         )
+    headerless = [f"f{j}" for j in range(len(trained))]
+    if trained == headerless and given == [str(j) for j in range(len(given))]:
+        raise DataError(
+            f"The model in {run} was trained when vaekit read the header row of pandas' default "
+            f"column names (0, 1, ...) of {ds.name} as a sample, which it now reads as the "
+            "header; train it again on this file."
+        )
     difference = column_difference(given, list(trained), ds.name)
     if difference:
         raise DataError(difference)
