@@ -229,7 +229,7 @@ def test_the_leak_note_goes_by_the_rows_where_the_training_data_can_be_read(runs
             np.arange(len(digits.X)), test_size=0.25, stratify=digits.y, random_state=seed
         )
         X_test = digits.X[test_rows]  # rows compare by value, whatever their shape
-        count = _training_rows_counter(model, run, run_data, X_test, None)
+        count = _training_rows_counter(model, run, run_data, "digits", X_test, None)
         note = _leak_note(run, run_data, "digits", count)
         if expected == 0:
             assert count() == 0 and note is None
@@ -237,6 +237,18 @@ def test_the_leak_note_goes_by_the_rows_where_the_training_data_can_be_read(runs
             shared = count()
             assert 0 < shared < len(test_rows)
             assert f"holds {shared} of the test rows scored here" in note
+    # Scored on the training data itself: every row counted, without reading it again.
+    X_train = load_dataset("digits:train").X[:30]
+    count = _training_rows_counter(model, run, run_data, "Digits:Train", X_train, None)
+    assert count() == 30
+
+
+def test_count_shared_rows_counts_repeated_rows_of_x_each_time():
+    from vaekit.datasets import count_shared_rows
+
+    seen = np.arange(12, dtype=np.float64).reshape(4, 3)
+    X = np.stack([seen[1], seen[1], seen[3] + 0.5, seen[0]]).astype(np.float32)
+    assert count_shared_rows(X, seen) == 3  # the two copies of row 1, and row 0
 
 
 # --------------------------------------------------------------------------------- visualize

@@ -234,11 +234,24 @@ def may_share_rows(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
+def same_data(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two data specs of :func:`load_dataset` name the same rows: one named dataset
+    and split (case and spaces aside), or one file or folder however its path is written."""
+    try:
+        first, second = _parse_name(a), _parse_name(b)
+    except DataError:
+        return False
+    if first is not None or second is not None:
+        return first == second
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
 def count_shared_rows(X: np.ndarray, seen: np.ndarray) -> int:
     """How many rows of ``X`` (n, ...) are among the rows of ``seen`` (m, ...), by value.
 
     Rows are compared as float32 bytes, so the same sample read as float32 or float64 (or as
-    (n, 64) and (n, 8, 8)) is one; ``seen`` is read block by block (a memory map stays on disk).
+    (n, 64) and (n, 8, 8)) is one. Only X's rows are kept (as 16-byte keys); ``seen`` is read
+    block by block (a memory map stays on disk).
     """
     from .rows import iter_chunks
 
@@ -246,8 +259,11 @@ def count_shared_rows(X: np.ndarray, seen: np.ndarray) -> int:
         flat = np.ascontiguousarray(block, dtype=np.float32).reshape(len(block), -1)
         return (hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in flat)
 
-    known = {key for chunk in iter_chunks(seen) for key in keys(chunk)}
-    return sum(key in known for key in keys(X))
+    counts: dict[bytes, int] = {}
+    for key in keys(X):
+        counts[key] = counts.get(key, 0) + 1
+    found = {key for chunk in iter_chunks(seen) for key in keys(chunk) if key in counts}
+    return sum(counts[key] for key in found)
 
 
 def check_disjoint(data: str | os.PathLike, test: str | os.PathLike) -> None:

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,7 @@ from .datasets import (
     label_columns,
     load_dataset,
     may_share_rows,
+    same_data,
 )
 from .diagnostics import ACTIVE_UNIT_THRESHOLD, active_mask
 from .errors import ConfigError, DataError, ModelFileError
@@ -154,7 +156,7 @@ def evaluate_run(
             f"{len(model.history_)} epochs)"
         )
         scored = test if test is not None else data
-        count = _training_rows_counter(model, run, run_data, X_test, data_dir)
+        count = _training_rows_counter(model, run, run_data, scored, X_test, data_dir)
         leak = _leak_note(run, run_data, scored, count)
         if leak:
             protocol["note"] = leak
@@ -891,6 +893,7 @@ def _training_rows_counter(
     model: VAE | Autoencoder,
     run: str | os.PathLike,
     run_data: tuple[str | None, str | None],
+    scored: str | os.PathLike,
     X_test: np.ndarray,
     data_dir: str | os.PathLike | None,
 ) -> Callable[[], int | None]:
@@ -901,8 +904,12 @@ def _training_rows_counter(
         data, path = run_data
         if data is None:
             return None
+        if same_data(path or data, scored):  # DATA itself: every row of it was trained on
+            return len(X_test)
         try:
-            seen = model_rows(model, load_run_data(run, path or data, data_dir=data_dir), run)
+            with warnings.catch_warnings():  # said when DATA was read; this is a second look
+                warnings.simplefilter("ignore")
+                seen = model_rows(model, load_run_data(run, path or data, data_dir=data_dir), run)
         except (DataError, ConfigError, OSError):
             return None
         return count_shared_rows(X_test, seen)
