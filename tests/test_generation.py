@@ -484,9 +484,9 @@ def test_more_samples_than_memory_holds_is_one_clear_error(tmp_path):
     model = VAE(latent_dim=2, hidden_dims=(8,), epochs=1, random_state=0).fit(
         np.random.default_rng(0).uniform(size=(40, 3))
     )
-    with pytest.raises(ConfigError, match=r"n_samples=10{12} would take .* GiB .* draw fewer"):
+    with pytest.raises(ConfigError, match=r"n_samples must be at most .* would take .* GiB"):
         model.sample(10**12)
     assert model.sample(5).shape == (5, 3)
     model.save(tmp_path / "run")
     result = CliRunner().invoke(app, ["generate", str(tmp_path / "run"), "-n", str(10**12)])
-    assert result.exit_code == 2 and "--n-samples 1000000000000 would take" in result.output
+    assert result.exit_code == 2 and "--n-samples must be at most" in result.output

@@ -243,7 +243,10 @@ class VAE(_BaseAutoencoder):
         """
         check_is_fitted(self, "module_")
         check_positive_int("n_samples", n_samples)
-        per_sample = self.module_.latent_dim + math.prod(self.input_shape_)  # z, then x
+        # z (float32), then x: float64 for a Gaussian table (see inverse_transform).
+        table = self.likelihood_ == "gaussian" and len(self.input_shape_) == 1
+        x_bytes = (8 if table else 4) * math.prod(self.input_shape_)
+        per_sample = 4 * self.module_.latent_dim + x_bytes
         _refuse_beyond_memory(int(n_samples), per_sample)
         generator = torch.Generator().manual_seed(torch_seed(random_state))
         Z = torch.randn(int(n_samples), self.module_.latent_dim, generator=generator)
@@ -445,17 +448,18 @@ def _row_key(row: np.ndarray) -> int:
     return int.from_bytes(digest, "little")
 
 
-def _refuse_beyond_memory(n_samples: int, values_per_sample: int) -> None:
-    """A ConfigError where the samples (and their codes), as float32, would not fit in this
-    machine's memory at all: one sentence instead of torch's allocator failure (or the kernel
-    stopping the process)."""
+def _refuse_beyond_memory(n_samples: int, bytes_per_sample: int) -> None:
+    """A ConfigError where the samples (and their codes) would not fit in this machine's
+    memory at all: one sentence instead of torch's allocator failure (or the kernel stopping
+    the process). Physical memory, not a container's limit: a coarse guard."""
     try:
         total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, OSError, ValueError):  # not POSIX: let the allocator decide
         return
-    needed = n_samples * values_per_sample * 4
+    needed = n_samples * bytes_per_sample
     if needed > total:
         raise ConfigError(
-            f"n_samples={n_samples} would take {needed / 2**30:,.0f} GiB as float32, more than "
-            f"this machine's {total / 2**30:,.0f} GiB of memory; draw fewer at a time."
+            f"n_samples must be at most {total // bytes_per_sample:,} here: {n_samples:,} "
+            f"samples would take {needed / 2**30:,.0f} GiB, more than this machine's "
+            f"{total / 2**30:,.0f} GiB of memory; draw fewer at a time."
         )
