@@ -786,6 +786,15 @@ def test_messages_name_flags_but_leave_paths_alone():
     )
     assert _as_flags("Cannot write runs/beta=4/x") == "Cannot write runs/beta=4/x"
     assert _as_flags("beta=4 is not a model directory") == "beta=4 is not a model directory"
+    assert _as_flags("Cannot read runs beta=4.5/x") == "Cannot read runs beta=4.5/x"
+    assert (
+        _as_flags("more than epochs=2; patience=3 epochs, learning_rate=1e-05 (now 0.001).")
+        == "more than --epochs 2; --patience 3 epochs, --learning-rate 1e-05 (now 0.001)."
+    )
+    assert (
+        _as_flags("(validation_fraction=0.001 of 9 rows)")
+        == "(--validation-fraction 0.001 of 9 rows)"
+    )
     assert (  # numbers too, as a resume refusal lists them
         _as_flags("a different fit: batch_size=128 (now 64), random_state=0 (now 3)")
         == "a different fit: --batch-size 128 (now 64), --seed 0 (now 3)"

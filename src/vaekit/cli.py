@@ -76,9 +76,12 @@ _FLAGS = {
     },
 }  # fmt: skip
 _LEADING_PARAMETER = re.compile(r"^(\w+)(?= must | applies )")
-# Only `name='value'` after a space or at the start, or `name=4 (now 5)` as a resume refusal
-# lists values: a path such as runs/beta=4, or a folder named beta=4, stays as it is.
-_ASSIGNED_PARAMETER = re.compile(r"(?<![^\s(])(\w+)=(?='|-?[\d.]+ \(now )")
+# `name='value'` after a space or at the start, and `name=4` (or 1e-05) after a space or a
+# bracket: a path such as runs/beta=4, or one that opens a message ("beta=4 is not a model
+# directory"), stays as it is, and so does beta=4/x or beta=4.5/x.
+_ASSIGNED_PARAMETER = re.compile(
+    r"(?<![^\s(])(\w+)=(?=')|(?<=[\s(])(\w+)=(?=-?\d[\d.]*(?:e[+-]?\d+)?(?![\w/]|\.[\w/]))"
+)
 # A parameter named within a sentence, "(kl_warmup_epochs)": only names with an underscore,
 # which prose does not use ("lower beta" stays), between spaces or brackets and punctuation.
 _NAMED_PARAMETER = re.compile(r"(?<![^\s(])([a-z]+(?:_[a-z]+)+)(?=[\s),.;:]|$)")
@@ -104,7 +107,7 @@ def _as_flags(message: str) -> str:
     be...``, ``use likelihood='gaussian'`` -> ``use --likelihood 'gaussian'``."""
 
     def flag(match: re.Match[str], joint: str) -> str:
-        name = match.group(1)
+        name = next(group for group in match.groups() if group is not None)
         return _FLAGS[name] + joint if name in _FLAGS else match.group(0)
 
     for python, shell in _PYTHON_ONLY.items():
