@@ -467,6 +467,9 @@ def test_interpolate_and_traverse_check_a_tables_column_names():
         interpolate(model, reordered.iloc[0], reordered.iloc[1], steps=3)
     with pytest.raises(DataError, match="columns differ"):
         interpolate(model, renamed.iloc[0], renamed.iloc[1], steps=3)
+    unnamed = pd.DataFrame(df.to_numpy())  # columns 0, 1, 2: not the training names either
+    with pytest.raises(DataError, match="columns differ"):
+        interpolate(model, unnamed.iloc[[0]], unnamed.iloc[[1]], steps=3)
     with pytest.raises(DataError, match="another order"):
         traverse(model, reordered.iloc[[0]], dim=0)
     path = interpolate(model, df.iloc[0], df.iloc[1], steps=3)  # the training order: taken

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .errors import ConfigError, DataError
 from .vae import VAE
-from .validation import column_difference, column_names
+from .validation import column_difference
 
 __all__ = [
     "INTERPOLATION_METHODS",
@@ -111,7 +111,9 @@ def _one_sample(model: Any, x: Any, name: str) -> np.ndarray:
     trained = getattr(model, "feature_names_in_", None)
     # A table's column names (a DataFrame, a pyarrow Table), or a Series' index (one row of a
     # DataFrame, df.iloc[i]).
-    names = column_names(x)
+    names = getattr(x, "column_names", None)  # first: a pyarrow Table's .columns are its data
+    if names is None:
+        names = getattr(x, "columns", None)  # any names, not only strings: 0, 1, ... differ too
     if names is None and getattr(x, "ndim", None) == 1 and not isinstance(x, np.ndarray):
         names = getattr(x, "index", None)
     if trained is not None and names is not None:
