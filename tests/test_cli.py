@@ -510,11 +510,16 @@ def test_a_run_that_read_pandas_default_names_as_a_sample_is_told_to_retrain(tmp
     run = tmp_path / "run"
     assert invoke("train", table, "--out", run, *TRAIN_FAST).exit_code == 0
     summary = json.loads((run / "run.json").read_text())
-    (run / "run.json").write_text(json.dumps({**summary, "feature_names": ["f0", "f1", "f2"]}))
+    as_then = {**summary, "feature_names": ["f0", "f1", "f2"], "n_samples": 41}  # + the header
+    (run / "run.json").write_text(json.dumps(as_then))
     result = invoke("embed", run, table, "--out", tmp_path / "z.npy")
     assert result.exit_code == 2
     message = " ".join(result.stderr.split())
     assert "pandas' default column names (0, 1, ...)" in message and "train it again" in message
+    # A headerless run of today, given another file with that header: not this story.
+    (run / "run.json").write_text(json.dumps({**as_then, "n_samples": 40}))
+    result = invoke("embed", run, table, "--out", tmp_path / "z.npy")
+    assert result.exit_code == 2 and "columns differ" in " ".join(result.stderr.split())
 
 
 def test_later_commands_read_labels_from_the_column_the_run_was_trained_with(tmp_path):

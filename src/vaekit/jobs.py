@@ -463,7 +463,8 @@ def check_columns(ds: Dataset, run: str | os.PathLike, model: Any) -> None:
     Parquet file, against the names ``vaekit train`` recorded in run.json or, for a model
     saved from Python, its ``feature_names_in_`` (a DataFrame's columns).
     """
-    trained = run_summary(run).get("feature_names")
+    summary = run_summary(run)
+    trained = summary.get("feature_names")
     if not trained and getattr(model, "feature_names_in_", None) is not None:
         trained = [str(name) for name in model.feature_names_in_]
     if not trained or ds.feature_names is None:
@@ -476,7 +477,10 @@ def check_columns(ds: Dataset, run: str | os.PathLike, model: Any) -> None:
             "on this file."
         )
     headerless = [f"f{j}" for j in range(len(trained))]
-    if trained == headerless and given == [str(j) for j in range(len(given))]:
+    pandas_names = given == [str(j) for j in range(len(given))]
+    # That run counted the header as one more row than this file now has.
+    header_as_sample = summary.get("n_samples") == len(ds.X) + 1
+    if trained == headerless and pandas_names and header_as_sample:
         raise DataError(
             f"The model in {run} was trained when vaekit read the header row of pandas' default "
             f"column names (0, 1, ...) of {ds.name} as a sample, which it now reads as the "
