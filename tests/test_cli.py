@@ -337,6 +337,14 @@ def test_a_resume_that_trains_nothing_keeps_the_runs_outputs(tmp_path):
     result = invoke("train", "digits", "--out", run, *TRAIN_FAST, "--resume", "--json")
     assert result.exit_code == 0, result.output
     assert "removed_outputs" not in json.loads(result.stdout) and (run / "encoder.onnx").exists()
+    # Nothing trained, but another stored threshold: the outputs that use it are stale.
+    assert invoke("detect", run, "digits:test").exit_code == 0
+    result = invoke(
+        "train", "digits", "--out", run, *TRAIN_FAST, "--resume", "--contamination", "0.2", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    assert "anomaly_scores.csv" in json.loads(result.stdout)["removed_outputs"]
+    assert invoke("export", run).exit_code == 0
     more = [a if a != "3" else "4" for a in TRAIN_FAST]  # --epochs 4
     result = invoke("train", "digits", "--out", run, *more, "--resume", "--json")
     assert result.exit_code == 0, result.output

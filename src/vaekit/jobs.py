@@ -68,12 +68,16 @@ def default_output(run: str | os.PathLike, command: str) -> Path:
     return Path(run).expanduser() / RUN_OUTPUTS[command]
 
 
-def _file_digest(path: Path) -> str:
-    """sha256 of a file, read in blocks (weights can be large)."""
+def _files_digest(paths: tuple[Path, ...]) -> str:
+    """sha256 of files one after the other, read in blocks (weights can be large); a missing
+    file counts as empty."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
+    for path in paths:
+        if path.is_file():
+            with open(path, "rb") as f:
+                while block := f.read(1 << 20):
+                    digest.update(block)
+        digest.update(b"\0")  # a boundary, so that two files never read as another two
     return digest.hexdigest()
 
 
@@ -215,8 +219,9 @@ def train_run(
         X = X.reshape(len(X), *dataset.image_shape)  # digits' 64 columns are 8x8 images
     created = writable_dir(out, "run directory")  # checked before training, not after it
     # The model this training replaces, if any (--overwrite, --resume): its outputs go with it.
-    weights = out / WEIGHTS_FILE
-    before = _file_digest(weights) if weights.is_file() else None
+    # Its weights and config.json (the stored threshold, from --contamination, is there).
+    model_files = (out / WEIGHTS_FILE, out / CONFIG_FILE)
+    before = _files_digest(model_files) if model_files[0].is_file() else None
     tic = time.perf_counter()
     try:
         estimator.fit(X, checkpoint_path=out / CHECKPOINT_FILE, resume=resume)
@@ -266,7 +271,7 @@ def train_run(
         # finished or early-stopped run), which leaves the same weights and valid outputs.
         # --overwrite always replaces them: an equal retrain may differ in what they depend
         # on besides the weights (--contamination sets the stored anomaly threshold).
-        if before is not None and (not resume or before != _file_digest(weights)):
+        if before is not None and (not resume or before != _files_digest(model_files)):
             removed = _remove_run_outputs(out)
             if removed:
                 summary["removed_outputs"] = removed
