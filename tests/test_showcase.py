@@ -238,9 +238,16 @@ def test_the_leak_note_goes_by_the_rows_where_the_training_data_can_be_read(runs
             assert 0 < shared < len(test_rows)
             assert f"holds {shared} of the test rows scored here" in note
     # Scored on the training data itself: every row counted, without reading it again.
+    import vaekit.showcase
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("read the training data again")
+
     X_train = load_dataset("digits:train").X[:30]
     count = _training_rows_counter(model, run, run_data, "Digits:Train", X_train, None)
-    assert count() == 30
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(vaekit.showcase, "load_run_data", refuse)
+        assert count() == 30
 
 
 def test_count_shared_rows_counts_repeated_rows_of_x_each_time():
