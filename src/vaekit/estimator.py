@@ -62,7 +62,7 @@ from .scaling import (
     unit_scale_for_constants,
     value_range,
 )
-from .training import Objective, TrainConfig, train
+from .training import Objective, TrainConfig, add_nll_offset, train
 from .validation import data_error, validate_input
 
 # Transform, reconstruction and scoring run in batches of this many rows: large enough to keep
@@ -314,9 +314,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if not state.losses_in_data_nats:  # written before: its losses in standardized nats
             offset = self._log_scale_jacobian()
             for record in state.history:
-                for key in ("train_loss", "train_recon", "val_loss", "val_recon"):
-                    if key in record:
-                        record[key] += offset
+                add_nll_offset(record, offset)
             state.best_loss += offset  # inf stays inf
             state.losses_in_data_nats = True
         return state, saved_seed(saved)

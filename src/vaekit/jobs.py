@@ -8,7 +8,6 @@ can call them directly. Each checks what a user can get wrong *before* any long 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 import os
@@ -38,7 +37,6 @@ from .image_folder import as_model_channels
 from .persistence import (
     CONFIG_FILE,
     RESULTS_FILE,
-    WEIGHTS_FILE,
     atomic_write_json,
     library_versions,
     load_model,
@@ -66,19 +64,6 @@ RUN_OUTPUTS = {
 def default_output(run: str | os.PathLike, command: str) -> Path:
     """Where ``command`` writes in the run directory ``run`` when given no ``--out``."""
     return Path(run).expanduser() / RUN_OUTPUTS[command]
-
-
-def _files_digest(paths: tuple[Path, ...]) -> str:
-    """sha256 of files one after the other, read in blocks (weights can be large); a missing
-    file counts as empty."""
-    digest = hashlib.sha256()
-    for path in paths:
-        if path.is_file():
-            with open(path, "rb") as f:
-                while block := f.read(1 << 20):
-                    digest.update(block)
-        digest.update(b"\0")  # a boundary, so that two files never read as another two
-    return digest.hexdigest()
 
 
 def _remove_run_outputs(run: Path) -> list[str]:
@@ -219,9 +204,9 @@ def train_run(
         X = X.reshape(len(X), *dataset.image_shape)  # digits' 64 columns are 8x8 images
     created = writable_dir(out, "run directory")  # checked before training, not after it
     # The model this training replaces, if any (--overwrite, --resume): its outputs go with it.
-    # Its weights and config.json (the stored threshold, from --contamination, is there).
-    model_files = (out / WEIGHTS_FILE, out / CONFIG_FILE)
-    before = _files_digest(model_files) if model_files[0].is_file() else None
+    # Its config.json holds the weights' sha256 and the stored threshold (--contamination).
+    config = out / CONFIG_FILE
+    before = config.read_bytes() if config.is_file() else None
     tic = time.perf_counter()
     try:
         estimator.fit(X, checkpoint_path=out / CHECKPOINT_FILE, resume=resume)
@@ -271,7 +256,7 @@ def train_run(
         # finished or early-stopped run), which leaves the same weights and valid outputs.
         # --overwrite always replaces them: an equal retrain may differ in what they depend
         # on besides the weights (--contamination sets the stored anomaly threshold).
-        if before is not None and (not resume or before != _files_digest(model_files)):
+        if before is not None and (not resume or before != config.read_bytes()):
             removed = _remove_run_outputs(out)
             if removed:
                 summary["removed_outputs"] = removed

@@ -106,6 +106,14 @@ class TrainConfig:
     nll_offset: float = 0.0
 
 
+def add_nll_offset(record: dict, offset: float) -> None:
+    """Add ``offset`` to an epoch record's losses and reconstructions (not its KL terms), in
+    place: standardized nats -> nats of the data (see ``TrainConfig.nll_offset``)."""
+    for key in ("train_loss", "train_recon", "val_loss", "val_recon"):
+        if key in record:
+            record[key] += offset
+
+
 def _fast_step(module: AutoencoderModule, objective: Objective) -> MLPVAEStep | None:
     """The hand-derived loss-and-gradient pass where it applies (MLP, Bernoulli VAE), else None.
 
@@ -354,9 +362,7 @@ def train(
                     module, objective, X_val, config.beta, config.eval_batch_size, config.binarize
                 )
                 record.update({f"val_{key}": value for key, value in val.items()})
-            for key in ("train_loss", "train_recon", "val_loss", "val_recon"):
-                if key in record:
-                    record[key] += config.nll_offset
+            add_nll_offset(record, config.nll_offset)
             record["seconds"] = time.perf_counter() - tic
             history.append(record)
             last_good = _snapshot(module, optimizer)
