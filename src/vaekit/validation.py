@@ -60,7 +60,7 @@ def validate_input(est: Any, X: Any, *, reset: bool) -> np.ndarray:
         return X if reset else _as_samples(est, X)
     if len(X.shape) <= 2:
         trained = None if reset else getattr(est, "feature_names_in_", None)
-        given = column_names(X) if trained is not None else None
+        given = _column_names(X) if trained is not None else None
         if given is not None and len(given) == len(trained):
             # scikit-learn says only "The feature names should match those that were passed
             # during fit" in the first line of its message; this says which and what to do.
@@ -226,7 +226,7 @@ def column_difference(given: list[str], trained: list[str], name: str) -> str:
     )
 
 
-def column_names(X: Any) -> list[str] | None:
+def _column_names(X: Any) -> list[str] | None:
     """A table's column names where they are all strings (a pandas DataFrame, a pyarrow
     Table), as scikit-learn reads them into ``feature_names_in_``; else None."""
     names = getattr(X, "column_names", None)  # first: a pyarrow Table's .columns are its data
