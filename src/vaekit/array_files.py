@@ -95,13 +95,17 @@ def _parse_idx(raw: bytes, source: str) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, count=count, offset=start).reshape(dims)
 
 
+def _unreadable(path: Path, exc: OSError) -> DataError:
+    return DataError(f"{path} could not be read ({exc.strerror or exc}); check it.")
+
+
 def _read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path} does not exist; check the path.") from None
     except OSError as exc:
-        raise DataError(f"{path} could not be read ({exc.strerror or exc}); check it.") from None
+        raise _unreadable(path, exc) from None
 
 
 def _has_magic(path: Path, magic: bytes) -> bool:
@@ -109,7 +113,7 @@ def _has_magic(path: Path, magic: bytes) -> bool:
         with open(path, "rb") as f:
             return f.read(len(magic)) == magic
     except OSError as exc:
-        raise DataError(f"{path} could not be read ({exc.strerror or exc}); check it.") from None
+        raise _unreadable(path, exc) from None
 
 
 def load_npy(path: Path) -> Dataset:
@@ -140,7 +144,7 @@ def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
     try:
         f = open(path, "rb")  # noqa: SIM115 (closed by the with below)
     except OSError as exc:
-        raise DataError(f"{path} could not be read ({exc.strerror or exc}); check it.") from None
+        raise _unreadable(path, exc) from None
     try:
         with f:
             version = fmt.read_magic(f)
