@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -72,6 +74,24 @@ def test_ctrl_c_during_the_renames_waits_until_all_are_done(tmp_path, X, monkeyp
     monkeypatch.undo()
     assert _model_files(path) == ["config.json", "history.json", "model.safetensors"]
     np.testing.assert_array_equal(load(path).transform(X), new.transform(X))
+
+
+def test_a_write_removes_what_a_killed_write_of_the_same_file_left(tmp_path, X):
+    """SIGKILL between writing a temporary file and renaming it leaves the temporary file;
+    the next save of that file removes it once it is old, and never a fresh one (a write
+    in progress) or a file of the user's."""
+    path, _, new = _saved_pair(tmp_path, X)
+    abandoned = path / f".model.safetensors.{'a' * 32}.tmp"
+    in_progress = path / f".model.safetensors.{'b' * 32}.tmp"
+    users = path / ".model.safetensors.notes.tmp"
+    for file in (abandoned, in_progress, users):
+        file.write_bytes(b"partial")
+    hour_ago = time.time() - 3600
+    for file in (abandoned, users):
+        os.utime(file, (hour_ago, hour_ago))
+    new.save(path)
+    assert not abandoned.exists()
+    assert in_progress.exists() and users.exists()
 
 
 def test_tilde_means_home_for_save_load_and_the_cli(tmp_path, X, monkeypatch):

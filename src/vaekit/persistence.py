@@ -16,11 +16,14 @@ leaves a half-written file under the final name.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import importlib.util
 import json
 import os
 import platform
+import re
+import time
 import uuid
 import warnings
 from pathlib import Path
@@ -104,11 +107,13 @@ def atomic_write_files(files: dict[Path, bytes]) -> None:
 
     The temporary files are opened with ``open(..., "xb")`` rather than ``mkstemp`` so that
     they get the usual umask permissions (mkstemp's are owner-only, which would make reports
-    and models unreadable to anyone else).
+    and models unreadable to anyone else). Temporary files of an earlier write of the same
+    file that a killed process never renamed are removed once untouched for ten minutes.
     """
     staged: list[tuple[Path, Path]] = []
     try:
         for path, data in files.items():
+            _remove_abandoned_temporaries(path)
             tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
             staged.append((tmp, path))
             with open(tmp, "xb") as f:
@@ -121,6 +126,26 @@ def atomic_write_files(files: dict[Path, bytes]) -> None:
     finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
+
+
+# A temporary file untouched this long was left by a process killed before its rename
+# (SIGKILL, a crash): one being written has its modification time renewed by every write.
+_ABANDONED_AFTER_SECONDS = 600
+_TEMPORARY_SUFFIX = re.compile(r"\.[0-9a-f]{32}\.tmp")
+
+
+def _remove_abandoned_temporaries(path: Path) -> None:
+    """Remove the temporary files of earlier writes of ``path`` that never got renamed."""
+    cutoff = time.time() - _ABANDONED_AFTER_SECONDS
+    prefix = f".{path.name}"
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        if not _TEMPORARY_SUFFIX.fullmatch(candidate.name[len(prefix) :]):
+            continue
+        try:
+            if candidate.stat().st_mtime < cutoff:
+                candidate.unlink()
+        except OSError:  # gone meanwhile, or not ours to remove: the write goes on
+            pass
 
 
 def _json_bytes(obj: Any) -> bytes:
