@@ -217,6 +217,14 @@ def test_npz_keys_and_labels(tmp_path):
     assert load_dataset(tmp_path / "e.npz").y.tolist() == [0, 1, 2, 3, 4]
 
 
+def test_npz_arrays_beyond_features_and_labels_are_named_not_dropped_unseen(tmp_path):
+    X = np.zeros((4, 2))
+    np.savez(tmp_path / "split.npz", X=X, y=np.arange(4), X_test=X[:2], y_test=np.arange(2))
+    with pytest.warns(UserWarning, match=r"split\.npz: read X and y; ignored X_test, y_test\."):
+        ds = load_dataset(tmp_path / "split.npz")
+    assert ds.X.shape == (4, 2) and ds.y.tolist() == [0, 1, 2, 3]
+
+
 def test_npz_labels_of_python_objects_are_named_with_the_way_out(tmp_path):
     # pandas' text column .values is an object array: numpy pickles it into the archive.
     labels = np.array(["cat", "dog", "cat"], dtype=object)

@@ -8,6 +8,7 @@ import math
 import os
 import struct
 import tokenize
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from vaekit.errors import DataError
+from vaekit.errors import DataError, user_stacklevel
 
 from .dataset import Dataset, array_dataset, encode_labels, first_line
 
@@ -180,6 +181,16 @@ def load_npz(path: Path) -> Dataset:
             )
         label_key = _first_key([k for k in keys if k != feature_key], _LABEL_KEYS)
         arr = _npz_array(archive, feature_key, path.name, "a numeric array")
+        ignored = [k for k in keys if k not in (feature_key, label_key)]
+        if ignored:  # X_test beside X, say: name what was not read rather than drop it unseen
+            used = feature_key + ("" if label_key is None else f" and {label_key}")
+            warnings.warn(
+                f"{path.name}: read {used}; ignored {', '.join(ignored)}. vaekit reads one "
+                "features array and one labels array per .npz; save other splits to their own "
+                "files.",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
         labels = None
         if label_key is not None:  # text labels as strings: pandas' .values are objects
             labels = _npz_array(archive, label_key, path.name, "numbers or text (y.astype(str))")
