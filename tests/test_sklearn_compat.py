@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from vaekit import VAE, Autoencoder
@@ -28,7 +29,6 @@ def test_cross_validated_score_of_a_scaled_pipeline():
     import warnings
 
     import numpy as np
-    import pytest
     from sklearn.datasets import load_digits
     from sklearn.model_selection import cross_val_score
     from sklearn.pipeline import make_pipeline
@@ -43,3 +43,34 @@ def test_cross_validated_score_of_a_scaled_pipeline():
         warnings.filterwarnings("error", message=r".*values outside \[0, 1\]")
         pipeline = make_pipeline(MinMaxScaler(clip=True), VAE(**quick))
         assert np.isfinite(cross_val_score(pipeline, X, cv=3)).all()
+
+
+def test_values_past_1_by_rounding_are_in_the_unit_interval():
+    """MinMaxScaler gives 1.0000000000000002 on its own training data (breast cancer): that
+    rounding must neither switch likelihood='auto' to Gaussian, nor make 'bernoulli' refuse X,
+    nor score the row -inf. The model is the one fitted on the clipped data."""
+    import warnings
+
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import MinMaxScaler
+
+    X = MinMaxScaler().fit_transform(load_breast_cancer().data)
+    assert X.max() > 1.0  # the rounding this test is about
+    quick = {**SMALL, "epochs": 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # posterior collapse of a 1-epoch model
+        model = VAE(**quick).fit(X)
+        clipped = VAE(**quick).fit(np.clip(X, 0.0, 1.0))
+        VAE(**quick, likelihood="bernoulli", dynamic_binarization=True).fit(X)
+    assert model.likelihood_ == "bernoulli"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = model.score_samples(X)
+        errors = model.reconstruction_error(X, per_feature=True)
+    np.testing.assert_array_equal(scores, clipped.score_samples(X))
+    assert np.isfinite(errors).all()
+    beyond = X.copy()
+    beyond[0, 0] = 1.001  # past rounding: probability 0, as before
+    with pytest.warns(UserWarning, match=r"1 of 569 rows of X have values outside \[0, 1\]"):
+        assert np.isneginf(model.score_samples(beyond)).sum() == 1

@@ -8,6 +8,7 @@ device placement and seeding (house rule 2). The two public classes, in ``vae.py
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
@@ -56,7 +57,9 @@ from .rows import MappedRows, iter_chunks, memory_map_of
 from .scaling import (
     column_moments,
     every_row_outside_unit_interval,
+    in_unit_interval,
     looks_like_8_bit_images,
+    outside_unit_interval,
     per_channel,
     reaches_8_bit_range,
     unit_scale_for_constants,
@@ -176,7 +179,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             )
         self.input_shape_ = tuple(int(s) for s in X.shape[1:])
         self.architecture_ = self._resolve_architecture()
-        self.likelihood_ = self._resolve_likelihood(X)
+        lo, hi = value_range(X)
+        self.likelihood_ = self._resolve_likelihood(X, lo, hi)
+        # Values past 0 or 1 by rounding alone (see in_unit_interval) are clipped in.
+        clip = self.likelihood_ == "bernoulli" and not (lo >= 0.0 and hi <= 1.0)
         if getattr(self, "dynamic_binarization", False) and self.likelihood_ != "bernoulli":
             raise ConfigError(
                 "dynamic_binarization=True needs the Bernoulli likelihood (data in [0, 1]); "
@@ -248,11 +254,12 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         X_train: torch.Tensor | MappedRows
         X_val: torch.Tensor | MappedRows | None = None
         if mapping is not None:
-            X_train = MappedRows(X, train_idx, self._to_model_input, self.device_)
+            to_model_input = functools.partial(self._to_model_input, clip=clip)
+            X_train = MappedRows(X, train_idx, to_model_input, self.device_)
             if validated:
-                X_val = MappedRows(X, val_idx, self._to_model_input, self.device_)
+                X_val = MappedRows(X, val_idx, to_model_input, self.device_)
         else:
-            X_model = self._to_model_input(X)
+            X_model = self._to_model_input(X, clip=clip)
             X_train = torch.from_numpy(X_model[train_idx]).to(self.device_)
             if validated:
                 X_val = torch.from_numpy(X_model[val_idx]).to(self.device_)
@@ -330,11 +337,11 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             return "conv" if images else "mlp"
         return self.architecture
 
-    def _resolve_likelihood(self, X: np.ndarray) -> str:
-        lo, hi = value_range(X)
-        in_unit_interval = bool(lo >= 0.0 and hi <= 1.0)
+    def _resolve_likelihood(self, X: np.ndarray, lo: float, hi: float) -> str:
+        """The likelihood of this fit, for X ranging over [lo, hi]."""
+        unit_interval = in_unit_interval(lo, hi)
         if self.likelihood == "auto":
-            if not in_unit_interval and looks_like_8_bit_images(X, lo, hi):
+            if not unit_interval and looks_like_8_bit_images(X, lo, hi):
                 warnings.warn(
                     f"X holds images with whole-number values in [{lo:.0f}, {hi:.0f}], "
                     "8-bit pixels by the look of it: likelihood='auto' models them with the "
@@ -344,8 +351,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                     UserWarning,
                     stacklevel=user_stacklevel(),
                 )
-            return "bernoulli" if in_unit_interval else "gaussian"
-        if self.likelihood == "bernoulli" and not in_unit_interval:
+            return "bernoulli" if unit_interval else "gaussian"
+        if self.likelihood == "bernoulli" and not unit_interval:
             raise DataError(
                 f"likelihood='bernoulli' needs data in [0, 1], but X ranges over "
                 f"[{lo:.9g}, {hi:.9g}]; rescale X or use likelihood='gaussian'."
@@ -632,13 +639,14 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         cannot score: outside [0, 1] under the Bernoulli likelihood, beyond float32's range
         once standardized under the Gaussian one (a 1e300 missing-value sentinel)."""
         if self.likelihood_ == "bernoulli":
-            return (X < 0) | (X > 1)
+            return outside_unit_interval(X)
         with np.errstate(over="ignore"):
             return ~(np.abs((X - self.mean_) / self.scale_) <= _FLOAT32_MAX)
 
     def _outside_support(self, X: np.ndarray) -> np.ndarray | None:
         """Mask (n,) of the rows of validated X that the model cannot score (see
-        :meth:`_unsupported`), or None when there are none; warns about them.
+        :meth:`_unsupported`), or None when there are none and nothing to clip; warns about
+        them. All False when values pass 0 or 1 by rounding alone: clipped in, not refused.
 
         A Bernoulli model's likelihood is defined on [0, 1]: a row with a value outside it
         has p(x) = 0, so its scores are -inf (+inf for an error), the least typical of all,
@@ -651,6 +659,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         lo, hi = value_range(X)
         if self.likelihood_ == "bernoulli" and lo >= 0.0 and hi <= 1.0:
             return None
+        if self.likelihood_ == "bernoulli" and in_unit_interval(lo, hi):
+            return np.zeros(len(X), dtype=bool)  # rounding past 0 or 1: clipped, nothing lost
         if self.likelihood_ == "gaussian":
             largest = max(abs(lo), abs(hi)) + float(np.abs(self.mean_).max())
             if largest <= _FLOAT32_MAX * float(self.scale_.min()):  # the common case, at once

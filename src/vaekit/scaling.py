@@ -87,9 +87,27 @@ def value_range(X: np.ndarray) -> tuple[float, float]:
     return lo, hi
 
 
+# How far outside [0, 1] a value may be and still count as in it: rounding, not data.
+# scikit-learn's MinMaxScaler computes X * scale_ + min_, which can give 1.0000000000000002
+# on its own training data; in float32 one step above 1 is 1.2e-7.
+UNIT_INTERVAL_SLACK = 1e-6
+
+
+def in_unit_interval(lo: float, hi: float) -> bool:
+    """Whether values ranging over [lo, hi] lie in [0, 1], up to ``UNIT_INTERVAL_SLACK``."""
+    return lo >= -UNIT_INTERVAL_SLACK and hi <= 1.0 + UNIT_INTERVAL_SLACK
+
+
+def outside_unit_interval(X: np.ndarray) -> np.ndarray:
+    """Boolean mask, of X's shape, of the values outside [0, 1] beyond ``UNIT_INTERVAL_SLACK``."""
+    return (X < -UNIT_INTERVAL_SLACK) | (X > 1.0 + UNIT_INTERVAL_SLACK)
+
+
 def rows_outside_unit_interval(X: np.ndarray) -> np.ndarray:
-    """Boolean mask (n,) of the rows of X with a value below 0 or above 1, block by block."""
-    masks = [((chunk < 0) | (chunk > 1)).reshape(len(chunk), -1).any(1) for chunk in iter_chunks(X)]
+    """Boolean mask (n,) of the rows of X with a value outside [0, 1], block by block."""
+    masks = [
+        outside_unit_interval(chunk).reshape(len(chunk), -1).any(1) for chunk in iter_chunks(X)
+    ]
     return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
 
 
