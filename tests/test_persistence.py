@@ -256,6 +256,33 @@ def test_a_network_parameter_changed_after_fit_is_not_saved_as_the_model(tmp_pat
     assert load(tmp_path / "run").beta == 2.0
 
 
+def test_parameters_that_shape_no_part_of_the_fitted_network_may_change_before_save(tmp_path):
+    """conv_channels in an MLP, the leading hidden_dims of a conv network (only the last sets
+    its dense layer): best_params_ of a grid over both architectures copied onto a model."""
+    X = load_digits().data[:200] / 16.0
+    mlp = VAE(latent_dim=2, hidden_dims=(16,), epochs=1, random_state=0).fit(X)
+    mlp.set_params(conv_channels=(8,))
+    mlp.save(tmp_path / "mlp")
+    conv = VAE(latent_dim=2, hidden_dims=(16,), conv_channels=(4,), epochs=1, random_state=0).fit(
+        X.reshape(-1, 8, 8)
+    )
+    conv.set_params(hidden_dims=(64, 16))
+    conv.save(tmp_path / "conv")
+    assert load(tmp_path / "conv").hidden_dims == (64, 16)
+    conv.set_params(hidden_dims=(32,))
+    with pytest.raises(ConfigError, match=r"hidden_dims=\(32,\) was set after fit"):
+        conv.save(tmp_path / "conv")
+
+
+def test_save_refuses_a_parameter_that_load_would_refuse(tmp_path):
+    X = load_digits().data[:200] / 16.0
+    model = VAE(latent_dim=2, hidden_dims=(16,), epochs=1, random_state=0).fit(X)
+    model.set_params(epochs=0)
+    with pytest.raises(ConfigError, match="epochs must be a positive integer, got 0"):
+        model.save(tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_a_model_saved_for_cuda_loads_on_the_cpu(tmp_path):
     X = load_digits().data[:200].astype(np.float32) / 16.0

@@ -461,12 +461,21 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _network_params(self) -> dict[str, Any]:
         params = {name: getattr(self, name) for name in self._NETWORK_PARAMS}
-        if self.likelihood_ != "gaussian":  # the decoder has no variance to fix or learn
-            params["output_variance"] = None
         for name in ("hidden_dims", "conv_channels"):
             if isinstance(params[name], list | np.ndarray):
                 params[name] = tuple(params[name])
         return params
+
+    def _shaping(self, params: dict[str, Any], name: str) -> Any:
+        """What of network parameter ``name``'s value in ``params`` shapes the fitted network."""
+        value = params[name]
+        if name == "conv_channels" and self.architecture_ == "mlp":
+            return None  # an MLP has no convolutions
+        if name == "hidden_dims" and self.architecture_ == "conv":
+            return tuple(value)[-1:]  # the width of a conv network's one dense layer
+        if name == "output_variance" and self.likelihood_ != "gaussian":
+            return None  # the decoder has no variance to fix or learn
+        return value
 
     def _check_network_unchanged(self) -> None:
         """A ConfigError if a parameter the fitted network was built from was changed since."""
@@ -474,7 +483,11 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if built is None:  # pickled by an older vaekit
             return
         now = self._network_params()
-        changed = [name for name in self._NETWORK_PARAMS if now[name] != built[name]]
+        changed = [
+            name
+            for name in self._NETWORK_PARAMS
+            if self._shaping(now, name) != self._shaping(built, name)
+        ]
         if changed:
             now_text = ", ".join(f"{name}={now[name]!r}" for name in changed)
             was = ", ".join(f"{name}={built[name]!r}" for name in changed)
