@@ -304,11 +304,34 @@ def test_an_image_model_takes_its_images_with_or_without_the_channel_axis_only()
         ({"random_state": 1.5}, "random_state must be None, an integer in"),
         ({"output_variance": 1e-6}, r"output_variance must be 'learned' or a number in \["),
         ({"patience": True}, "patience must be a positive integer or None"),
+        # Strings from a config file: "no" and "False" would be truthy.
+        ({"dynamic_binarization": "no"}, "dynamic_binarization must be True or False, got 'no'"),
+        ({"verbose": "False"}, "verbose must be True or False, got 'False'"),
     ],
 )
 def test_invalid_parameters_raise_one_clear_sentence(params, message):
     with pytest.raises(ConfigError, match=message):
         VAE(**params).fit(np.zeros((10, 3)))
+
+
+def test_the_arguments_of_methods_are_checked_like_parameters():
+    model = VAE(latent_dim=2, **QUICK).fit(np.random.default_rng(0).random((30, 4)))
+    for call in (
+        lambda: model.sample(2, random_state=-1),
+        lambda: model.encode(np.zeros((2, 4)), sample=True, random_state=-1),
+        lambda: model.log_likelihood(np.zeros((2, 4)), k=2, random_state=-1),
+    ):
+        with pytest.raises(ConfigError, match=r"random_state must be None, an integer in"):
+            call()
+    with pytest.raises(ConfigError, match="sample must be True or False, got 'no'"):
+        model.encode(np.zeros((2, 4)), sample="no")
+    assert len(model.encode(np.zeros((2, 4)), sample=np.bool_(False))) == 2  # (μ, log σ²)
+
+
+def test_the_warm_up_warning_holds_for_numpy_epochs_as_a_grid_passes_them():
+    X = np.random.default_rng(0).random((30, 4))
+    with pytest.warns(UserWarning, match=r"kl_warmup_epochs \(5\) is longer than the 2 epochs"):
+        VAE(latent_dim=2, epochs=np.int64(2), kl_warmup_epochs=5, random_state=0).fit(X)
 
 
 def test_output_feature_names_need_a_fitted_model():

@@ -115,6 +115,9 @@ def check_params(est: Any, *, stochastic: bool) -> None:
         raise ConfigError(
             f"contamination must be 'auto' or a number in (0, 0.5], got {est.contamination!r}."
         )
+    for name in ("dynamic_binarization", "verbose"):
+        if hasattr(est, name):  # an Autoencoder has no dynamic binarization
+            check_bool(name, getattr(est, name))
     check_seed("random_state", est.random_state)
     resolve_device(est.device)
     choice("precision", tuple(PRECISIONS))
@@ -138,7 +141,7 @@ def schedule_warning(est: Any) -> str | None:
             "from the first step); use kl_schedule='linear' for a warm-up."
         )
     epochs = getattr(est, "epochs", None)
-    if schedule == "linear" and isinstance(epochs, int) and warmup > epochs:
+    if schedule == "linear" and isinstance(epochs, numbers.Integral) and warmup > epochs:
         return (
             f"kl_warmup_epochs ({warmup:g}) is longer than the {epochs} epochs of training: β "
             "never reaches beta "
@@ -160,6 +163,16 @@ def check_seed(name: str, value: Any) -> None:
     )
 
 
+def check_bool(name: str, value: Any) -> None:
+    """A ConfigError naming ``name`` unless ``value`` is True or False (or 1 or 0): a string
+    such as "no" or "False" read from a config file would otherwise count as True."""
+    if not (
+        isinstance(value, bool | np.bool_)
+        or (isinstance(value, numbers.Integral) and value in (0, 1))
+    ):
+        raise ConfigError(f"{name} must be True or False, got {value!r}.")
+
+
 def check_positive_int(name: str, value: Any) -> None:
     """A ConfigError naming ``name`` unless ``value`` is an integer >= 1 (not a bool)."""
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
@@ -167,7 +180,9 @@ def check_positive_int(name: str, value: Any) -> None:
 
 
 def torch_seed(random_state: Any) -> int:
-    """An int seed for torch from a scikit-learn ``random_state`` (None, int or RandomState)."""
+    """An int seed for torch from a scikit-learn ``random_state`` (None, int or RandomState);
+    a ConfigError for anything else, as for the estimators' own ``random_state``."""
+    check_seed("random_state", random_state)
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 

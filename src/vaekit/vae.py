@@ -16,7 +16,7 @@ from .errors import ConfigError, PosteriorCollapseWarning
 from .estimator import _BaseAutoencoder, _double
 from .losses import gaussian_kl, gaussian_log_density, iwae_bound, reconstruction_nll
 from .nn import reparameterize
-from .params import check_positive_int, torch_seed
+from .params import check_bool, check_positive_int, torch_seed
 
 # The importance-weighted likelihood decodes this many (row, sample) pairs per forward pass: the
 # memory of one pass is bounded by it whatever k is (about 170 MB for an MNIST conv decoder).
@@ -220,6 +220,7 @@ class VAE(_BaseAutoencoder):
         (mu, logvar) : two float32 ndarrays of shape (n_samples, latent_dim), or
         z : ndarray of shape (n_samples, latent_dim) when ``sample``
         """
+        check_bool("sample", sample)
         mu, logvar = self._encode(X)
         if not sample:
             return mu, logvar
