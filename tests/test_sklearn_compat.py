@@ -74,3 +74,32 @@ def test_values_past_1_by_rounding_are_in_the_unit_interval():
     beyond[0, 0] = 1.001  # past rounding: probability 0, as before
     with pytest.warns(UserWarning, match=r"1 of 569 rows of X have values outside \[0, 1\]"):
         assert np.isneginf(model.score_samples(beyond)).sum() == 1
+
+
+def test_fit_names_the_public_class_for_a_keyword_it_does_not_take():
+    """Python's own message would name the private base class; a Pipeline passes
+    vae__sample_weight through to fit."""
+    import numpy as np
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    X = np.random.default_rng(0).random((20, 3))
+    message = r"VAE\.fit\(\) got an unexpected keyword argument 'sample_weight'; every row weighs"
+    with pytest.raises(TypeError, match=message):
+        make_pipeline(MinMaxScaler(), VAE(**SMALL)).fit(X, vae__sample_weight=np.ones(20))
+    with pytest.raises(TypeError, match=r"^Autoencoder\.fit\(\) got an unexpected keyword argu"):
+        Autoencoder(**SMALL).fit(X, epochs=3)
+
+
+def test_a_failed_refit_does_not_look_fitted_to_scikit_learn():
+    import numpy as np
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    X = np.random.default_rng(0).random((20, 3))
+    model = VAE(**SMALL).fit(X)
+    check_is_fitted(model)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        model.fit(X[:1])
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)

@@ -137,6 +137,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         *,
         checkpoint_path: str | os.PathLike | None = None,
         resume: bool = False,
+        **unexpected: Any,
     ) -> _Estimator:
         """Train on X.
 
@@ -153,11 +154,20 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Continue from ``checkpoint_path`` instead of starting over. The result equals an
             uninterrupted fit with the same data and parameters (bit for bit on CPU). ``epochs``
             may be raised to train longer; other parameters must match the checkpoint's.
+        **unexpected
+            None is taken: a TypeError names the first one given (``sample_weight`` included,
+            as every row weighs the same).
 
         Returns
         -------
         self
         """
+        if unexpected:  # Python's own TypeError would name _BaseAutoencoder.fit
+            name = next(iter(unexpected))
+            why = "; every row weighs the same in its loss" if name == "sample_weight" else ""
+            raise TypeError(
+                f"{type(self).__name__}.fit() got an unexpected keyword argument {name!r}{why}."
+            )
         if resume and checkpoint_path is None:
             raise ConfigError("resume=True needs the checkpoint_path to resume from.")
         if checkpoint_path is not None:
@@ -959,6 +969,11 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         from .persistence import save_model
 
         save_model(self, path)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        # What every method checks: fit removes module_ first, so a failed refit, which has
+        # set other fitted attributes, does not look fitted to scikit-learn's check_is_fitted.
+        return hasattr(self, "module_")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
