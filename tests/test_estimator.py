@@ -501,6 +501,34 @@ def test_bad_column_names_are_a_data_error_that_names_them(columns, message):
         VAE(epochs=1).fit(X)
 
 
+def test_a_table_with_a_column_more_or_less_is_told_which():
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(np.random.default_rng(0).random((20, 3)), columns=["a", "b", "c"])
+    model = VAE(latent_dim=2, hidden_dims=(8,), epochs=1, random_state=0).fit(X)
+    for table, difference in (
+        (X.assign(d=0.0), r"\(not in the training data: 'd'\)"),
+        (X.drop(columns="c"), r"\(missing 'c'\)"),
+    ):
+        with pytest.raises(DataError, match=difference + r"; pass a table with the columns 'a'"):
+            model.transform(table)
+
+
+def test_columns_of_dates_text_or_categories_are_named():
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(
+        {
+            "x": np.arange(6.0),
+            "when": pd.date_range("2026-01-01", periods=6),
+            "kind": pd.Categorical(["a", "b"] * 3),
+        }
+    )
+    message = r"X has columns that are not numbers: 'when' \(datetime64.*\), 'kind' \(category\); "
+    with pytest.raises(DataError, match=message):
+        VAE(epochs=1).fit(X)
+    with pytest.raises(DataError, match=r"could not convert string to float: .*must hold numbers"):
+        VAE(epochs=1).fit(np.array([["a", "b"], ["c", "d"]]))
+
+
 @pytest.mark.parametrize(
     ("n", "fraction", "why"), [(10, 0.04, "is under one row"), (20, 0.99, "leaves none to tr")]
 )

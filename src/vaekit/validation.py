@@ -59,9 +59,10 @@ def validate_input(est: Any, X: Any, *, reset: bool) -> np.ndarray:
                 raise data_error(ValueError(f"Input X contains {problem}."))
         return X if reset else _as_samples(est, X)
     if len(X.shape) <= 2:
+        _refuse_columns_of_other_than_numbers(X)
         trained = None if reset else getattr(est, "feature_names_in_", None)
         given = _column_names(X) if trained is not None else None
-        if given is not None and len(given) == len(trained):
+        if given is not None:
             # scikit-learn says only "The feature names should match those that were passed
             # during fit" in the first line of its message; this says which and what to do.
             difference = column_difference(given, [str(n) for n in trained], "X")
@@ -194,6 +195,8 @@ def data_error(exc: Exception) -> DataError:
             " (Reshape your data with X.reshape(-1, 1) if it has a single feature or "
             "X.reshape(1, -1) if it is a single sample)"
         )
+    elif first.startswith("could not convert string to float"):  # text in an array
+        first += "; X must hold numbers: encode text as numbers or drop it"
     elif "features, but" in first:  # fitted on d features, given another number
         first += "; pass data with the same features (columns) as the training data"
     return DataError(first + ".")
@@ -224,6 +227,31 @@ def column_difference(given: list[str], trained: list[str], name: str) -> str:
         f"{name}'s columns differ from the training data's ({difference}); pass a table with "
         f"the columns {quote_names(trained)}."
     )
+
+
+def _refuse_columns_of_other_than_numbers(X: Any) -> None:
+    """A DataError naming a pandas DataFrame's columns of dates, text or categories, which
+    scikit-learn's conversion would refuse with numpy's words, naming no column."""
+    if not (type(X).__module__.startswith("pandas") and hasattr(X, "dtypes")):
+        return
+    dtypes = getattr(X.dtypes, "items", None)
+    if dtypes is None:  # a Series: its one dtype
+        return
+    # pandas' own dtypes (Int64, boolean, Float64) have numpy's kind letters too. A numpy
+    # object column may hold numbers: scikit-learn's conversion tries it.
+    other = [
+        (name, dtype)
+        for name, dtype in dtypes()
+        if getattr(dtype, "kind", "O") not in "biuf" and dtype != np.dtype(object)
+    ]
+    if other:
+        listed = ", ".join(f"{name!r} ({dtype})" for name, dtype in other[:5])
+        more = f" and {len(other) - 5} more" if len(other) > 5 else ""
+        raise DataError(
+            f"X has columns that are not numbers: {listed}{more}; convert them to numbers "
+            "(one-hot encode categories, e.g. pandas.get_dummies; dates as numbers, e.g. "
+            ".astype('int64')) or drop them."
+        )
 
 
 def _column_names(X: Any) -> list[str] | None:
