@@ -103,3 +103,17 @@ def test_a_failed_refit_does_not_look_fitted_to_scikit_learn():
         model.fit(X[:1])
     with pytest.raises(NotFittedError):
         check_is_fitted(model)
+
+
+def test_the_fit_warnings_point_at_the_users_line_through_a_pipeline():
+    """Not into scikit-learn: Python shows a warning once per line, so one inside Pipeline.fit
+    would be shown once for all the candidates of a grid search."""
+    import numpy as np
+    from sklearn.pipeline import make_pipeline
+
+    from vaekit.errors import PosteriorCollapseWarning
+
+    X = np.random.default_rng(0).random((40, 3))
+    with pytest.warns(PosteriorCollapseWarning) as caught:
+        make_pipeline(VAE(**{**SMALL, "beta": 1000.0})).fit(X)
+    assert {w.filename for w in caught} == {__file__}

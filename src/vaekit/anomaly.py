@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .datasets import Dataset
 from .diagnostics import percent
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, user_stacklevel
 from .jobs import (
     default_output,
     load_run_data,
@@ -237,7 +237,7 @@ def detect_run(
     if contamination is None:
         message = model._offset_warning()
         if message is not None:
-            warnings.warn(message, UserWarning, stacklevel=2)
+            warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
         threshold = -float(model.offset_)
         share = "5%" if model.contamination == "auto" else percent(model.contamination)
         source = (

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaekit.errors import DataError
+from vaekit.errors import DataError, user_stacklevel
 
 from .array_files import load_idx_file, load_npy, load_npz, read_idx, read_idx_view
 from .dataset import Dataset, quote_names, scale_uint8
@@ -395,7 +395,7 @@ def _load_path(path: Path, label_column: str | None, label_optional: bool = Fals
                     f"{table.num_rows} rows, so the rows are read without labels; fill those "
                     "rows where labels are needed.",
                     UserWarning,
-                    stacklevel=2,
+                    stacklevel=user_stacklevel(),
                 )
             table, label_column = table.drop_columns([label_column]), None
         return table_dataset(table, path.name, label_column)

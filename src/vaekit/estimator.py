@@ -302,7 +302,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self.n_epochs_ = len(self.history_)
         rows, where = diagnostic_rows(X, *unsharded)
         for message, category in self._fit_diagnostics(rows, where):
-            warnings.warn(message, category, stacklevel=2)
+            warnings.warn(message, category, stacklevel=user_stacklevel())
         return self
 
     def _checkpoint_params(self, X: np.ndarray) -> dict[str, Any]:
@@ -948,6 +948,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         Weights go to ``model.safetensors``; parameters, scaling metadata, library versions and
         a checksum of the weights to ``config.json``; the training history to ``history.json``.
+        The parameters saved are those of :meth:`get_params` now, with one exception: a
+        ``numpy.random.RandomState`` as ``random_state`` is saved as None (its state is not
+        JSON), so a loaded model fitted again is not seeded; its ``seed_`` is kept.
 
         Parameters
         ----------
@@ -962,7 +965,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             The model was not fitted.
         ConfigError
             A network parameter (``latent_dim``, ``hidden_dims``...) was changed with
-            ``set_params`` after fit: the saved model could not be rebuilt.
+            ``set_params`` after fit: the saved model could not be rebuilt. Or a parameter
+            holds a value that ``fit`` (and so :func:`vaekit.load`) refuses.
         ModelFileError
             ``path`` cannot be created or written (a file in the way, no permission).
         """

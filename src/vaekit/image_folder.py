@@ -50,7 +50,7 @@ def load_image_folder(folder: Path) -> Dataset:
             f"{deeper[0].relative_to(folder).as_posix()}) are not read: vaekit reads the "
             "images in a folder, or in its subfolders (one class each); move them up a level.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     if classes and loose:
         raise DataError(

@@ -32,7 +32,7 @@ from .datasets import (
     takes_label_column,
 )
 from .distributed import is_main_process, world
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, user_stacklevel
 from .image_folder import as_model_channels
 from .persistence import (
     CONFIG_FILE,
@@ -572,7 +572,7 @@ def run_summary(run: str | os.PathLike) -> dict[str, Any]:
             "column, the image shape) is not used; pass --label-column again where the data "
             "has one.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
         return {}
     return summary

@@ -116,6 +116,11 @@ class VAE(_BaseAutoencoder):
         Shape of one sample.
     n_features_in_ : int
         Number of input features (pixels for images).
+    feature_names_in_ : ndarray of shape (n_features_in_,), dtype object
+        The column names of a table fitted on (a pandas DataFrame whose names are all
+        strings); later tables must have these columns. Absent otherwise.
+    device_ : torch.device
+        Where the module lives: what ``device`` resolved to.
     architecture_, likelihood_ : str
         What ``auto`` resolved to.
     mean_, scale_ : ndarray of shape input_shape_, float64
