@@ -18,7 +18,12 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    OutlierMixin,
+    TransformerMixin,
+)
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .augment import RandomAffine
@@ -116,7 +121,9 @@ def __getattr__(name: str) -> Any:
 _Estimator = TypeVar("_Estimator", bound="_BaseAutoencoder")
 
 
-class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class _BaseAutoencoder(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, OutlierMixin, BaseEstimator
+):
     """Shared implementation of :class:`VAE` and :class:`Autoencoder` (not public)."""
 
     _stochastic: ClassVar[bool]
