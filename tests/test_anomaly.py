@@ -111,7 +111,7 @@ def test_models_saved_without_offset_still_load(one_class, tmp_path):
     result = detect_run(tmp_path / "m", "digits:test", tmp_path / "s.csv", contamination=0.1)
     scores = -loaded.score_samples(TEST.X)  # --score auto is the ELBO for a VAE
     assert result["rows"] == len(TEST.X) == 450 and result["score"] == "elbo"
-    assert result["threshold"] == pytest.approx(np.quantile(scores, 0.9), rel=1e-6)
+    assert result["threshold"] == pytest.approx(np.sort(scores)[-45], rel=1e-6)  # the 45th
     assert result["anomalies"] == int((scores > result["threshold"]).sum()) == 45
     with (tmp_path / "s.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -178,6 +178,24 @@ def test_detect_ranks_an_overflowed_score_first_and_refuses_nan(run_dir, tmp_pat
     with pytest.raises(DataError, match=r"1 row\(s\) of .* could not be scored \(NaN\)"):
         detect_run(run_dir, "digits:test", tmp_path / "new" / "s.csv", anomaly_label=NOT_ZERO)
     assert not (tmp_path / "new").exists()
+
+
+def test_contamination_flags_tied_rows_together_and_no_row_below_half_a_row(run_dir, tmp_path):
+    """Twenty copies of one odd row among 180: at 5% (10 rows) the threshold falls on their
+    shared score, and a strict `>` flagged none of them; now all twenty are, with a warning.
+    A share under half a row flags nothing, and says so, where it flagged one row of two."""
+    X = np.concatenate([TEST.X[:180], np.ones((20, TEST.X.shape[1]))])  # all ink: the odd row
+    np.save(tmp_path / "stuck.npy", X)
+    with pytest.warns(UserWarning, match=r"20 rows of stuck\.npy are flagged, not the 10"):
+        result = detect_run(run_dir, tmp_path / "stuck.npy", tmp_path / "s.csv", contamination=0.05)
+    with (tmp_path / "s.csv").open() as f:
+        flagged = [int(r["index"]) for r in csv.DictReader(f) if r["is_anomaly"] == "1"]
+    assert flagged == list(range(180, 200)) and result["anomalies"] == 20
+    assert "10 of 200 rows, ties included" in result["threshold_source"]
+    np.save(tmp_path / "two.npy", TEST.X[:2])
+    with pytest.warns(UserWarning, match=r"0\.05 of the 2 rows of two\.npy is under half a row"):
+        result = detect_run(run_dir, tmp_path / "two.npy", tmp_path / "t.csv", contamination=0.05)
+    assert result["anomalies"] == 0
 
 
 @pytest.mark.parametrize("contamination", [None, 0.1])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import numbers
 import os
 import warnings
@@ -155,10 +156,11 @@ def detect_run(
     score : {"auto", "elbo", "recon", "nll", "excess", "excess_per_ink"}
         See :func:`anomaly_scores`.
     contamination : float in (0, 0.5], optional
-        Flag this share of ``data``'s rows: the threshold is the (1 - contamination) quantile
-        of their scores. Without it, the threshold is the one stored at fit, ``-offset_``
-        (the 5% least typical validation rows by default); it exists for the model's own
-        ``score_samples`` only: ``elbo`` for a VAE, ``recon`` for an autoencoder.
+        Flag this share of ``data``'s rows, by rank: the top ``contamination · n`` scores to
+        the nearest row, and the rows tied with the last of them. Without it, the threshold
+        is the one stored at fit, ``-offset_`` (the 5% least typical validation rows by
+        default); it exists for the model's own ``score_samples`` only: ``elbo`` for a VAE,
+        ``recon`` for an autoencoder.
     anomaly_label : str, optional
         Label (class name or code; several separated by commas) of the rows that are truly
         anomalous; then AUROC and average precision of the scores are reported.
@@ -245,15 +247,10 @@ def detect_run(
             "the training data when it had none)"
         )
     else:
-        # Rows outside a Bernoulli model's support score +inf; a quantile interpolated next to
-        # an infinity is NaN, so they count as the largest finite number there.
-        capped = np.nan_to_num(scores, posinf=np.finfo(np.float64).max)
-        threshold = float(np.quantile(capped, 1.0 - contamination))
-        finite = scores[np.isfinite(scores)]
-        if finite.size:  # more +inf rows than the share: no finite row is flagged; say so
-            threshold = min(threshold, float(finite.max()))
-        source = f"the {1 - contamination:g} quantile of DATA's scores (--contamination)"
+        threshold, source = _top_share_threshold(scores, contamination, dataset.name)
     flagged = (scores > threshold) | np.isposinf(scores)  # +inf: probability 0, always flagged
+    if contamination is not None:
+        _warn_if_ties_flag_more(scores, flagged, contamination, dataset.name)
 
     atomic_write_bytes(out, _scores_csv(scores, flagged, dataset).encode())
 
@@ -285,6 +282,57 @@ def detect_run(
             average_precision=float(average_precision_score(truth, ranked)),
         )
     return result
+
+
+def _rows_asked(contamination: float, n: int) -> int:
+    """The rows ``--contamination`` asks to flag among ``n``: its share, to the nearest row."""
+    return math.floor(contamination * n + 0.5)
+
+
+def _top_share_threshold(scores: np.ndarray, contamination: float, name: str) -> tuple[float, str]:
+    """The threshold that flags (``score > threshold``) the top ``contamination`` share of
+    ``scores`` by rank, and where it comes from, in words.
+
+    Rows tied with the last row asked for are flagged with it: twenty copies of one stuck
+    record are flagged together, not left all unflagged because the threshold equals their
+    score. A share under half a row flags no row for its score. Rows scoring +inf (outside a
+    Bernoulli model's support) are flagged whatever the threshold, which is then at most
+    the highest finite score.
+    """
+    n = len(scores)
+    count = _rows_asked(contamination, n)
+    finite = scores[np.isfinite(scores)]
+    highest_finite = float(finite.max()) if finite.size else np.finfo(np.float64).max
+    source = (
+        f"the top {percent(contamination)} of DATA's scores (--contamination): "
+        f"{count} of {n} rows, ties included"
+    )
+    if count == 0:
+        warnings.warn(
+            f"--contamination {contamination:g} of the {n} rows of {name} is under half a row, "
+            "so no row is flagged for its score; pass a larger --contamination.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+        return highest_finite, source
+    capped = np.nan_to_num(scores, posinf=np.finfo(np.float64).max)
+    last_asked = float(np.partition(capped, n - count)[n - count])  # the count-th highest
+    return min(float(np.nextafter(last_asked, -np.inf)), highest_finite), source
+
+
+def _warn_if_ties_flag_more(
+    scores: np.ndarray, flagged: np.ndarray, contamination: float, name: str
+) -> None:
+    count = _rows_asked(contamination, len(scores))
+    flagged_rows, infinite = int(flagged.sum()), int(np.isposinf(scores).sum())
+    if count > 0 and flagged_rows > max(count, infinite):
+        warnings.warn(
+            f"{flagged_rows} rows of {name} are flagged, not the {count} that --contamination "
+            f"{contamination:g} asks for: rows with equal scores (duplicate rows?) tie at the "
+            "threshold and are flagged together.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
 
 
 def _entropy_floor(X: np.ndarray, chunk: int = 4096) -> np.ndarray:
