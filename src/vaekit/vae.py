@@ -385,7 +385,8 @@ class VAE(_BaseAutoencoder):
         with torch.inference_mode():
             for start in range(0, X.shape[0], rows):
                 # Clipped where some rows are outside: their results are replaced by -inf below.
-                block = self._to_model_input(X[start : start + rows], clip=outside is not None)
+                raw = X[start : start + rows]
+                block = self._to_model_input(raw, clip=outside is not None)
                 x = torch.from_numpy(block)
                 x = x.to(self.device_)  # (b, ...)
                 mu, logvar = self._net_encode(x)  # (b, latent_dim) each
@@ -394,7 +395,9 @@ class VAE(_BaseAutoencoder):
                         np.random.default_rng([seed, _row_key(row)]).standard_normal(
                             (k, self.module_.latent_dim), dtype=np.float32
                         )
-                        for row in block
+                        # The row as given, in float32: standardized in float64 (a float64
+                        # table) or in float32 it may differ in the last bit, and so its key.
+                        for row in np.asarray(raw, dtype=np.float32)
                     ],
                     axis=1,
                 )
@@ -449,7 +452,7 @@ class VAE(_BaseAutoencoder):
 
 
 def _row_key(row: np.ndarray) -> int:
-    """A 64-bit key of one row's values (as the model reads them), to seed its draws by."""
+    """A 64-bit key of one row's values, to seed its draws by."""
     digest = hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=8).digest()
     return int.from_bytes(digest, "little")
 
