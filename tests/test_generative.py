@@ -60,6 +60,14 @@ def test_beta_1_does_not_warn(fits, vae):
         generative.posterior_collapse_check(vae, X)  # a check never warns, it returns
 
 
+def test_one_held_out_row_measures_no_collapse():
+    """The variance of μ over one row is 0 whatever the model learned: no warning."""
+    X8 = load_digits().data[:8] / 16.0  # validation_fraction 0.15 of 8 rows: one row
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PosteriorCollapseWarning)
+        VAE(latent_dim=2, hidden_dims=(8,), epochs=2, random_state=0).fit(X8)
+
+
 def test_collapse_rule():
     # Fewer than max(1, k / 10) active units: none for k <= 10, under a tenth beyond.
     assert collapse_message(0, 8, "X") is not None

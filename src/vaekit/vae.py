@@ -467,8 +467,10 @@ class VAE(_BaseAutoencoder):
         self.active_units_ = int(active_mask(mu).sum())
         kl = gaussian_kl(torch.from_numpy(mu).double(), torch.from_numpy(logvar).double())
         self.kl_per_dim_ = kl.mean(0).numpy()
+        # One row has no variance over rows: its count of 0 active units measures nothing.
+        measured = len(rows) >= 2
         message = collapse_message(self.active_units_, self.module_.latent_dim, where)
-        if message is not None:
+        if measured and message is not None:
             found.append((message, PosteriorCollapseWarning))
         return found
 
