@@ -87,6 +87,12 @@ def test_is_classification_target():
     assert is_classification_target(np.array([0.0, 1.0, 1.0, 2.0]))  # labels read from a CSV
     assert not is_classification_target(np.linspace(0, 1, 10))
     assert not is_classification_target(np.arange(500, dtype=float))  # counts, not classes
+    # Whole-number integers: 398 values over 1,200 rows is a quantity (a count, a price); 100
+    # codes of 30 rows each are classes (CIFAR-100), and so are named classes however many.
+    price = np.random.default_rng(0).integers(0, 400, size=1200)
+    assert np.unique(price).size > 350 and not is_classification_target(price)
+    assert is_classification_target(np.arange(3000) % 100)
+    assert is_classification_target(price, named=True)
 
 
 def test_classification_on_separated_blobs_is_perfect_and_json_ready():

@@ -179,6 +179,11 @@ def test_latent_scatter_many_classes_get_a_colorbar(rng):
     y = np.arange(60) % 30  # 30 classes > 20 categorical colours
     fig = plots.latent_scatter(rng.normal(size=(60, 2)), y)
     assert len(fig.axes) == 2 and len(_scatters(fig.axes[0])) == 1
+    # Integer classes (Olivetti's 40 people) are classes, not a quantity on viridis.
+    assert fig.axes[1].get_ylabel() == "class index (30 classes)"
+    assert _scatters(fig.axes[0])[0].get_cmap().name == "turbo"
+    quantity = plots.latent_scatter(rng.normal(size=(60, 2)), np.arange(60) * 7)
+    assert quantity.axes[1].get_ylabel() == "label"
 
 
 def test_latent_scatter_without_labels_and_bad_shapes(rng):

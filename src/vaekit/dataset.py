@@ -109,6 +109,32 @@ def encode_labels(values: np.ndarray, source: str) -> tuple[np.ndarray, list[str
     raise DataError(f"Labels in {source} are {values.dtype}, not numbers or text; convert them.")
 
 
+# Whole-number labels with more distinct values than MAX_CLASSES are still classes when each
+# labels this many rows on average (CIFAR-100's codes: 600), which a count, price or age target
+# rarely does (398 values over 1,200 rows: 3 each).
+MAX_CLASSES = 50
+ROWS_PER_CLASS = 20
+
+
+def looks_like_classes(y: np.ndarray, *, max_classes: int = MAX_CLASSES) -> bool:
+    """Whether labels are classes (True) or a quantity (False), from their values alone.
+
+    Booleans and text are classes. Integers are, when there are at most ``max_classes``
+    distinct values or ``ROWS_PER_CLASS`` rows per value on average. Floats are, when every
+    value is a whole number and there are at most ``max_classes`` of them.
+    """
+    y = np.asarray(y)
+    if y.dtype.kind in "bOUS":
+        return True
+    if y.dtype.kind in "iu":
+        distinct = np.unique(y).size
+        return distinct <= max_classes or y.size >= ROWS_PER_CLASS * distinct
+    if y.dtype.kind != "f":
+        return False
+    finite = y[np.isfinite(y)]
+    return bool(np.all(finite == np.round(finite)) and np.unique(finite).size <= max_classes)
+
+
 def first_line(exc: BaseException) -> str:
     """The first sentence of a library's message, to quote inside one of ours."""
     line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -132,7 +132,8 @@ def evaluate_run(
         model, run, data, test, data_dir, label_column, random_state
     )
     X_train, X_test, y_train, y_test = arrays
-    tasks = ("classification", "clustering") if _is_classification(y_train) else ("regression",)
+    classes = _is_classification(y_train, train_ds.classes)
+    tasks = ("classification", "clustering") if classes else ("regression",)
     with output_folder(default_output(run, "evaluate") if out is None else out) as out_dir:
         timings: dict[str, float] = {}
         with _one_blas_thread():
@@ -220,7 +221,7 @@ def _evaluation_data(
         return train_ds, arrays, f"train: {train_ds.name}, test: {test_ds.name}"
     from sklearn.model_selection import train_test_split
 
-    stratified = _is_classification(train_ds.y)
+    stratified = _is_classification(train_ds.y, train_ds.classes)
     if stratified:
         check_stratifiable(train_ds)
     try:
@@ -785,8 +786,9 @@ def _labelled(ds: Dataset, what: str) -> Dataset:
             f"{what} ({ds.name}) has no labels, and evaluate scores features against labels; "
             "use a labelled dataset, or a CSV / Parquet file with --label-column."
         )
+    # Before any extractor is trained.
     present = np.unique(ds.y)
-    if len(present) == 1 and _is_classification(ds.y):  # before any extractor is trained
+    if len(present) == 1 and _is_classification(ds.y, ds.classes):
         code = present[0].item()
         name = ds.classes[code] if ds.classes and isinstance(code, int) else code
         raise DataError(
@@ -796,10 +798,10 @@ def _labelled(ds: Dataset, what: str) -> Dataset:
     return ds
 
 
-def _is_classification(y: np.ndarray) -> bool:
+def _is_classification(y: np.ndarray, class_names: list[str] | None) -> bool:
     from .evaluation import is_classification_target
 
-    return is_classification_target(y)
+    return is_classification_target(y, named=class_names is not None)
 
 
 def check_stratifiable(ds: Dataset) -> None:

@@ -602,6 +602,11 @@ def sweep_run(
         train_ds, test, data_dir, test_labels, random_state
     )
     _check_arrays(X_train, X_test)
+    if train_ds.classes is not None and y_train is not None and y_test is not None:
+        # Class names, not their codes: classes however many there are (sweep's own rule
+        # reads the values alone).
+        names = np.asarray(train_ds.classes)
+        y_train, y_test = names[y_train], names[y_test]
     _downstream_task(y_train, y_test, len(X_train), len(X_test))
 
     with output_folder(out) as out_dir:
@@ -685,7 +690,7 @@ def _split(
         X_test = conform_samples(test_ds.X, tuple(X.shape[1:]), test_ds.name, reference)
         y_test = align_test_labels(train_ds, test_ds)
         return X, X_test, y, y_test, f"train: {train_ds.name}, test: {test_ds.name}"
-    stratified = y is not None and is_classification_target(y)
+    stratified = y is not None and is_classification_target(y, named=train_ds.classes is not None)
     if stratified:
         check_stratifiable(train_ds)
     try:

@@ -199,8 +199,12 @@ def compare_features(
     options = _route_options(tasks, kwargs)
     if not features:
         raise ConfigError("features is empty; pass at least one named (F_train, F_test) pair.")
-    if any(t in tasks for t in ("classification", "clustering")) and not is_classification_target(
-        y_train
+    # Whole-number codes are the caller's to call classes when it asks for these tasks: only
+    # fractional values cannot be.
+    if (
+        any(t in tasks for t in ("classification", "clustering"))
+        and np.asarray(y_train).dtype.kind == "f"
+        and not is_classification_target(y_train)
     ):
         raise DataError(
             "y_train looks continuous; use tasks=('regression',) or pass integer class labels."

@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from ..dataset import looks_like_classes
 from ..errors import ConfigError, DataError
 from ._common import COLORS, MAX_CATEGORIES, finite_2d, plain, style
 
@@ -133,18 +134,11 @@ def _class_name(value: Any, class_names: Mapping | Sequence | None) -> str:
 
 
 def _is_categorical(labels: np.ndarray) -> bool:
-    if labels.dtype.kind in "bUSO":
-        return True
-    if labels.dtype.kind in "iu":
-        return np.unique(labels).size <= MAX_CATEGORIES
-    if labels.dtype.kind == "f":
-        finite = labels[np.isfinite(labels)]
-        return (
-            finite.size == labels.size
-            and bool(np.all(finite == np.round(finite)))
-            and np.unique(finite).size <= MAX_CATEGORIES
-        )
-    return False
+    # Classes as the downstream scores take them (Olivetti's 40 person codes included), and
+    # only where every value is finite: a NaN among floats is a quantity with a gap.
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        return False
+    return looks_like_classes(labels)
 
 
 def latent_scatter(
@@ -192,7 +186,7 @@ def latent_scatter(
             labels = labels.astype(str)
         if labels.shape != (n,):
             raise DataError(f"labels must have shape ({n},) to match Z2; got {labels.shape}.")
-        if _is_categorical(labels):
+        if class_names is not None or _is_categorical(labels):
             classes = np.unique(labels)
             if classes.size <= MAX_CATEGORIES:
                 cmap = colormaps["tab10" if classes.size <= 10 else "tab20"]
