@@ -934,3 +934,13 @@ def test_a_damaged_run_json_is_said_once(run_dir, tmp_path):
     assert result.exit_code == 0, result.output
     warned = [line for line in result.stderr.splitlines() if "run.json is damaged" in line]
     assert len(warned) == 1 and "--label-column" in result.stderr
+
+
+def test_a_dataset_name_in_a_caption_is_not_an_emoji_code(capsys):
+    """rich reads ":train:" as an emoji code: "mnist:train: t-SNE" printed as "mnist🚋 t-SNE"."""
+    from vaekit import cli
+
+    cli.out_console.print("VAE μ(x) of mnist:train: t-SNE of 1500 points", markup=False)
+    cli.err_console.print("warning: mnist:train: 3 rows", markup=False)
+    captured = capsys.readouterr()
+    assert "mnist:train: t-SNE" in captured.out and "mnist:train: 3 rows" in captured.err

@@ -40,8 +40,9 @@ app = typer.Typer(
 datasets_app = typer.Typer(help="Named datasets: list them, download them.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 
-out_console = Console()
-err_console = Console(stderr=True)
+# emoji=False: rich would print "mnist:train:" (a dataset name in a caption) as "mnist🚋".
+out_console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 DATA_HELP = (
     "Dataset name (digits, mnist, fashion-mnist, olivetti; add :train or :test) or a file: "

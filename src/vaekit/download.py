@@ -210,7 +210,7 @@ def _progress_bar(enabled: bool):
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
-        console=Console(stderr=True),
+        console=Console(stderr=True, emoji=False),
     )
 
 

@@ -43,7 +43,7 @@ class StepProgress:
                 TextColumn("{task.fields[step]}", markup=False),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
-                console=Console(stderr=True),
+                console=Console(stderr=True, emoji=False),
             )
             self.task = self.bar.add_task(label, total=total, step="")
 

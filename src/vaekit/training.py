@@ -570,7 +570,7 @@ class _ProgressBar:
             TimeRemainingColumn,
         )
 
-        console = Console(stderr=True)  # stdout is for results (`vaekit train --json`)
+        console = Console(stderr=True, emoji=False)  # stdout is for results (`vaekit train --json`)
         if not (console.is_terminal or console.is_jupyter):  # a notebook draws the bar
             self.console = console
             return
