@@ -277,6 +277,9 @@ def test_cli_end_to_end(tmp_path):
     # The printed table, the suggestion and the rule.
     assert "accuracy" in result.stdout and "suggested:" in result.stdout
     assert "rule:" in result.stdout and "report.html" in result.stdout
+    # The title whole at 80 columns (as a rich table title it lost a character per wrap).
+    title = "(test split, but for the CV and val columns, which the suggestion reads; nats per"
+    assert title in " ".join(result.stdout.split())
     k, beta = summary["latent_dim"], summary["beta"]
     train = f"vaekit train digits --latent-dim {k} --beta {beta:g} --epochs 3 --seed 0 --out RUN"
     assert train in " ".join(result.stdout.split())

@@ -459,7 +459,7 @@ def _print_sweep(result: dict[str, Any]) -> None:
     )
     # No vertical rules and short score names: at 80 columns (a pipe, a CI log) rich would
     # cut the headers to "colla…", "accura…" and "accur…" otherwise.
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(box=box.SIMPLE_HEAD)
     short = {"accuracy": "acc", "r2": "R²"}.get(metric, metric)
     scores = (f"test {short}", f"CV {short}") if metric else ()
     names = ("k", "β", "recon NLL", "KL", "-ELBO", "active", "collapsed", *scores, "val -ELBO")
@@ -488,6 +488,8 @@ def _print_sweep(result: dict[str, Any]) -> None:
             "-" if val is None else f"{val:.2f}",
             style="bold green" if row["setting"] == summary["suggested"] else None,
         )
+    # The title on its own line: as a table title, rich dropped a character at each wrap.
+    out_console.print(title, highlight=False)
     out_console.print(table)
     note = result["downstream"].get("note")
     if note:
