@@ -261,6 +261,7 @@ def demo(
         Path("vaekit-demo"), "--out", help="Folder for report.html, results.json and figures/."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the models and the draws."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_json: bool = AsJson,
 ) -> None:
     """The showcase on digits: train an AE and a VAE, compare μ(x) with raw / PCA / AE, report."""
@@ -271,7 +272,8 @@ def demo(
             "[bold]vaekit demo[/]: digits (1797 8x8 images), AE and VAE with latent size 8, "
             "compared with raw pixels and PCA(8)"
         )
-    result = _call(demo_job, out, seed=seed, verbose=not as_json and sys.stderr.isatty())
+    # Progress goes to stderr: a bar on a terminal, a line per step or epoch elsewhere.
+    result = _call(demo_job, out, seed=seed, verbose=not (quiet or as_json))
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -326,7 +328,7 @@ def evaluate(
         label_column=label_column,
         random_state=seed,
         n_jobs=jobs,
-        verbose=not (quiet or as_json) and sys.stderr.isatty(),
+        verbose=not (quiet or as_json),
     )
     if as_json:
         typer.echo(json.dumps(result, indent=2))
@@ -424,7 +426,7 @@ def sweep(
         data_dir=data_dir,
         label_column=label_column,
         random_state=seed,
-        verbose=not (quiet or as_json) and sys.stderr.isatty(),
+        verbose=not (quiet or as_json),
         epochs=epochs,
         device=device,
         precision=precision,

@@ -43,7 +43,7 @@ from .evaluation import test_elbo
 from .jobs import default_output, load_run_data, model_rows, run_summary, writable_dir
 from .params import check_seed
 from .persistence import load_model, remove_new_folders
-from .progress import StepProgress
+from .progress import StepProgress, draws_bars
 from .report import RESULTS_FILE, rebuild_report, write_report
 from .vae import VAE
 
@@ -293,7 +293,8 @@ def _feature_sets(
         for k, v in model.get_params().items()
         if k not in ("latent_dim", "random_state", "verbose")
     }
-    params["verbose"] = verbose
+    # The AE's epochs as a bar, not as a line each where stderr is a log: the job's steps are.
+    params["verbose"] = verbose and draws_bars()
     if model.likelihood_ != "gaussian":  # ignored by fits before it was refused: drop it
         params["output_variance"] = "learned"
     features, extractors = fit_feature_extractors(
@@ -530,7 +531,8 @@ def demo(
         k = DEMO_LATENT_DIM
         with _torch_threads(DEMO_TORCH_THREADS), _one_blas_thread():
             with _timed(timings, "vae_fit_seconds"):
-                vae = VAE(k, **DEMO_PARAMS, random_state=seed, verbose=verbose).fit(X_train)
+                bars = verbose and draws_bars()  # epochs as lines: 200 of them in a log
+                vae = VAE(k, **DEMO_PARAMS, random_state=seed, verbose=bars).fit(X_train)
             with _timed(timings, "ae_and_pca_fit_seconds"):
                 features, extractors = _feature_sets(vae, X_train, X_test, seed, verbose)
             with _timed(timings, "comparison_seconds"):
