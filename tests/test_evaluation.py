@@ -505,3 +505,16 @@ def test_raw_and_pca_baselines_see_standardized_columns_when_the_networks_do():
     features, models = fit_feature_extractors(U[:80], U[80:], latent_dim=2, include=("raw", "pca"))
     np.testing.assert_allclose(features["raw"][0], U[:80], rtol=1e-6)
     assert type(models["pca"]).__name__ == "PCA"
+
+
+def test_clustering_scores_say_what_random_clusters_score():
+    """40 classes of 3 rows (Olivetti's test split): random labels reach NMI 0.68, so a
+    clustering cell near that is guessing, however good it looks."""
+    y = np.repeat(np.arange(40), 3)
+    F = np.random.default_rng(0).normal(size=(120, 4))  # features that know nothing of y
+    result = clustering_scores(F, y, methods=("kmeans",))
+    chance = result["protocol"]["chance"]
+    assert chance["draws"] == 20 and abs(chance["ari"]) < 0.02
+    assert 0.6 < chance["nmi"] < 0.75 and 0.25 < chance["accuracy"] < 0.4
+    scored = result["methods"]["kmeans"]
+    assert abs(scored["nmi"] - chance["nmi"]) < 0.05  # what the chance level is for

@@ -246,6 +246,15 @@ def _print_comparison(comparison: dict[str, Any]) -> None:
             ]
             table.add_row(escape(features), str(dim), *shown)
         out_console.print(table)
+        chance = comparison["protocol"].get(task, {}).get("chance")
+        if chance:  # matched accuracy and NMI are far from 0 for random clusters
+            levels = " / ".join(f"{chance[k]:.3f}" for k in metrics)
+            out_console.print(
+                f"chance: {levels} (uniformly random cluster labels, mean of {chance['draws']} "
+                "draws): scores near it are no better than guessing",
+                highlight=False,
+                markup=False,
+            )
 
 
 def _print_figures(result: dict[str, Any]) -> None:
