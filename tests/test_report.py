@@ -129,6 +129,19 @@ def test_layout_summary_first_then_comparison_figures_details(pngs):
     assert f"caption {ESCAPED}" in page
 
 
+def test_a_note_on_the_comparison_is_read_before_its_numbers():
+    """evaluate's leakage note sat at the end of the protocol, below every number it taints."""
+    note = "The model was trained on digits, which holds 450 of the test rows <scored here>."
+    results = {
+        "summary": [{"features": "vae_mu", "accuracy": 0.9}],
+        "comparison": {"rows": [], "protocol": {"split": "75/25", "note": note}},
+    }
+    page = render_html(results, {})
+    callout = '<p class="note"><strong>Note:</strong> The model was trained on digits'
+    assert page.index(callout) < page.index("<th>features</th>")
+    assert "&lt;scored here&gt;" in page
+
+
 def test_summary_as_a_dict_and_no_figures():
     page = render_html({"summary": {"best": "VAE μ(x)", "accuracy": 0.5}}, {})
     assert "<img" not in page and "<th>best</th>" in page and "vaekit report" in page

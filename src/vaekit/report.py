@@ -11,7 +11,8 @@ A report directory holds::
 - ``"title"``: the page title (default "vaekit report");
 - ``"summary"``: the table shown first, a list of dicts with the same keys (or one dict);
 - ``"comparison"``: ``{"rows": [dict, ...], "protocol": dict | str, ...}``; rows are grouped into
-  one table per ``"task"`` when they have that key, and the protocol is shown beside them;
+  one table per ``"task"`` when they have that key, and the protocol is shown beside them (its
+  ``"note"``, if any, also at the top of the page, above the summary);
 - ``"figures"``: ``{name: caption}`` or ``{name: {"caption": str, "section": str}}``; written by
   :func:`write_report`, which also records the figure order there so a rebuild is identical.
 
@@ -93,6 +94,7 @@ figure{margin:0;padding:10px;max-width:100%;border:1px solid var(--line);border-
 figure img{display:block;max-width:100%;height:auto;margin:0 auto}
 figcaption{margin-top:.4em;color:var(--muted);font-size:.88em;text-align:center}
 footer{margin-top:3em;color:var(--muted);font-size:.85em}
+p.note{background:#fff6df;border:1px solid #e8c860;border-radius:6px;padding:.6em 1em}
 """
 
 
@@ -297,8 +299,15 @@ def render_html(
     results = _jsonable(results, strict=False)  # numpy scalars and arrays read as numbers
     title = str(title if title is not None else results.get("title") or DEFAULT_TITLE)
     sections: list[tuple[str, str, str]] = []  # (anchor, heading, html)
+    # A note on the comparison (its test rows were training rows) is read before its numbers.
+    comparison = results.get("comparison")
+    protocol = comparison.get("protocol") if isinstance(comparison, Mapping) else None
+    note = protocol.get("note") if isinstance(protocol, Mapping) else None
+    callout = f'<p class="note"><strong>Note:</strong> {_e(note)}</p>' if note else ""
     if "summary" in results:
-        sections.append(("summary", "Summary", _value(results["summary"])))
+        sections.append(("summary", "Summary", callout + _value(results["summary"])))
+    elif callout:
+        sections.append(("note", "Note", callout))
     if "comparison" in results:
         sections.append(("comparison", "Comparison", _comparison_html(results["comparison"])))
     placed: dict[str, list[str]] = {key: [] for key, _, _ in _SECTIONS}
