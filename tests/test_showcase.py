@@ -214,6 +214,25 @@ def test_leak_note_compares_the_recorded_training_data(tmp_path, monkeypatch):
     assert _leak_note("runs/r1", ("x.npy", str(data)), "x.npy") is None  # sub/x.npy is another file
 
 
+def test_evaluate_says_when_the_model_learnt_from_other_data_than_the_baselines(tmp_path):
+    """A VAE trained on 900 rows against PCA and an AE fit on 672 other ones: the table mixes
+    data with method, and said nothing about it."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    np.savez(tmp_path / "a.npz", X=digits.data[:900] / 16, y=digits.target[:900])
+    np.savez(tmp_path / "b.npz", X=digits.data[900:] / 16, y=digits.target[900:])
+    run = tmp_path / "run"
+    train = ["train", tmp_path / "a.npz", "--out", run, "--epochs", "1", "--latent-dim", "2"]
+    assert invoke(*train).exit_code == 0
+    other = invoke_json("evaluate", run, tmp_path / "b.npz", "--out", tmp_path / "ev", "-j", "1")
+    note = other["comparison"]["protocol"]["note"]
+    assert f"learnt from 900 rows of {tmp_path / 'a.npz'}, and PCA and the AE here" in note
+    assert "672 training rows" in note
+    own = invoke_json("evaluate", run, tmp_path / "a.npz", "--out", tmp_path / "ev2", "-j", "1")
+    assert "learnt from" not in own["comparison"]["protocol"]["note"]  # the leak note only
+
+
 def test_the_leak_note_goes_by_the_rows_where_the_training_data_can_be_read(runs):
     """evaluate's 75/25 split of digits with seed 0 is digits:train / digits:test: a run
     trained on digits:train has seen none of its test rows, though the names overlap."""

@@ -159,8 +159,9 @@ def evaluate_run(
         scored = test if test is not None else data
         count = _training_rows_counter(model, run, run_data, scored, X_test, data_dir)
         leak = _leak_note(run, run_data, scored, count)
-        if leak:
-            protocol["note"] = leak
+        notes = [leak, _other_data_note(run, run_data, data, len(X_train))]
+        if any(notes):
+            protocol["note"] = " ".join(note for note in notes if note)
 
         figures: dict[str, Any] = {}
         captions: dict[str, dict[str, str]] = {}
@@ -865,6 +866,28 @@ def _run_data(run: str | os.PathLike) -> tuple[str | None, str | None]:
     summary = run_summary(run)
     data, path = summary.get("data"), summary.get("data_path")
     return (None if data is None else str(data)), (None if path is None else str(path))
+
+
+def _other_data_note(
+    run: str | os.PathLike,
+    run_data: tuple[str | None, str | None],
+    data: str | os.PathLike,
+    n_train: int,
+) -> str | None:
+    """A note when the model in ``run`` learnt from other rows than those PCA and the AE are
+    fit on here (DATA's training split): the comparison then mixes data with method."""
+    name, path = run_data
+    # Splits of one dataset (digits:train and digits) are the leak note's to tell apart.
+    if name is None or may_share_rows(path or name, data):
+        return None
+    rows = run_summary(run).get("n_samples")
+    counted = f"{rows:,} rows of " if isinstance(rows, int) else ""
+    return (
+        f"The model in {run} learnt from {counted}{name}, and PCA and the AE here from the "
+        f"{n_train:,} training rows of {data}: a gap between μ(x) and them may come from the "
+        "data as much as from the method; pass the run's training data as DATA to compare "
+        "like with like."
+    )
 
 
 def _leak_note(
