@@ -121,6 +121,7 @@ def test_evaluate_compares_five_feature_sets_on_both_tasks(evaluated):
     protocol = result["comparison"]["protocol"]
     assert protocol["split"] == "train: digits:train, test: digits:test"
     assert "not retrained" in protocol["extractors"]["vae"]
+    assert protocol["extractors"]["vae"].startswith("VAE(epochs=3, ")  # what it was trained with
     # The baseline AE has the saved VAE's budget (3 epochs), not the estimator default.
     assert "epochs=3" in protocol["extractors"]["ae"]
     assert "note" not in protocol  # the test split is data the VAE never saw

@@ -152,7 +152,8 @@ def evaluate_run(
         protocol = comparison["protocol"]
         protocol["split"] = split
         protocol.setdefault("extractors", {})[_model_key(model)] = (
-            f"{type(model).__name__}(latent_dim={model.latent_dim}) loaded from {run}, not "
+            # scikit-learn's repr: the parameters that differ from the defaults, all of them.
+            f"{' '.join(repr(model).split())} loaded from {run}, not "
             f"retrained (trained on {run_data[0] or 'data not recorded'}, "
             f"{len(model.history_)} epochs)"
         )
