@@ -341,6 +341,19 @@ def test_kl_per_dimension_explicit_mask_and_sorting():
         plots.kl_per_dimension(kl, active=[1, 0])
 
 
+def test_kl_per_dimension_names_its_criterion_and_keeps_the_legend_off_the_bars():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    mask = np.array([False, True])
+    fig = plots.kl_per_dimension([0.0, 2.0], active=mask, criterion="Var μ > 0.01")
+    (ax,) = fig.axes
+    assert ax.get_title().endswith("1 of 2 active (Var μ > 0.01)")
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert legend.x0 >= ax.get_window_extent(renderer).x1  # beside the axes, not over a bar
+
+
 # -- PNG --------------------------------------------------------------------------------------
 
 

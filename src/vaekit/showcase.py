@@ -712,7 +712,7 @@ def _add_kl(
         kl = (0.5 * (mu**2 + np.exp(logvar) - 1.0 - logvar)).mean(axis=0, dtype=np.float64)
         source = f"mean over {len(X)} rows"
     active = active_mask(Z)
-    figure = kl_per_dimension(kl, active=active, title="KL per latent dimension")
+    figure = kl_per_dimension(kl, active=active, criterion=f"Var μ > {ACTIVE_UNIT_THRESHOLD:g}")
     caption = (
         f"KL(q(z_u|x) || p(z_u)) per dimension ({source}); green: active units on {rows}, "
         f"Cov_x(μ_u(x)) > {ACTIVE_UNIT_THRESHOLD} (Burda et al. 2016)"

@@ -107,6 +107,7 @@ def kl_per_dimension(
     active: Any = None,
     sort: bool = False,
     title: str = "KL per latent dimension",
+    criterion: str | None = None,
 ) -> Figure:
     """Bar chart of KL(q(z_j|x) || p(z_j)) per latent dimension, active units highlighted.
 
@@ -123,6 +124,9 @@ def kl_per_dimension(
         Sort bars by decreasing KL (tick labels keep the original dimension indices).
     title : str
         Figure title; the number of active units is appended.
+    criterion : str, optional
+        What makes a unit active, for the title: with ``active``, how the mask was made
+        (e.g. "Var μ > 0.01"); default "KL > threshold", or "given mask".
 
     Returns
     -------
@@ -136,12 +140,12 @@ def kl_per_dimension(
         raise DataError("kl_per_dim contains NaN or infinite values.")
     if active is None:
         mask = kl > threshold
-        criterion = f"KL > {threshold:g}"
+        criterion = criterion or f"KL > {threshold:g}"
     else:
         mask = np.asarray(active)
         if mask.shape != kl.shape or mask.dtype.kind != "b":
             raise DataError(f"active must be a boolean array of shape {kl.shape}.")
-        criterion = "given mask"
+        criterion = criterion or "given mask"
     order = np.argsort(-kl, kind="stable") if sort else np.arange(kl.size)
     d = kl.size
     fig = Figure(figsize=(min(14.0, max(5.0, 0.28 * d + 2.0)), 4.0), layout="constrained")
@@ -157,7 +161,9 @@ def kl_per_dimension(
     ax.set_ylabel("KL (nats)")
     ax.set_title(f"{plain(title)}: {int(mask.sum())} of {d} active ({criterion})")
     handles = [Patch(color="#2ca02c", label="active"), Patch(color="#b0b0b0", label="inactive")]
-    ax.legend(handles=handles, frameon=False)
+    # Beside the axes: inside, it hid the bars of the first dimensions (and with them the
+    # grey of an inactive one).
+    ax.legend(handles=handles, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     style(ax)
     ax.grid(axis="x", visible=False)
     return fig
