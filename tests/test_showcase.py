@@ -297,6 +297,19 @@ def test_visualize_direct_on_a_2d_latent_writes_image_figures(root, runs):
     _assert_self_contained(out / "report.html", 5)
 
 
+def test_visualize_draws_a_file_of_flat_rows_as_the_runs_images(root, runs, tmp_path):
+    """digits' 64 columns saved to a .npy: run.json records 8x8, so the rows are drawn as
+    images (and prior samples too), not as a 64-bar chart per feature; the inputs shown are
+    spread over the file, not its first rows."""
+    digits = load_dataset("digits:test")
+    np.save(tmp_path / "flat.npy", digits.X.reshape(len(digits.X), -1))
+    out = tmp_path / "vis"
+    result = invoke_json("visualize", runs[2], tmp_path / "flat.npy", "--out", out)
+    assert "samples_prior.png" in _figures(out)
+    caption = result["figures"]["reconstructions"]["caption"]
+    assert caption.startswith("20 inputs spread over the data (top)")
+
+
 def test_visualize_direct_refuses_a_4d_latent_before_writing(root, runs):
     from vaekit.errors import ConfigError
 

@@ -24,10 +24,10 @@ from .errors import ConfigError, DataError
 from .generation import INTERPOLATION_METHODS, interpolate, traversal_values, traverse
 from .jobs import (
     default_output,
+    drawn_shape,
     load_run_data,
     model_rows,
     refuse_overwriting_data,
-    run_summary,
     writable_dir,
 )
 from .params import check_seed
@@ -124,28 +124,6 @@ def _output(out: str | os.PathLike) -> tuple[Path, str]:
             f"--out must end in .png (an image grid) or .npy (the array); got {out.name!r}."
         )
     return out, suffix
-
-
-def _recorded_image_shape(run: str | os.PathLike) -> tuple[int, ...] | None:
-    """The image shape ``vaekit train`` recorded for the run's data (digits: (8, 8)), if any."""
-    shape = run_summary(run).get("image_shape")
-    try:
-        return tuple(int(s) for s in shape) if shape else None
-    except (ValueError, TypeError):  # a damaged run.json
-        return None
-
-
-def _image_shape(
-    model: Any, run: str | os.PathLike, dataset: Dataset | None = None
-) -> tuple[int, ...] | None:
-    """Shape to draw one sample as an image: the model's own, else one recorded for its data."""
-    shape = tuple(model.input_shape_)
-    if len(shape) >= 2:
-        return shape
-    for candidate in (_recorded_image_shape(run), dataset and dataset.image_shape):
-        if candidate and math.prod(candidate) == model.n_features_in_:
-            return tuple(int(s) for s in candidate)
-    return None
 
 
 def _resolve_output(
@@ -300,7 +278,7 @@ def generate_run(
             f"{run} holds a plain autoencoder, which has no prior to sample from; train a VAE "
             "(--model vae), or use vaekit interpolate or traverse with this one."
         )
-    image_shape = _image_shape(model, run)
+    image_shape = drawn_shape(model, run)
     out, suffix = _resolve_output(out, run, "generate", image_shape, model)
     samples = model.sample(int(n), random_state=seed)  # (n, *input_shape_)
     title = f"{n} samples from the prior" + ("" if seed is None else f" (seed {seed})")
@@ -366,7 +344,7 @@ def interpolate_run(
     rows = model_rows(model, dataset, run)
     i_from = _check_index(i_from, "--from", dataset)
     i_to = _check_index(i_to, "--to", dataset)
-    image_shape = _image_shape(model, run, dataset)
+    image_shape = drawn_shape(model, run, dataset)
     out, suffix = _resolve_output(out, run, "interpolate", image_shape, model)
     refuse_overwriting_data(out, data)
 
@@ -468,7 +446,7 @@ def traverse_run(
         rows = model_rows(model, dataset, run)
         index = _check_index(index, "--index", dataset)
         x, centre = rows[index], f"μ(x) of row {index} of {dataset.name}"
-    image_shape = _image_shape(model, run, dataset)
+    image_shape = drawn_shape(model, run, dataset)
     out, suffix = _resolve_output(out, run, "traverse", image_shape, model)
     refuse_overwriting_data(out, data)
 

@@ -622,3 +622,27 @@ def demo(
     from .showcase import demo as showcase_demo  # lazy: showcase imports this module
 
     return showcase_demo(out, seed=seed, verbose=verbose)
+
+
+def _recorded_image_shape(run: str | os.PathLike) -> tuple[int, ...] | None:
+    """The image shape ``vaekit train`` recorded for the run's data (digits: (8, 8)), if any."""
+    shape = run_summary(run).get("image_shape")
+    try:
+        return tuple(int(s) for s in shape) if shape else None
+    except (ValueError, TypeError):  # a damaged run.json
+        return None
+
+
+def drawn_shape(
+    model: Any, run: str | os.PathLike, dataset: Dataset | None = None
+) -> tuple[int, ...] | None:
+    """Shape to draw one sample of the model in ``run`` as an image: the model's own, else the
+    one ``vaekit train`` recorded for its data, else ``dataset``'s (digits' 64 columns: 8x8);
+    None for a table."""
+    shape = tuple(model.input_shape_)
+    if len(shape) >= 2:
+        return shape
+    for candidate in (_recorded_image_shape(run), dataset and dataset.image_shape):
+        if candidate and math.prod(candidate) == model.n_features_in_:
+            return tuple(int(s) for s in candidate)
+    return None

@@ -40,7 +40,14 @@ from .datasets import (
 from .diagnostics import ACTIVE_UNIT_THRESHOLD, active_mask
 from .errors import ConfigError, DataError, ModelFileError
 from .evaluation import test_elbo
-from .jobs import default_output, load_run_data, model_rows, run_summary, writable_dir
+from .jobs import (
+    default_output,
+    drawn_shape,
+    load_run_data,
+    model_rows,
+    run_summary,
+    writable_dir,
+)
 from .params import check_seed
 from .persistence import load_model, remove_new_folders
 from .progress import StepProgress, draws_bars
@@ -375,12 +382,12 @@ def visualize_run(
         what = f"{_model_label(model)} of {ds.name}"
         for m in methods:
             _add_scatter(figures, captions, Z, y, ds.classes, random_state, max_points, m, what)
-        image_shape = _image_shape(model, ds)
+        image_shape = drawn_shape(model, run, ds)
         _add_reconstructions(figures, captions, model, X, image_shape, ds.feature_names)
         if isinstance(model, VAE) and image_shape is not None:
             _add_samples(figures, captions, model, image_shape, random_state)
         if model.history_:
-            _add(figures, captions, "loss_curves", _loss(model, Path(run).name))
+            _add(figures, captions, "loss_curves", _loss(model, f"model in {Path(run).name}"))
         summary: dict[str, Any] = {
             "model": type(model).__name__,
             "latent_dim": model.latent_dim,
@@ -664,18 +671,25 @@ def _add_reconstructions(
 ) -> None:
     from .plots import feature_reconstruction, reconstruction_grid
 
+    at = "z = μ(x)" if isinstance(model, VAE) else "the encoder's code"
     if image_shape is not None:
-        shown = X[:_N_RECONSTRUCTIONS]
+        # Rows spread over X, not its first ones: a file sorted by class (Olivetti's faces,
+        # ten per person) would show two people.
+        spread = np.unique(np.linspace(0, len(X) - 1, min(len(X), _N_RECONSTRUCTIONS)).round())
+        shown = X[spread.astype(int)]
         figure = reconstruction_grid(
             shown, model.reconstruct(shown), image_shape, n=len(shown), per_row=10
         )
-        caption = f"{len(shown)} inputs (top) and their reconstructions at z = μ(x) (bottom)"
+        caption = (
+            f"{len(shown)} inputs spread over the data (top) and their reconstructions at {at} "
+            "(bottom)"
+        )
     else:
         shown = X[:_TABLE_ROWS].reshape(min(len(X), _TABLE_ROWS), -1)
         X_hat = model.reconstruct(X[:_TABLE_ROWS]).reshape(len(shown), -1)
         names = feature_names if feature_names and len(feature_names) == shown.shape[1] else None
         figure = feature_reconstruction(shown, X_hat, names)
-        caption = f"Reconstruction error per feature on {len(shown)} rows, at z = μ(x)"
+        caption = f"Reconstruction error per feature on {len(shown)} rows, at {at}"
     _add(figures, captions, "reconstructions", (figure, caption, "samples"))
 
 
@@ -830,13 +844,6 @@ def _subsample(n: int, max_points: int, random_state: int) -> np.ndarray:
     if n <= max_points:
         return np.arange(n)
     return np.sort(np.random.default_rng(random_state).choice(n, max_points, replace=False))
-
-
-def _image_shape(model: VAE | Autoencoder, ds: Dataset) -> tuple[int, ...] | None:
-    if ds.image_shape is not None:
-        return tuple(ds.image_shape)
-    shape = tuple(model.input_shape_)
-    return shape if len(shape) >= 2 else None
 
 
 def _parameters(model: VAE | Autoencoder) -> dict[str, Any]:
