@@ -518,3 +518,12 @@ def test_clustering_scores_say_what_random_clusters_score():
     assert 0.6 < chance["nmi"] < 0.75 and 0.25 < chance["accuracy"] < 0.4
     scored = result["methods"]["kmeans"]
     assert abs(scored["nmi"] - chance["nmi"]) < 0.05  # what the chance level is for
+
+
+def test_clustering_says_when_hdbscan_cannot_find_classes_that_small():
+    y = np.repeat(np.arange(10), 3)  # 3 rows a class: below HDBSCAN's min_cluster_size of 5
+    F = np.random.default_rng(0).normal(size=(30, 2)) + 10 * y[:, None]
+    protocol = clustering_scores(F, y, methods=("hdbscan",))["protocol"]
+    assert "the smallest class has 3 rows here, fewer than min_cluster_size" in protocol["hdbscan"]
+    wide = clustering_scores(np.repeat(F, 4, axis=0), np.repeat(y, 4), methods=("hdbscan",))
+    assert "smallest class" not in wide["protocol"]["hdbscan"]

@@ -153,6 +153,12 @@ def clustering_scores(
         labels = _cluster(name, F_m, k, random_state, sizes)
         results[name] = _score(F_m, y_m, labels, random_state, silhouette_samples)
     protocol = _protocol(methods, k, len(F), n_sub, standardize, sizes, silhouette_samples)
+    smallest = int(np.unique(y, return_counts=True)[1].min())
+    if "hdbscan" in methods and smallest < sizes["min_cluster_size"]:
+        protocol["hdbscan"] += (
+            f"; the smallest class has {smallest} rows here, fewer than min_cluster_size, so "
+            "HDBSCAN cannot find it as a cluster: its scores say little on these rows"
+        )
     protocol["chance"] = chance_level(y, k, random_state)
     return {
         "task": "clustering",
