@@ -279,6 +279,15 @@ def test_detect_excess_from_the_command_line(run_dir, tmp_path):
     assert summary["auroc"] > 0.95
 
 
+def test_an_auroc_below_one_half_suggests_the_label_is_the_normal_class(run_dir, tmp_path):
+    """The model was trained on zeros: naming them the anomalies gives an AUROC near 0."""
+    result = detect_run(run_dir, "digits:test", tmp_path / "s.csv", anomaly_label="0")
+    assert result["auroc"] < 0.1
+    assert result["note"].startswith("AUROC below 0.5: the rows labelled 0 score as more typical")
+    right = detect_run(run_dir, "digits:test", tmp_path / "s.csv", anomaly_label=NOT_ZERO)
+    assert "note" not in right
+
+
 BAD_DETECT = [
     (["--score", "iwae"], "--score must be one of"),
     (["--contamination", "0.7"], "--contamination must be in (0, 0.5]"),
@@ -412,7 +421,8 @@ def test_float_labels_written_to_the_csv_are_accepted_back(run_dir, tmp_path):
 def test_detect_warns_when_the_stored_threshold_rests_on_few_rows(one_class, run_dir, tmp_path):
     """The one-class model held out 13 of its 133 rows: under 5 beyond the 5% quantile."""
     assert one_class[VAE].offset_rows_ == 13
-    with pytest.warns(UserWarning, match="quantile of only 13 held-out scores"):
+    said = r"quantile of only 13 held-out scores, so the share of new rows that vaekit detect"
+    with pytest.warns(UserWarning, match=said + r".*pass --contamination to flag that share"):
         detect_run(run_dir, "digits:test", out=tmp_path / "s.csv")
     with warnings.catch_warnings():  # a threshold from DATA's own scores needs no warning
         warnings.simplefilter("error", UserWarning)
@@ -472,4 +482,11 @@ def test_a_stored_threshold_names_its_share_unrounded(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # few held-out rows for 2.5%: said, and not the point
         result = detect_run(tmp_path / "m", tmp_path / "x.npy", out=tmp_path / "s.csv")
-    assert "the least typical 2.5% of the validation split" in result["threshold_source"]
+    assert "the least typical 2.5% of 30 rows of the validation split" in result["threshold_source"]
+    # Without a validation split, the source says it was the training data, not either.
+    VAE(latent_dim=2, epochs=1, validation_fraction=0, random_state=0).fit(X).save(tmp_path / "t")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = detect_run(tmp_path / "t", tmp_path / "x.npy", out=tmp_path / "s.csv")
+    source = "the least typical 5% of 300 rows of the training data (no validation split)"
+    assert source in result["threshold_source"]

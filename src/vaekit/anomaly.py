@@ -237,15 +237,16 @@ def detect_run(
         remove_new_folders(created)  # no empty output folder left behind
         raise
     if contamination is None:
-        message = model._offset_warning()
+        message = model._offset_warning(command=True)
         if message is not None:
             warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
         threshold = -float(model.offset_)
         share = "5%" if model.contamination == "auto" else percent(model.contamination)
-        source = (
-            f"stored at fit (offset_): the least typical {share} of the validation split (of "
-            "the training data when it had none)"
-        )
+        validated = bool(model.history_) and "val_loss" in model.history_[-1]
+        rows = getattr(model, "offset_rows_", None)
+        counted = "" if rows is None else f"{rows:,} rows of "
+        split = "the validation split" if validated else "the training data (no validation split)"
+        source = f"stored at fit (offset_): the least typical {share} of {counted}{split}"
     else:
         threshold, source = _top_share_threshold(scores, contamination, dataset.name)
     flagged = (scores > threshold) | np.isposinf(scores)  # +inf: probability 0, always flagged
@@ -281,6 +282,12 @@ def detect_run(
             auroc=float(roc_auc_score(truth, ranked)),
             average_precision=float(average_precision_score(truth, ranked)),
         )
+        if result["auroc"] < 0.5:
+            result["note"] = (
+                f"AUROC below 0.5: the rows labelled {anomaly_label} score as more typical than "
+                "the others, not less; if they are the normal class, pass the other label(s) "
+                "as --anomaly-label."
+            )
     return result
 
 

@@ -70,18 +70,24 @@ def anomaly_offset(scores: np.ndarray, contamination: float | str) -> float:
     return float(np.quantile(scores, _fraction(contamination)))
 
 
-def offset_warning(n_rows: int, contamination: float | str) -> str | None:
+def offset_warning(n_rows: int, contamination: float | str, *, command: bool = False) -> str | None:
     """Why a threshold from ``n_rows`` held-out scores is unreliable, or None when it is not:
     too few of them lie beyond the ``contamination`` quantile. Said when the threshold is used
-    (``predict``, ``decision_function``), not at every fit of a model that may never be."""
+    (``predict``, ``decision_function``, ``vaekit detect`` when ``command``), not at every fit
+    of a model that may never be."""
     fraction = _fraction(contamination)
     if n_rows * fraction >= THRESHOLD_MIN_TAIL:
         return None
+    who, remedy = (
+        ("vaekit detect", "train on more rows, or pass --contamination to flag that share of "
+         "DATA's own scores")
+        if command
+        else ("predict", "fit on more rows, or threshold score_samples yourself")
+    )  # fmt: skip
     return (
         f"The anomaly threshold (offset_) is the {percent(fraction)} quantile of only {n_rows} "
-        f"held-out score{'' if n_rows == 1 else 's'}, so the share of new rows that predict "
-        f"flags may be far from {percent(fraction)}; fit on more rows, or threshold "
-        "score_samples yourself."
+        f"held-out score{'' if n_rows == 1 else 's'}, so the share of new rows that {who} "
+        f"flags may be far from {percent(fraction)}; {remedy}."
     )
 
 

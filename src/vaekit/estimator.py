@@ -896,11 +896,12 @@ class _BaseAutoencoder(
             warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
         return self.score_samples(X) - self.offset_
 
-    def _offset_warning(self) -> str | None:
+    def _offset_warning(self, command: bool = False) -> str | None:
         """Why ``offset_`` is unreliable (too few held-out rows beyond it), or None; None also
-        for a model saved before ``offset_rows_`` was recorded."""
+        for a model saved before ``offset_rows_`` was recorded. ``command``: in the words of
+        ``vaekit detect``."""
         rows = getattr(self, "offset_rows_", None)
-        return None if rows is None else offset_warning(rows, self.contamination)
+        return None if rows is None else offset_warning(rows, self.contamination, command=command)
 
     def predict(self, X: Any) -> np.ndarray:
         """+1 for inliers and -1 for outliers (``decision_function(X) < 0``).
