@@ -945,3 +945,22 @@ def test_a_dataset_name_in_a_caption_is_not_an_emoji_code(capsys):
     cli.err_console.print("warning: mnist:train: 3 rows", markup=False)
     captured = capsys.readouterr()
     assert "mnist:train: t-SNE" in captured.out and "mnist:train: 3 rows" in captured.err
+
+
+def test_a_missing_value_is_named_by_file_row_and_column(tmp_path, run_dir):
+    """scikit-learn's "Input X contains NaN" names none of them; a CSV of thousands of rows
+    leaves the user to search."""
+    table = tmp_path / "t.csv"
+    rows = ["a,b,c"] + [f"{i},{i + 1},{i + 2}" for i in range(8)]
+    rows[5] = "4,,6"  # data row 4: column b is blank
+    table.write_text("\n".join(rows) + "\n")
+    result = invoke("train", table, "--out", tmp_path / "run", "--epochs", "1")
+    assert result.exit_code == 2
+    said = "error: t.csv has a missing (NaN) value in row 4 (counting from 0), column 'b'; drop"
+    assert result.stderr.startswith(said)
+    digits = load_dataset("digits:test").X.reshape(450, -1)[:5].astype(np.float64)
+    digits[3, 7] = np.inf
+    np.save(tmp_path / "d.npy", digits)
+    result = invoke("detect", run_dir, tmp_path / "d.npy", "--out", tmp_path / "s.csv")
+    said = "d.npy has an infinite value (inf) in row 3 (counting from 0), feature 7"
+    assert said in result.stderr

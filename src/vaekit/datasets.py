@@ -163,6 +163,39 @@ def load_dataset(
     return _load_path(path, label_column, label_optional)
 
 
+def refuse_non_finite(dataset: Dataset) -> None:
+    """A DataError naming the file, row and column of the first NaN or infinite value, where
+    the estimator's own check would say only "Input X contains NaN": for the commands, which
+    read a file to train on or score (:func:`load_dataset` itself keeps missing values as
+    NaN, as pandas does). A memory-mapped file is
+    left to that check: it reads the file block by block while it trains."""
+    X = dataset.X
+    if isinstance(X, np.memmap) or X.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(X.reshape(len(X), -1))
+    if not bad.any():
+        return
+    row, column = (int(i) for i in np.argwhere(bad)[0])
+    value = X.reshape(len(X), -1)[row, column]
+    what = "a missing (NaN) value" if np.isnan(value) else f"an infinite value ({value})"
+    names = dataset.feature_names
+    where = (
+        f"column {names[column]!r}"
+        if names and len(names) == bad.shape[1]
+        else (f"feature {column}")
+    )
+    count = int(bad.sum())
+    others = f" ({count:,} cells in {int(bad.any(1).sum()):,} rows in all)" if count > 1 else ""
+    remedy = (
+        "drop or impute the missing values first (e.g. sklearn.impute.SimpleImputer)"
+        if np.isnan(X).any()
+        else "replace or drop the infinite values first"
+    )
+    raise DataError(
+        f"{dataset.name} has {what} in row {row} (counting from 0), {where}{others}; {remedy}."
+    )
+
+
 def takes_label_column(spec: str | os.PathLike) -> bool:
     """Whether ``load_dataset(spec, label_column=...)`` reads a label column: a table file."""
     return not is_dataset_name(spec) and _file_kind(Path(spec)) in ("csv", "parquet")

@@ -28,6 +28,7 @@ from .datasets import (
     Dataset,
     is_dataset_name,
     load_dataset,
+    refuse_non_finite,
     release_pages,
     takes_label_column,
 )
@@ -187,6 +188,7 @@ def train_run(
         raise ConfigError(f"Unknown parameter for {model}: {exc}.") from None
     estimator._check_params()  # a bad parameter is reported before anything is created
     dataset = load_dataset(data, data_dir=data_dir, label_column=label_column)
+    refuse_non_finite(dataset)
     if (
         params.get("conv_channels") is not None
         and dataset.X.ndim == 2
@@ -545,6 +547,7 @@ def load_run_data(
         ds = load_dataset(data, data_dir=data_dir, label_column=column, label_optional=True)
     else:
         ds = load_dataset(data, data_dir=data_dir, label_column=label_column)
+    refuse_non_finite(ds)
     table = ds.X.ndim == 2 and ds.X.dtype != np.float32
     if table and recorded() and "table_dtype" not in recorded():
         # A run trained before tables were read as float64 saw them as float32 (a timestamp

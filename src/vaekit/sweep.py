@@ -40,7 +40,14 @@ from typing import Any
 
 import numpy as np
 
-from .datasets import Dataset, align_test_labels, check_disjoint, label_columns, load_dataset
+from .datasets import (
+    Dataset,
+    align_test_labels,
+    check_disjoint,
+    label_columns,
+    load_dataset,
+    refuse_non_finite,
+)
 from .diagnostics import collapse_message
 from .errors import ConfigError, DataError, PosteriorCollapseWarning
 from .persistence import atomic_write_bytes, jsonable_params
@@ -598,6 +605,7 @@ def sweep_run(
         check_disjoint(data, test)
     data_labels, test_labels = label_columns(data, test, label_column)
     train_ds = load_dataset(data, data_dir=data_dir, label_column=data_labels)
+    refuse_non_finite(train_ds)
     X_train, X_test, y_train, y_test, split = _split(
         train_ds, test, data_dir, test_labels, random_state
     )
@@ -685,6 +693,7 @@ def _split(
     X, y = train_ds.X, train_ds.y
     if test is not None:
         test_ds = load_dataset(test, data_dir=data_dir, label_column=test_label_column)
+        refuse_non_finite(test_ds)
         # Flattened vs image files are the same samples.
         reference = f"{train_ds.name} has"
         X_test = conform_samples(test_ds.X, tuple(X.shape[1:]), test_ds.name, reference)
