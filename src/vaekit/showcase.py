@@ -802,7 +802,8 @@ def _labelled(ds: Dataset, what: str) -> Dataset:
     if ds.y is None:
         raise DataError(
             f"{what} ({ds.name}) has no labels, and evaluate scores features against labels; "
-            "use a labelled dataset, or a CSV / Parquet file with --label-column."
+            "use a labelled dataset, a CSV / Parquet file with --label-column, or an .npz with "
+            "the labels under y."
         )
     # Before any extractor is trained.
     present = np.unique(ds.y)
