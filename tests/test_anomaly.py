@@ -402,6 +402,19 @@ def test_named_classes_are_chosen_by_name_only():
         _true_anomalies(dataset, "1")
 
 
+def test_a_class_name_with_a_comma_is_chosen_whole():
+    """A folder "odd,one" could not be named: the option splits on commas."""
+    from types import SimpleNamespace
+
+    from vaekit.anomaly import _true_anomalies
+
+    dataset = SimpleNamespace(name="imgs", y=np.array([0, 1, 2]), classes=["even", "odd,one", "z"])
+    assert _true_anomalies(dataset, "odd,one").tolist() == [False, True, False]
+    assert _true_anomalies(dataset, "even,z").tolist() == [True, False, True]
+    with pytest.raises(ConfigError, match=r"not among imgs's labels \(even, 'odd,one', z\)"):
+        _true_anomalies(dataset, "odd")
+
+
 def test_float_labels_written_to_the_csv_are_accepted_back(run_dir, tmp_path):
     """A table whose labels are floats 0.0 / 1.0: the CSV shows "0" / "1", and
     --anomaly-label takes what it shows (or "1.0"); a value that is no label is refused."""

@@ -410,10 +410,15 @@ def _true_anomalies(dataset: Any, anomaly_label: str) -> np.ndarray:
             return None
         return next((v for v in present if float(v) == value), None)
 
-    wanted = [part.strip() for part in str(anomaly_label).split(",") if part.strip()]
+    # A whole name first: a class folder may be called "odd,one".
+    whole = str(anomaly_label).strip()
+    if whole in names:
+        wanted = [whole]
+    else:
+        wanted = [part.strip() for part in str(anomaly_label).split(",") if part.strip()]
     chosen = [label_of(w) for w in wanted]
     if not wanted or any(v is None for v in chosen):
-        shown = ", ".join(list(names)[:20])
+        shown = ", ".join(repr(name) if "," in name else name for name in list(names)[:20])
         if not wanted:
             raise ConfigError(
                 f"--anomaly-label {anomaly_label!r} names no label; give one or more of "
