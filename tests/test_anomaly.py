@@ -182,16 +182,24 @@ def test_detect_ranks_an_overflowed_score_first_and_refuses_nan(run_dir, tmp_pat
 
 def test_contamination_flags_tied_rows_together_and_no_row_below_half_a_row(run_dir, tmp_path):
     """Twenty copies of one odd row among 180: at 5% (10 rows) the threshold falls on their
-    shared score, and a strict `>` flagged none of them; now all twenty are, with a warning.
+    shared score, and a strict `>` flagged none of them; a threshold takes all of a tie group
+    or none, whichever is nearer the count asked (all twenty here, on a draw), with a warning.
     A share under half a row flags nothing, and says so, where it flagged one row of two."""
     X = np.concatenate([TEST.X[:180], np.ones((20, TEST.X.shape[1]))])  # all ink: the odd row
     np.save(tmp_path / "stuck.npy", X)
-    with pytest.warns(UserWarning, match=r"20 rows of stuck\.npy are flagged, not the 10"):
+    said = r"20 rows of stuck\.npy tie at the score of the last of the 10 rows .* so 20 rows"
+    with pytest.warns(UserWarning, match=said):
         result = detect_run(run_dir, tmp_path / "stuck.npy", tmp_path / "s.csv", contamination=0.05)
     with (tmp_path / "s.csv").open() as f:
         flagged = [int(r["index"]) for r in csv.DictReader(f) if r["is_anomaly"] == "1"]
     assert flagged == list(range(180, 200)) and result["anomalies"] == 20
-    assert "10 of 200 rows, ties included" in result["threshold_source"]
+    assert "10 of 200 rows asked, 20 flagged (ties)" in result["threshold_source"]
+    # Sixty tied rows where 10 are asked for: flagging none of them is nearer than all sixty.
+    X = np.concatenate([TEST.X[:140], np.ones((60, TEST.X.shape[1]))])
+    np.save(tmp_path / "many.npy", X)
+    with pytest.warns(UserWarning, match=r"so 0 rows are flagged \(without them"):
+        result = detect_run(run_dir, tmp_path / "many.npy", tmp_path / "s.csv", contamination=0.05)
+    assert result["anomalies"] == 0
     np.save(tmp_path / "two.npy", TEST.X[:2])
     with pytest.warns(UserWarning, match=r"0\.05 of the 2 rows of two\.npy is under half a row"):
         result = detect_run(run_dir, tmp_path / "two.npy", tmp_path / "t.csv", contamination=0.05)

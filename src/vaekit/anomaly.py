@@ -157,9 +157,9 @@ def detect_run(
         See :func:`anomaly_scores`.
     contamination : float in (0, 0.5], optional
         Flag this share of ``data``'s rows, by rank: the top ``contamination · n`` scores to
-        the nearest row, and the rows tied with the last of them. Without it, the threshold
-        is the one stored at fit, ``-offset_`` (the 5% least typical validation rows by
-        default); it exists for the model's own ``score_samples`` only: ``elbo`` for a VAE,
+        the nearest row (rows tied across that count: all or none, the nearer). Without it,
+        the threshold is the one stored at fit, ``-offset_`` (the 5% least typical validation
+        rows by default); it exists for the model's own ``score_samples`` only: ``elbo`` for a VAE,
         ``recon`` for an autoencoder.
     anomaly_label : str, optional
         Label (class name or code; several separated by commas) of the rows that are truly
@@ -250,8 +250,6 @@ def detect_run(
     else:
         threshold, source = _top_share_threshold(scores, contamination, dataset.name)
     flagged = (scores > threshold) | np.isposinf(scores)  # +inf: probability 0, always flagged
-    if contamination is not None:
-        _warn_if_ties_flag_more(scores, flagged, contamination, dataset.name)
 
     atomic_write_bytes(out, _scores_csv(scores, flagged, dataset).encode())
 
@@ -300,20 +298,20 @@ def _top_share_threshold(scores: np.ndarray, contamination: float, name: str) ->
     """The threshold that flags (``score > threshold``) the top ``contamination`` share of
     ``scores`` by rank, and where it comes from, in words.
 
-    Rows tied with the last row asked for are flagged with it: twenty copies of one stuck
-    record are flagged together, not left all unflagged because the threshold equals their
-    score. A share under half a row flags no row for its score. Rows scoring +inf (outside a
-    Bernoulli model's support) are flagged whatever the threshold, which is then at most
-    the highest finite score.
+    ``count``, the share of the rows to the nearest one, is flagged unless rows tie across its
+    boundary: identical rows (blank images, a stuck sensor, duplicates) score alike, and a
+    threshold cannot take some of them and leave the others. Then the whole tie group is
+    flagged or none of it, whichever comes nearer to ``count`` (flagged on a draw: twenty
+    copies of a stuck record at 10 rows asked), never more than twice ``count``, with a
+    warning. A share under half a row flags no row for its score. Rows scoring +inf (outside a
+    Bernoulli model's support) are flagged whatever the threshold, which is then at most the
+    highest finite score.
     """
     n = len(scores)
     count = _rows_asked(contamination, n)
     finite = scores[np.isfinite(scores)]
     highest_finite = float(finite.max()) if finite.size else np.finfo(np.float64).max
-    source = (
-        f"the top {percent(contamination)} of DATA's scores (--contamination): "
-        f"{count} of {n} rows, ties included"
-    )
+    source = f"the top {percent(contamination)} of DATA's scores (--contamination): {count} of {n}"
     if count == 0:
         warnings.warn(
             f"--contamination {contamination:g} of the {n} rows of {name} is under half a row, "
@@ -321,25 +319,26 @@ def _top_share_threshold(scores: np.ndarray, contamination: float, name: str) ->
             UserWarning,
             stacklevel=user_stacklevel(),
         )
-        return highest_finite, source
+        return highest_finite, source + " rows"
+    if int(np.isposinf(scores).sum()) >= count:  # rows the model cannot score fill the share
+        return highest_finite, source + " rows, all outside the model's support"
     capped = np.nan_to_num(scores, posinf=np.finfo(np.float64).max)
     last_asked = float(np.partition(capped, n - count)[n - count])  # the count-th highest
-    return min(float(np.nextafter(last_asked, -np.inf)), highest_finite), source
-
-
-def _warn_if_ties_flag_more(
-    scores: np.ndarray, flagged: np.ndarray, contamination: float, name: str
-) -> None:
-    count = _rows_asked(contamination, len(scores))
-    flagged_rows, infinite = int(flagged.sum()), int(np.isposinf(scores).sum())
-    if count > 0 and flagged_rows > max(count, infinite):
-        warnings.warn(
-            f"{flagged_rows} rows of {name} are flagged, not the {count} that --contamination "
-            f"{contamination:g} asks for: rows with equal scores (duplicate rows?) tie at the "
-            "threshold and are flagged together.",
-            UserWarning,
-            stacklevel=user_stacklevel(),
-        )
+    above, tied = int((capped > last_asked).sum()), int((capped == last_asked).sum())
+    if above + tied == count:  # no tie across the boundary: exactly the rows asked for
+        return min(float(np.nextafter(last_asked, -np.inf)), highest_finite), source + " rows"
+    with_ties = count - above >= above + tied - count  # the nearer side; with them on a draw
+    flagged = above + tied if with_ties else above
+    warnings.warn(
+        f"{tied} rows of {name} tie at the score of the last of the {count} rows that "
+        f"--contamination {contamination:g} asks for (duplicate rows?); a threshold takes all "
+        f"of them or none, so {flagged} rows are flagged ({'with' if with_ties else 'without'} "
+        "them, the nearer count).",
+        UserWarning,
+        stacklevel=user_stacklevel(),
+    )
+    threshold = float(np.nextafter(last_asked, -np.inf)) if with_ties else last_asked
+    return min(threshold, highest_finite), source + f" rows asked, {flagged} flagged (ties)"
 
 
 def _entropy_floor(X: np.ndarray, chunk: int = 4096) -> np.ndarray:

@@ -808,8 +808,8 @@ def detect(
     contamination: float | None = typer.Option(
         None,
         "--contamination",
-        help="Flag this share of DATA's rows, the top scores to the nearest row, ties "
-        "included (0 < c <= 0.5). Default: the threshold stored at fit "
+        help="Flag this share of DATA's rows, the top scores to the nearest row (rows tied "
+        "across it: all or none, the nearer) (0 < c <= 0.5). Default: the threshold stored at fit "
         "(the least typical share of the validation rows given by train's --contamination, "
         "5% by default), for the model's own score only.",
     ),
