@@ -93,6 +93,9 @@ def test_is_classification_target():
     assert np.unique(price).size > 350 and not is_classification_target(price)
     assert is_classification_target(np.arange(3000) % 100)
     assert is_classification_target(price, named=True)
+    # One rule for whole numbers, stored as integers or as floats (a Parquet double column).
+    for y in (price, np.arange(3000) % 100, np.arange(6) % 3):
+        assert is_classification_target(y) == is_classification_target(y.astype(float))
 
 
 def test_classification_on_separated_blobs_is_perfect_and_json_ready():

@@ -234,6 +234,31 @@ def test_evaluate_says_when_the_model_learnt_from_other_data_than_the_baselines(
     assert "learnt from" not in own["comparison"]["protocol"]["note"]  # the leak note only
 
 
+def test_task_overrides_what_the_labels_look_like(tmp_path):
+    """A count from 0 to 4 looks like five classes; --task regression scores it as the
+    quantity it is, in evaluate and sweep alike."""
+    rng = np.random.default_rng(0)
+    X = rng.random((200, 4))
+    lines = ["a,b,c,d,count"] + [
+        ",".join(f"{v:.6f}" for v in row) + f",{int(row[0] * 5)}" for row in X
+    ]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    train = ("train", tmp_path / "t.csv", "--label-column", "count", "--latent-dim", "2")
+    invoke(*train, "--out", run, *TRAIN_FAST)
+    args = ("--out", tmp_path / "ev", "-j", "1")
+    auto = invoke_json("evaluate", run, tmp_path / "t.csv", *args)
+    assert {row["task"] for row in auto["comparison"]["rows"]} == {"classification", "clustering"}
+    asked = invoke_json("evaluate", run, tmp_path / "t.csv", *args, "--task", "regression")
+    assert {row["task"] for row in asked["comparison"]["rows"]} == {"regression"}
+    assert "stratified" not in asked["comparison"]["protocol"]["split"]
+    swept = invoke_json(
+        "sweep", tmp_path / "t.csv", "--label-column", "count", "--latent-dims", "2",
+        "--betas", "1", "--epochs", "1", "--task", "regression", "--out", tmp_path / "sw",
+    )  # fmt: skip
+    assert swept["downstream"]["metric"] == "r2"
+
+
 def test_the_leak_note_goes_by_the_rows_where_the_training_data_can_be_read(runs):
     """evaluate's 75/25 split of digits with seed 0 is digits:train / digits:test: a run
     trained on digits:train has seen none of its test rows, though the names overlap."""

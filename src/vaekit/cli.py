@@ -49,6 +49,12 @@ DATA_HELP = (
     ".npy, .npz, .csv, .parquet, IDX (.gz or raw) or a folder of images."
 )
 DataDir = typer.Option(None, "--data-dir", help="Folder of named datasets (default: $VAEKIT_DATA).")
+Task = typer.Option(
+    "auto",
+    "--task",
+    help="What the labels are: classification, regression, or auto (classes when they are "
+    "text, or whole numbers with few distinct values or many rows each).",
+)
 LabelColumn = typer.Option(None, "--label-column", help="CSV/Parquet column holding labels.")
 RunLabelColumn = typer.Option(
     None,
@@ -72,7 +78,7 @@ _FLAGS = {
             "validation_fraction", "device", "lr_schedule", "architecture", "likelihood",
             "contamination", "n_samples", "opset", "precision", "max_grad_norm",
             "dynamic_binarization", "model", "kl_schedule", "output_variance", "method",
-            "format",
+            "format", "task",
         )
     },
 }  # fmt: skip
@@ -321,6 +327,7 @@ def evaluate(
         help="Feature sets x tasks scored at once, in worker processes (-1: one per CPU core, "
         "1: one after the other); the scores do not depend on it.",
     ),
+    task: str = Task,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_json: bool = AsJson,
 ) -> None:
@@ -338,6 +345,7 @@ def evaluate(
         random_state=seed,
         n_jobs=jobs,
         verbose=not (quiet or as_json),
+        task=task,
     )
     if as_json:
         typer.echo(json.dumps(result, indent=2))
@@ -419,6 +427,7 @@ def sweep(
     ),
     data_dir: Path | None = DataDir,
     label_column: str | None = LabelColumn,
+    task: str = Task,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     as_json: bool = AsJson,
 ) -> None:
@@ -436,6 +445,7 @@ def sweep(
         label_column=label_column,
         random_state=seed,
         verbose=not (quiet or as_json),
+        task=task,
         epochs=epochs,
         device=device,
         precision=precision,

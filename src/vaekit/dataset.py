@@ -119,20 +119,22 @@ ROWS_PER_CLASS = 20
 def looks_like_classes(y: np.ndarray, *, max_classes: int = MAX_CLASSES) -> bool:
     """Whether labels are classes (True) or a quantity (False), from their values alone.
 
-    Booleans and text are classes. Integers are, when there are at most ``max_classes``
-    distinct values or ``ROWS_PER_CLASS`` rows per value on average. Floats are, when every
-    value is a whole number and there are at most ``max_classes`` of them.
+    Booleans and text are classes. Whole numbers, integers or floats alike, are classes when
+    there are at most ``max_classes`` distinct values or ``ROWS_PER_CLASS`` rows per value on
+    average; a fractional value means a quantity. The commands take ``--task`` where this
+    guess is wrong.
     """
     y = np.asarray(y)
     if y.dtype.kind in "bOUS":
         return True
-    if y.dtype.kind in "iu":
-        distinct = np.unique(y).size
-        return distinct <= max_classes or y.size >= ROWS_PER_CLASS * distinct
-    if y.dtype.kind != "f":
+    if y.dtype.kind not in "iuf":
         return False
-    finite = y[np.isfinite(y)]
-    return bool(np.all(finite == np.round(finite)) and np.unique(finite).size <= max_classes)
+    if y.dtype.kind == "f":
+        y = y[np.isfinite(y)]
+        if not np.all(y == np.round(y)):
+            return False
+    distinct = np.unique(y).size
+    return distinct <= max_classes or y.size >= ROWS_PER_CLASS * distinct
 
 
 def first_line(exc: BaseException) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .autoencoder import Autoencoder
+from .dataset import quote_names
 from .datasets import (
     Dataset,
     align_test_labels,
@@ -85,6 +86,7 @@ def evaluate_run(
     random_state: int = 0,
     n_jobs: int | None = None,
     verbose: bool = False,
+    task: str = "auto",
 ) -> dict[str, Any]:
     """Compare μ(x) of the model in ``run`` with raw inputs, PCA(k) and a plain AE(k).
 
@@ -121,6 +123,10 @@ def evaluate_run(
     verbose : bool, default=False
         Progress on stderr: the baseline autoencoder's epochs, then one step per feature set
         and task.
+    task : {"auto", "classification", "regression"}, default="auto"
+        What the labels are: classes (classification and clustering scores, a split
+        stratified by class) or a quantity (regression). ``auto`` decides from all of DATA's
+        labels (:func:`~vaekit.evaluation.is_classification_target`).
 
     Returns
     -------
@@ -133,13 +139,13 @@ def evaluate_run(
     tic = time.perf_counter()
     check_n_jobs(n_jobs)
     check_seed("random_state", random_state)
+    check_task(task)
     model = load_model(run)
     # Everything a user can get wrong is checked before the output folder is created.
-    train_ds, arrays, split = _evaluation_data(
-        model, run, data, test, data_dir, label_column, random_state
+    train_ds, arrays, split, classes = _evaluation_data(
+        model, run, data, test, data_dir, label_column, random_state, task
     )
     X_train, X_test, y_train, y_test = arrays
-    classes = _is_classification(y_train, train_ds.classes)
     tasks = ("classification", "clustering") if classes else ("regression",)
     with output_folder(default_output(run, "evaluate") if out is None else out) as out_dir:
         timings: dict[str, float] = {}
@@ -212,8 +218,10 @@ def _evaluation_data(
     data_dir: str | os.PathLike | None,
     label_column: str | None,
     random_state: int,
-) -> tuple[Dataset, tuple[np.ndarray, ...], str]:
-    """The labelled training data, the four split arrays, and how they were split."""
+    task: str,
+) -> tuple[Dataset, tuple[np.ndarray, ...], str, bool]:
+    """The labelled training data, the four split arrays, how they were split, and whether
+    the labels are classes (decided once, on all of DATA's labels)."""
     if test is not None:
         check_disjoint(data, test)
     data_labels, test_labels = label_columns(data, test, label_column)
@@ -221,16 +229,17 @@ def _evaluation_data(
         load_run_data(run, data, data_dir=data_dir, label_column=data_labels), "DATA"
     )
     X = model_rows(model, train_ds, run)
+    classes = labels_are_classes(task, train_ds)
     if test is not None:
         test_ds = _labelled(
             load_run_data(run, test, data_dir=data_dir, label_column=test_labels), "--test"
         )
         y_test = align_test_labels(train_ds, test_ds)
         arrays = (X, model_rows(model, test_ds, run), train_ds.y, y_test)
-        return train_ds, arrays, f"train: {train_ds.name}, test: {test_ds.name}"
+        return train_ds, arrays, f"train: {train_ds.name}, test: {test_ds.name}", classes
     from sklearn.model_selection import train_test_split
 
-    stratified = _is_classification(train_ds.y, train_ds.classes)
+    stratified = classes
     if stratified:
         check_stratifiable(train_ds)
     try:
@@ -249,7 +258,7 @@ def _evaluation_data(
     split = f"{train_ds.name}: 75/25 train_test_split, random_state={random_state}" + (
         ", stratified by class" if stratified else ""
     )
-    return train_ds, tuple(arrays), split
+    return train_ds, tuple(arrays), split, classes
 
 
 def _compare(
@@ -815,6 +824,30 @@ def _labelled(ds: Dataset, what: str) -> Dataset:
             "clustering scores need at least two; pass data with two or more classes."
         )
     return ds
+
+
+TASKS = ("auto", "classification", "regression")
+
+
+def check_task(task: Any) -> None:
+    """A ConfigError unless ``task`` is one of :data:`TASKS`."""
+    if task not in TASKS:
+        raise ConfigError(f"task must be one of {', '.join(TASKS)}; got {task!r}.")
+
+
+def labels_are_classes(task: str, ds: Dataset) -> bool:
+    """Whether ``ds``'s labels are classes under ``task``: as asked, or for ``auto`` as all of
+    them look (one decision for the split and the scores of a job)."""
+    if task == "classification":
+        return True
+    if task == "regression":
+        if ds.classes is not None:
+            raise DataError(
+                f"--task regression needs numeric labels, but {ds.name}'s are class names "
+                f"({quote_names(ds.classes, 5)})."
+            )
+        return False
+    return _is_classification(ds.y, ds.classes)
 
 
 def _is_classification(y: np.ndarray, class_names: list[str] | None) -> bool:

@@ -205,11 +205,14 @@ def _check_arrays(X_train: Any, X_test: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _downstream_task(
-    y_train: Any, y_test: Any, n_train: int, n_test: int
+    y_train: Any, y_test: Any, n_train: int, n_test: int, asked: str = "auto"
 ) -> tuple[str | None, np.ndarray | None, np.ndarray | None, str | None]:
-    """(task, y_train, y_test, note): the downstream task the labels allow, checked now."""
+    """(task, y_train, y_test, note): the downstream task the labels allow (or ``asked``
+    for), checked now."""
     from .evaluation.downstream import check_target, is_classification_target
+    from .showcase import check_task
 
+    check_task(asked)
     if y_train is None:
         return None, None, None, "No labels, so no downstream score; settings are ranked by -ELBO."
     if y_test is None:
@@ -221,7 +224,10 @@ def _downstream_task(
         )
     y_train = check_target(y_train, n_train, "y_train", "X_train")
     y_test = check_target(y_test, n_test, "y_test", "X_test")
-    if is_classification_target(y_train):
+    classification = (
+        is_classification_target(y_train) if asked == "auto" else (asked == "classification")
+    )
+    if classification:
         classes, counts = np.unique(y_train, return_counts=True)
         if classes.size < 2:
             raise DataError(
@@ -256,6 +262,7 @@ def sweep(
     betas: str | Iterable[float] = DEFAULT_BETAS,
     random_state: int | None = 0,
     verbose: bool = False,
+    task: str = "auto",
     **vae_params: Any,
 ) -> dict[str, Any]:
     """Fit one VAE per (latent size, β) setting and measure each on the test split.
@@ -279,6 +286,9 @@ def sweep(
         The same seed for every VAE (weights, batches, ε) and for the downstream models.
     verbose : bool, default=False
         A rich progress bar over the settings on stderr (the VAEs themselves stay quiet).
+    task : {"auto", "classification", "regression"}, default="auto"
+        What the labels are; ``auto`` decides from ``y_train``
+        (:func:`~vaekit.evaluation.is_classification_target`).
     **vae_params
         Any other :class:`VAE` parameter (``epochs``, ``hidden_dims``, ``device``...), the
         same for every setting.
@@ -305,7 +315,7 @@ def sweep(
     vae_params.pop("verbose", None)  # one progress bar: the sweep's
     models = _estimators(latent_dims, betas, random_state, vae_params)
     X_train, X_test = _check_arrays(X_train, X_test)
-    task, y_train, y_test, note = _downstream_task(y_train, y_test, len(X_train), len(X_test))
+    task, y_train, y_test, note = _downstream_task(y_train, y_test, len(X_train), len(X_test), task)
 
     rows: list[dict[str, Any]] = []
     kl_dims: dict[str, list[float]] = {}
@@ -556,6 +566,7 @@ def sweep_run(
     label_column: str | None = None,
     random_state: int = 0,
     verbose: bool = False,
+    task: str = "auto",
     **vae_params: Any,
 ) -> dict[str, Any]:
     """Sweep latent size × β on ``data`` and write the table, figure and report to ``out``.
@@ -582,6 +593,9 @@ def sweep_run(
         Seeds the split, every VAE and the downstream models.
     verbose : bool, default=False
         A progress bar over the settings on stderr.
+    task : {"auto", "classification", "regression"}, default="auto"
+        What the labels are: ``auto`` decides once, from all of ``data``'s labels, for the
+        split (stratified by class) and the downstream score alike.
     **vae_params
         Other :class:`VAE` parameters (``epochs``, ``hidden_dims``, ``device``...).
 
@@ -594,7 +608,7 @@ def sweep_run(
     """
     from .plots import sweep_figure
     from .report import RESULTS_FILE, write_report
-    from .showcase import output_folder
+    from .showcase import check_task, labels_are_classes, output_folder
 
     tic = time.perf_counter()
     latent_dims = parse_grid(latent_dims, "--latent-dims", int)
@@ -604,18 +618,16 @@ def sweep_run(
     if test is not None:
         check_disjoint(data, test)
     data_labels, test_labels = label_columns(data, test, label_column)
+    check_task(task)
     train_ds = load_dataset(data, data_dir=data_dir, label_column=data_labels)
     refuse_non_finite(train_ds)
+    classes = train_ds.y is not None and labels_are_classes(task, train_ds)
     X_train, X_test, y_train, y_test, split = _split(
-        train_ds, test, data_dir, test_labels, random_state
+        train_ds, test, data_dir, test_labels, random_state, classes
     )
     _check_arrays(X_train, X_test)
-    if train_ds.classes is not None and y_train is not None and y_test is not None:
-        # Class names, not their codes: classes however many there are (sweep's own rule
-        # reads the values alone).
-        names = np.asarray(train_ds.classes)
-        y_train, y_test = names[y_train], names[y_test]
-    _downstream_task(y_train, y_test, len(X_train), len(X_test))
+    task = "auto" if train_ds.y is None else ("classification" if classes else "regression")
+    _downstream_task(y_train, y_test, len(X_train), len(X_test), task)
 
     with output_folder(out) as out_dir:
         result = sweep(
@@ -627,6 +639,7 @@ def sweep_run(
             betas=betas,
             random_state=random_state,
             verbose=verbose,
+            task=task,
             **vae_params,
         )
         suggestion, metric = result["suggestion"], result["downstream"]["metric"]
@@ -683,11 +696,12 @@ def _split(
     data_dir: str | os.PathLike | None,
     test_label_column: str | None,
     random_state: int,
+    classes: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, str]:
-    """X_train, X_test, y_train, y_test and how they were split."""
+    """X_train, X_test, y_train, y_test and how they were split (stratified by class where
+    the labels are ``classes``)."""
     from sklearn.model_selection import train_test_split
 
-    from .evaluation import is_classification_target
     from .showcase import check_stratifiable
 
     X, y = train_ds.X, train_ds.y
@@ -699,7 +713,7 @@ def _split(
         X_test = conform_samples(test_ds.X, tuple(X.shape[1:]), test_ds.name, reference)
         y_test = align_test_labels(train_ds, test_ds)
         return X, X_test, y, y_test, f"train: {train_ds.name}, test: {test_ds.name}"
-    stratified = y is not None and is_classification_target(y, named=train_ds.classes is not None)
+    stratified = y is not None and classes
     if stratified:
         check_stratifiable(train_ds)
     try:

@@ -104,11 +104,11 @@ SCORING: dict[str, tuple[str, dict[str, Callable[[Any, Any], float]]]] = {
 def is_classification_target(y: Any, *, max_classes: int = 50, named: bool = False) -> bool:
     """Whether a target is class labels (True) or a continuous quantity (False).
 
-    Booleans and strings are labels, and so are codes of named classes (``named``). Integers
-    are labels when there are at most ``max_classes`` distinct values, or 20 rows per value on
-    average (CIFAR-100's 100 codes); a whole-number target such as a count or a price, with
-    many rarely repeated values, is a quantity. Floats are labels only when every value is a
-    whole number and there are at most ``max_classes`` of them.
+    Booleans and strings are labels, and so are codes of named classes (``named``). Whole
+    numbers (integers, or floats without a fraction) are labels when there are at most
+    ``max_classes`` distinct values, or 20 rows per value on average (CIFAR-100's 100 codes);
+    a whole-number target such as a count or a price, with many rarely repeated values, is a
+    quantity, and so is any fractional value.
 
     Parameters
     ----------
