@@ -198,6 +198,7 @@ def test_demo_prints_the_comparison(tmp_path, monkeypatch):
         assert sum(line.startswith(f"│ {features} ") for line in lines) == 2, result.output
     assert "VAE: 2 epochs" in result.output
     assert "chance: 0.1" in result.output  # 10 digits: random clusters match about 0.17
+    assert "demo 4/4 figures drawn" in result.stderr  # a log gets a line per step
     assert lines[-1] == f"report: {out / 'report.html'}"
     assert (out / "report.html").is_file() and (out / "results.json").is_file()
 

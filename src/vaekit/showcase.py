@@ -547,16 +547,22 @@ def demo(
             ds.X, ds.y, test_size=TEST_SIZE, stratify=ds.y, random_state=seed
         )
         k = DEMO_LATENT_DIM
+        # On a terminal the two trainings draw their bars; in a log, a line per step instead
+        # of one per epoch (two hundred of them).
+        bars = verbose and draws_bars()
+        steps = StepProgress("demo", 4, verbose and not bars)
         with _torch_threads(DEMO_TORCH_THREADS), _one_blas_thread():
             with _timed(timings, "vae_fit_seconds"):
-                bars = verbose and draws_bars()  # epochs as lines: 200 of them in a log
                 vae = VAE(k, **DEMO_PARAMS, random_state=seed, verbose=bars).fit(X_train)
+            steps.advance(f"VAE trained, {vae.n_epochs_} epochs")
             with _timed(timings, "ae_and_pca_fit_seconds"):
                 features, extractors = _feature_sets(vae, X_train, X_test, seed, verbose)
+            steps.advance("AE and PCA fitted")
             with _timed(timings, "comparison_seconds"):
                 comparison = _compare(
                     features, y_train, y_test, ("classification", "clustering"), extractors, seed
                 )
+            steps.advance("feature sets compared")
         ae = extractors["ae"]
         protocol = comparison["protocol"]
         protocol["split"] = (
@@ -566,6 +572,7 @@ def demo(
         protocol["extractors"]["vae"] = f"{vae!r}, fit on the training split only"
         with _timed(timings, "figures_seconds"):
             figures, captions, kl = _demo_figures(vae, ae, features, X_test, y_test, ds, seed)
+        steps.advance("figures drawn")
         timings["total_seconds"] = round(time.perf_counter() - tic, 2)
         results = {
             "title": f"vaekit demo: digits, latent size {k}",
@@ -580,7 +587,7 @@ def demo(
                 "vae": {
                     "epochs_run": vae.n_epochs_,
                     "fit_seconds": timings["vae_fit_seconds"],
-                    # Independent draws per row: score()'s shared draws bias a mean.
+                    # Independent draws per row, as VAE.score: shared draws bias a mean.
                     "test_neg_elbo": round(-test_elbo(vae, X_test)["elbo"], 3),
                     **kl,
                 },
