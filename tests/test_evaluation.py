@@ -508,6 +508,11 @@ def test_raw_and_pca_baselines_see_standardized_columns_when_the_networks_do():
     features, models = fit_feature_extractors(U[:80], U[80:], latent_dim=2, include=("raw", "pca"))
     np.testing.assert_allclose(features["raw"][0], U[:80], rtol=1e-6)
     assert type(models["pca"]).__name__ == "PCA"
+    # ... and so is data a rounding error past 1, which the networks take as [0, 1] too.
+    U = U.astype(np.float32)
+    U[0, 0] = np.float32(1) + np.float32(5e-7)
+    _, models = fit_feature_extractors(U[:80], U[80:], latent_dim=2, include=("raw", "pca"))
+    assert type(models["pca"]).__name__ == "PCA"
 
 
 def test_clustering_scores_say_what_random_clusters_score():

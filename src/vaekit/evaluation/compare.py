@@ -21,6 +21,7 @@ from sklearn.utils import check_random_state
 
 from vaekit.autoencoder import Autoencoder
 from vaekit.errors import ConfigError, DataError
+from vaekit.scaling import in_unit_interval
 from vaekit.vae import VAE
 
 from .clustering import clustering_scores
@@ -105,7 +106,10 @@ def fit_feature_extractors(
     ae_params = {**{k: v for k, v in vae_params.items() if k in shared}, **(ae_params or {})}
     if standardize is None:
         likelihood = vae_params.get("likelihood", "auto")
-        outside = bool(flat_train.size) and (flat_train.min() < 0 or flat_train.max() > 1)
+        # As the networks decide (in_unit_interval: rounding past 1 is not "outside").
+        outside = bool(flat_train.size) and not in_unit_interval(
+            float(flat_train.min()), float(flat_train.max())
+        )
         standardize = likelihood == "gaussian" or (likelihood == "auto" and outside)
     features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     models: dict[str, Any] = {}
