@@ -438,8 +438,6 @@ class _BaseAutoencoder(
         A value the model cannot take (:meth:`_unsupported`) is a DataError, or with ``clip``
         is clipped in, for scoring code that replaces those rows' results afterwards.
         """
-        if clip and self.likelihood_ == "bernoulli":
-            X = np.clip(X, 0.0, 1.0)
         if self.likelihood_ == "gaussian":  # in X's precision: float64 for float64 tables
             dtype = np.result_type(X.dtype, np.float32)
             with np.errstate(over="ignore"):
@@ -452,6 +450,10 @@ class _BaseAutoencoder(
             out = np.ascontiguousarray(
                 scaled.reshape(X.shape[0], *self._module_input_shape()), np.float32
             )
+        if clip and self.likelihood_ == "bernoulli":
+            # After the float32 cast, in place where that made a copy: a float64 X is not
+            # copied whole a second time, and the caller's array is never changed.
+            out = np.clip(out, 0.0, 1.0, out=None if np.shares_memory(out, X) else out)
         if not np.isfinite(out).all():  # X itself was checked finite: float32 overflowed
             row, feature = divmod(int(np.argmin(np.isfinite(out).reshape(-1))), out[0].size)
             value = X.reshape(X.shape[0], -1)[row, feature]
@@ -732,7 +734,7 @@ class _BaseAutoencoder(
         +inf for a value outside the likelihood's support (see :meth:`_outside_support`)."""
         outside = self._outside_support(X)
         nll = self._finite_reconstruction_nll(X, per_feature, clip=outside is not None)
-        if outside is not None:
+        if outside is not None and outside.any():
             if per_feature:  # exactly the features the model cannot score
                 start = 0
                 for chunk in iter_chunks(X):  # block by block: a memory map stays on disk

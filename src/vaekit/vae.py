@@ -409,17 +409,20 @@ class VAE(_BaseAutoencoder):
                 # Clipped where some rows are outside: their results are replaced by -inf below.
                 raw = X[start : start + rows]
                 block = self._to_model_input(raw, clip=outside is not None)
+                # The rows as given, in float32, key their draws: standardized in float64 (a
+                # float64 table) or in float32, they may differ in the last bit. A value past
+                # float32 (a 1e300 sentinel) scores -inf below whatever its key.
+                with np.errstate(over="ignore"):
+                    keys = [_row_key(row) for row in np.asarray(raw, dtype=np.float32)]
                 x = torch.from_numpy(block)
                 x = x.to(self.device_)  # (b, ...)
                 mu, logvar = self._net_encode(x)  # (b, latent_dim) each
                 eps = np.stack(
                     [
-                        np.random.default_rng([seed, _row_key(row)]).standard_normal(
+                        np.random.default_rng([seed, key]).standard_normal(
                             (k, self.module_.latent_dim), dtype=np.float32
                         )
-                        # The row as given, in float32: standardized in float64 (a float64
-                        # table) or in float32 it may differ in the last bit, and so its key.
-                        for row in np.asarray(raw, dtype=np.float32)
+                        for key in keys
                     ],
                     axis=1,
                 )
