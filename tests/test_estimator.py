@@ -349,8 +349,8 @@ def test_output_feature_names_need_a_fitted_model():
 @pytest.mark.parametrize(
     ("X", "message"),
     [
-        (np.array([[1.0, np.nan], [0.0, 1.0]]), "NaN"),
-        (np.array([[1.0, np.inf], [0.0, 1.0]]), "infinity"),
+        (np.array([[1.0, 1.0], [0.0, np.nan]]), r"NaN\) value in row 1 \(counting from 0\), f"),
+        (np.array([[1.0, np.inf], [0.0, 1.0]]), r"an infinite value \(inf\) in row 0 .*, f"),
         (np.zeros((1, 3)), "at least 2 samples"),
         (np.zeros((0, 3)), "0 sample"),
         (np.zeros(5), "2D array"),

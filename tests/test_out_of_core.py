@@ -133,8 +133,11 @@ def test_nan_in_a_memory_map_is_one_clear_error(tmp_path):
         VAE(latent_dim=2, epochs=1).fit(mapped)
     with pytest.raises(DataError) as in_memory:  # the same words as for an array in memory
         VAE(latent_dim=2, epochs=1).fit(np.array(mapped))
-    assert str(streamed.value) == str(in_memory.value)
-    assert str(streamed.value).startswith("Input X contains NaN; drop or impute")
+    where = "has a missing (NaN) value in row 1500 (counting from 0), feature 3; drop or impute"
+    assert str(streamed.value) == f"X (bad.npy) {where} the missing values first (e.g. " + (
+        "sklearn.impute.SimpleImputer)."
+    )
+    assert str(in_memory.value) == str(streamed.value).replace("X (bad.npy)", "X")
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # one epoch: posterior collapse is expected

@@ -165,35 +165,33 @@ def load_dataset(
 
 def refuse_non_finite(dataset: Dataset) -> None:
     """A DataError naming the file, row and column of the first NaN or infinite value, where
-    the estimator's own check would say only "Input X contains NaN": for the commands, which
-    read a file to train on or score (:func:`load_dataset` itself keeps missing values as
-    NaN, as pandas does). A memory-mapped file is
-    left to that check: it reads the file block by block while it trains."""
+    scikit-learn's check would say only "Input X contains NaN": for the commands, which read
+    a file to train on or score (:func:`load_dataset` itself keeps missing values as NaN, as
+    pandas does). A memory-mapped file is left to the estimator's own check, which names the
+    row too and reads the file once, block by block, while it trains."""
+    from .rows import first_non_finite
+
     X = dataset.X
     if isinstance(X, np.memmap) or X.dtype.kind != "f":
         return
-    bad = ~np.isfinite(X.reshape(len(X), -1))
-    if not bad.any():
-        return
-    row, column = (int(i) for i in np.argwhere(bad)[0])
-    value = X.reshape(len(X), -1)[row, column]
+    found = first_non_finite(X)
+    if found is not None:
+        raise DataError(non_finite_message(dataset.name, *found, dataset.feature_names))
+
+
+def non_finite_message(
+    name: str, row: int, feature: int, value: float, feature_names: list[str] | None = None
+) -> str:
+    """One sentence on the first NaN or infinite value of data ``name``, with what to do."""
     what = "a missing (NaN) value" if np.isnan(value) else f"an infinite value ({value})"
-    names = dataset.feature_names
-    where = (
-        f"column {names[column]!r}"
-        if names and len(names) == bad.shape[1]
-        else (f"feature {column}")
-    )
-    count = int(bad.sum())
-    others = f" ({count:,} cells in {int(bad.any(1).sum()):,} rows in all)" if count > 1 else ""
+    names = feature_names or []
+    where = f"column {names[feature]!r}" if feature < len(names) else f"feature {feature}"
     remedy = (
         "drop or impute the missing values first (e.g. sklearn.impute.SimpleImputer)"
-        if np.isnan(X).any()
+        if np.isnan(value)
         else "replace or drop the infinite values first"
     )
-    raise DataError(
-        f"{dataset.name} has {what} in row {row} (counting from 0), {where}{others}; {remedy}."
-    )
+    return f"{name} has {what} in row {row} (counting from 0), {where}; {remedy}."
 
 
 def takes_label_column(spec: str | os.PathLike) -> bool:

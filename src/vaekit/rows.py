@@ -56,6 +56,25 @@ def iter_chunks(X: np.ndarray, chunk_rows: int = 16384) -> Iterator[np.ndarray]:
         release_pages(mapping)
 
 
+def first_non_finite(X: np.ndarray) -> tuple[int, int, float] | None:
+    """(row, feature, value) of the first NaN or infinite value of X, features counted in a
+    flattened row; None when every value is finite.
+
+    Block by block, each first summed (a finite sum has no NaN or infinity in it, and costs
+    no temporary array), so a clean X is one cheap pass and a memory map stays on disk.
+    """
+    start = 0
+    for chunk in iter_chunks(X):
+        flat = chunk.reshape(len(chunk), -1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            clean = flat.dtype.kind != "f" or np.isfinite(flat.sum())
+        if not clean and not np.isfinite(flat).all():
+            row, feature = (int(i) for i in np.argwhere(~np.isfinite(flat))[0])
+            return start + row, feature, float(flat[row, feature])
+        start += len(chunk)
+    return None
+
+
 def take_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """``X[rows]`` for ascending ``rows``; from a memory-mapped X without mapping the file.
 

@@ -8,6 +8,7 @@ structured and channels-last arrays.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,8 +16,9 @@ import scipy.sparse as sp
 from sklearn.utils.validation import check_array, validate_data
 
 from .dataset import quote_names
+from .datasets import non_finite_message
 from .errors import DataError
-from .rows import iter_chunks
+from .rows import first_non_finite
 
 
 def validate_input(est: Any, X: Any, *, reset: bool) -> np.ndarray:
@@ -48,15 +50,10 @@ def validate_input(est: Any, X: Any, *, reset: bool) -> np.ndarray:
         # A float32 memory map is checked without being read into memory: shape and feature
         # count on its first row (scikit-learn's checks), then finiteness block by block.
         validate_input(est, np.asarray(X[:1]), reset=reset)
-        for chunk in iter_chunks(X):
-            if not np.isfinite(chunk).all():
-                # In scikit-learn's words, as the in-memory path below says it.
-                problem = (
-                    "NaN"
-                    if np.isnan(chunk).any()
-                    else "infinity or a value too large for dtype('float32')"
-                )
-                raise data_error(ValueError(f"Input X contains {problem}."))
+        found = first_non_finite(X)
+        if found is not None:  # where it is: a file too large to open in an editor
+            name = f"X ({Path(X.filename).name})" if getattr(X, "filename", None) else "X"
+            raise DataError(non_finite_message(name, *found))
         return X if reset else _as_samples(est, X)
     if len(X.shape) <= 2:
         _refuse_columns_of_other_than_numbers(X)
@@ -75,7 +72,7 @@ def validate_input(est: Any, X: Any, *, reset: bool) -> np.ndarray:
             with np.errstate(invalid="ignore", over="ignore"):
                 X = validate_data(est, X, reset=reset, dtype=(np.float64, np.float32))
         except ValueError as exc:
-            raise data_error(exc) from None
+            raise _located(exc, X) from None
         except TypeError as exc:  # for column names of mixed types; an object cell stays one
             if not str(exc).startswith(_MIXED_NAMES):
                 raise
@@ -85,7 +82,7 @@ def validate_input(est: Any, X: Any, *, reset: bool) -> np.ndarray:
         with np.errstate(invalid="ignore", over="ignore"):  # as for validate_data above
             X = check_array(X, allow_nd=True, dtype=np.float32)
     except ValueError as exc:
-        raise data_error(exc) from None
+        raise _located(exc, X) from None
     if X.ndim > 4:
         raise DataError(
             f"Expected (n, d), (n, h, w) or (n, c, h, w) data, got an array of shape {X.shape}."
@@ -169,6 +166,20 @@ def _as_samples(est: Any, X: np.ndarray) -> np.ndarray:
 
 # The start of scikit-learn's TypeError for a table whose column names mix strings and others.
 _MIXED_NAMES = "Feature names are only supported if all input features"
+
+
+def _located(exc: ValueError, X: Any) -> DataError:
+    """:func:`data_error`, but for a NaN or infinity the row and feature where the first one
+    is (scikit-learn names neither): looked for only once the check has failed."""
+    message = str(exc)
+    if "NaN" in message or "infinity" in message:
+        try:
+            found = first_non_finite(np.asarray(X, dtype=float))
+        except (TypeError, ValueError):  # not numbers throughout: say it as scikit-learn does
+            found = None
+        if found is not None:
+            return DataError(non_finite_message("X", *found))
+    return data_error(exc)
 
 
 def data_error(exc: Exception) -> DataError:
