@@ -281,6 +281,11 @@ def test_save_refuses_a_parameter_that_load_would_refuse(tmp_path):
     with pytest.raises(ConfigError, match="epochs must be a positive integer, got 0"):
         model.save(tmp_path / "run")
     assert not (tmp_path / "run").exists()
+    # A GPU this machine lacks is not refused: load moves such a model to the CPU.
+    if not torch.cuda.is_available():
+        model.set_params(epochs=1, device="cuda")
+        model.save(tmp_path / "run")
+        assert load(tmp_path / "run").device_.type == "cpu"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

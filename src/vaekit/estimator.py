@@ -129,8 +129,8 @@ class _BaseAutoencoder(
     _stochastic: ClassVar[bool]
 
     # ------------------------------------------------------------------ validation
-    def _check_params(self) -> None:
-        check_params(self, stochastic=self._stochastic)
+    def _check_params(self, device_here: bool = True) -> None:
+        check_params(self, stochastic=self._stochastic, device_here=device_here)
 
     def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray:
         """X checked and as a float array of shape (n, *input_shape_): see ``validate_input``."""

@@ -25,7 +25,7 @@ from .training import PRECISIONS
 ARCHITECTURES = ("auto", "mlp", "conv")
 
 
-def check_params(est: Any, *, stochastic: bool) -> None:
+def check_params(est: Any, *, stochastic: bool, device_here: bool = True) -> None:
     """Raise :class:`~vaekit.errors.ConfigError` for the first invalid parameter of ``est``.
 
     Parameters
@@ -35,6 +35,10 @@ def check_params(est: Any, *, stochastic: bool) -> None:
     stochastic : bool
         True for a VAE: also check ``beta``, ``kl_schedule``, ``kl_warmup_epochs`` and
         ``free_bits``.
+    device_here : bool, default=True
+        Also check that ``device`` exists on this machine (for a fit; a model saved with
+        ``device="cuda"`` is loaded on the CPU where there is no GPU, so ``save`` only checks
+        that it names a device).
     """
 
     def positive_int(name: str) -> None:
@@ -119,7 +123,10 @@ def check_params(est: Any, *, stochastic: bool) -> None:
         if hasattr(est, name):  # an Autoencoder has no dynamic binarization
             check_bool(name, getattr(est, name))
     check_seed("random_state", est.random_state)
-    resolve_device(est.device)
+    if device_here:
+        resolve_device(est.device)
+    else:
+        _parse_device(est.device)
     choice("precision", tuple(PRECISIONS))
 
 
@@ -186,16 +193,23 @@ def torch_seed(random_state: Any) -> int:
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as torch understands it."""
+def _parse_device(device: str | torch.device) -> torch.device | None:
+    """``device`` as torch reads it (None for ``"auto"``); a ConfigError if it is none."""
     if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return None
     try:
-        resolved = torch.device(device)
+        return torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ConfigError(
             f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'."
         ) from exc
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else as torch understands it."""
+    resolved = _parse_device(device)
+    if resolved is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if resolved.type == "cpu":
         return resolved
     # torch.cuda, torch.mps, torch.xpu... each say whether this machine has one; a device

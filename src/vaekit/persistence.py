@@ -236,7 +236,9 @@ def save_model(model: Any, path: str | os.PathLike) -> Path:
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(model, "module_")
-    model._check_params()  # as load does: a value it would refuse must not be written
+    # As load does: a value it would refuse must not be written. Not whether the device is
+    # here: load moves a model saved for a GPU to the CPU.
+    model._check_params(device_here=False)
     model._check_network_unchanged()  # else load would rebuild another network around the weights
     directory = Path(path).expanduser()
     try:
