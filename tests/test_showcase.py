@@ -335,6 +335,28 @@ def test_visualize_draws_a_file_of_flat_rows_as_the_runs_images(root, runs, tmp_
     assert caption.startswith("20 inputs spread over the data (top)")
 
 
+def test_the_reconstructions_shown_are_spread_over_the_rows(monkeypatch):
+    """Olivetti's file holds ten faces per person in a row: its first 20 are two people."""
+    from types import SimpleNamespace
+
+    from vaekit import plots, showcase
+
+    drawn = {}
+
+    def grid(shown, reconstructed, image_shape, n, per_row):
+        drawn["rows"] = shown[:, 0, 0].round().astype(int).tolist()
+        return "figure"
+
+    monkeypatch.setattr(plots, "reconstruction_grid", grid)
+    monkeypatch.setattr(plots, "figure_to_png", lambda figure: b"png")
+    X = np.repeat(np.arange(400.0), 4).reshape(400, 2, 2)  # row i holds the value i
+    model = SimpleNamespace(reconstruct=lambda rows: rows)
+    showcase._add_reconstructions({}, {}, model, X, (2, 2), None)
+    rows = drawn["rows"]
+    assert len(rows) == 20 and rows[0] == 0 and rows[-1] == 399
+    assert len({row // 10 for row in rows}) == 20  # twenty people of ten rows each
+
+
 def test_visualize_direct_refuses_a_4d_latent_before_writing(root, runs):
     from vaekit.errors import ConfigError
 
