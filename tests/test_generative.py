@@ -62,10 +62,15 @@ def test_beta_1_does_not_warn(fits, vae):
 
 def test_one_held_out_row_measures_no_collapse():
     """The variance of μ over one row is 0 whatever the model learned: no warning."""
-    X8 = load_digits().data[:8] / 16.0  # validation_fraction 0.15 of 8 rows: one row
+    X8 = load_digits().data[:8] / 16.0  # validation_fraction 0.1 of 8 rows: one row
     with warnings.catch_warnings():
         warnings.simplefilter("error", PosteriorCollapseWarning)
         VAE(latent_dim=2, hidden_dims=(8,), epochs=2, random_state=0).fit(X8)
+    # The sweep's "collapsed" column follows the same rule.
+    from vaekit.sweep import sweep
+
+    rows = sweep(X8, X8, latent_dims=[2], betas=[1.0], epochs=2, hidden_dims=(8,))["rows"]
+    assert rows[0]["collapsed"] is False
 
 
 def test_collapse_rule():

@@ -117,7 +117,11 @@ def active_mask(mu: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD) -> np.
 
 
 def collapse_message(
-    n_active: int, latent_dim: int, where: str, threshold: float = ACTIVE_UNIT_THRESHOLD
+    n_active: int,
+    latent_dim: int,
+    where: str,
+    threshold: float = ACTIVE_UNIT_THRESHOLD,
+    n_rows: int | None = None,
 ) -> str | None:
     """The posterior-collapse warning for ``n_active`` active units out of ``latent_dim``, or None.
 
@@ -126,8 +130,11 @@ def collapse_message(
     a code that carries (almost) no information, not a VAE that switches off the units it does
     not need, which is what a VAE with a generous k normally does (measured, β = 1: digits in
     [0, 1] use 4 units of k = 8 or 16 and 6-13 of k = 32; MNIST 14-18 of 32), while β = 8 on
-    digits leaves 0 of 8 (see tests/test_generative.py and the README).
+    digits leaves 0 of 8 (see tests/test_generative.py and the README). Never from
+    ``n_rows`` < 2 rows: the variance of μ over one row is 0 whatever the model learned.
     """
+    if n_rows is not None and n_rows < 2:
+        return None
     if n_active >= max(1.0, COLLAPSE_FRACTION * latent_dim):
         return None
     return (

@@ -385,7 +385,10 @@ def _fit_and_measure(model: VAE, X_train: Any, X_test: Any) -> tuple[dict[str, A
         "test_neg_elbo": round(-elbo["elbo"], 4),
         "active_units": n_active,
         # The rule of VAE.fit's warning (one place for it); the message itself is not needed.
-        "collapsed": collapse_message(model.active_units_, model.latent_dim, "") is not None,
+        "collapsed": collapse_message(
+            model.active_units_, model.latent_dim, "", n_rows=model.offset_rows_
+        )
+        is not None,
         "downstream_score": None,
         "cv_score": None,
         "val_neg_elbo": round(-val_elbo["elbo"], 4),
