@@ -308,7 +308,7 @@ def test_an_image_model_takes_its_images_with_or_without_the_channel_axis_only()
         ({"patience": True}, "patience must be a positive integer or None"),
         # Strings from a config file: "no" and "False" would be truthy.
         ({"dynamic_binarization": "no"}, "dynamic_binarization must be True or False, got 'no'"),
-        ({"verbose": "False"}, "verbose must be True or False, got 'False'"),
+        ({"verbose": "False"}, "verbose must be True, False or a level >= 0, got 'False'"),
     ],
 )
 def test_invalid_parameters_raise_one_clear_sentence(params, message):

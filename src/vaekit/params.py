@@ -119,9 +119,11 @@ def check_params(est: Any, *, stochastic: bool, device_here: bool = True) -> Non
         raise ConfigError(
             f"contamination must be 'auto' or a number in (0, 0.5], got {est.contamination!r}."
         )
-    for name in ("dynamic_binarization", "verbose"):
-        if hasattr(est, name):  # an Autoencoder has no dynamic binarization
-            check_bool(name, getattr(est, name))
+    if hasattr(est, "dynamic_binarization"):  # an Autoencoder has none
+        check_bool("dynamic_binarization", est.dynamic_binarization)
+    # scikit-learn's verbosity levels (verbose=2) are taken; any level above 0 shows the bar.
+    if not (isinstance(est.verbose, numbers.Integral | np.bool_) and est.verbose >= 0):
+        raise ConfigError(f"verbose must be True, False or a level >= 0, got {est.verbose!r}.")
     check_seed("random_state", est.random_state)
     if device_here:
         resolve_device(est.device)
