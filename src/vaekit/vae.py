@@ -21,6 +21,8 @@ from .params import check_bool, check_positive_int, torch_seed
 # The importance-weighted likelihood decodes this many (row, sample) pairs per forward pass: the
 # memory of one pass is bounded by it whatever k is (about 170 MB for an MNIST conv decoder).
 _IWAE_PAIRS = 4096
+# Beyond this a standardized value's squared error overflows float32 (sqrt(3.4e38) = 1.8e19).
+_FLOAT32_SQUARE = 1e18
 
 
 class VAE(_BaseAutoencoder):
@@ -418,6 +420,7 @@ class VAE(_BaseAutoencoder):
                     keys = [_row_key(row) for row in np.asarray(raw, dtype=np.float32)]
                 x = torch.from_numpy(block)
                 x = x.to(self.device_)  # (b, ...)
+                wide = self.likelihood_ == "gaussian" and bool(x.abs().max() > _FLOAT32_SQUARE)
                 mu, logvar = self._net_encode(x)  # (b, latent_dim) each
                 eps = np.stack(
                     [
@@ -438,10 +441,13 @@ class VAE(_BaseAutoencoder):
                     loc = self._net_decode(z.reshape(-1, self.module_.latent_dim))  # (s·b, ...)
                     x_rep = x.expand(len(e), *x.shape).reshape(-1, *x.shape[1:])
                     # Per-pixel terms in float32 (the network's precision; float64 here cost
-                    # a third of the time), summed per row, then float64 for the log-sum-exp.
-                    log_px_z = -reconstruction_nll(
-                        self.likelihood_, x_rep, loc, logvar_out
-                    ).double()
+                    # a third of the time), summed per row, then float64 for the log-sum-exp;
+                    # in float64 for a block whose squared errors would pass float32's range
+                    # (a value of 1e20 in a table), as score_samples computes them.
+                    terms = (x_rep, loc, logvar_out)
+                    if wide:
+                        terms = tuple(None if t is None else t.double() for t in terms)
+                    log_px_z = -reconstruction_nll(self.likelihood_, *terms).double()
                     if bound == "elbo":
                         recon_sum = recon_sum + log_px_z.view(len(e), -1).sum(0)
                         continue
