@@ -352,7 +352,7 @@ def test_output_feature_names_need_a_fitted_model():
         (np.array([[1.0, 1.0], [0.0, np.nan]]), r"NaN\) value in row 1 \(counting from 0\), f"),
         (np.array([[1.0, np.inf], [0.0, 1.0]]), r"an infinite value \(inf\) in row 0 .*, f"),
         (np.zeros((1, 3)), "at least 2 samples"),
-        (np.zeros((0, 3)), "0 sample"),
+        (np.zeros((0, 3)), "needs at least 2 samples to fit, got 0 samples"),
         (np.zeros(5), "2D array"),
         (sp.csr_matrix(np.eye(4)), "sparse matrix"),
         (np.zeros(4, dtype=[("a", "f8"), ("b", "f8")]), "structured array with fields a, b"),

@@ -187,13 +187,14 @@ class _BaseAutoencoder(
             # own message when it is read.
             check_output_file(checkpoint_path, CHECKPOINT_FILE)
         self.__dict__.pop("module_", None)  # a failed refit must not look fitted
+        # Before scikit-learn's checks, whose words for no row at all ("a minimum of 1 is
+        # required") contradict these for one row.
+        if getattr(X, "ndim", 0) >= 2 and X.shape[0] < 2:
+            self._refuse_too_few(X.shape[0])
         X = self._validate_X(X, reset=True)
         n = X.shape[0]
         if n < 2:
-            raise DataError(
-                f"{type(self).__name__} needs at least 2 samples to fit, got {n} sample; "
-                "pass more rows."
-            )
+            self._refuse_too_few(n)
         self.input_shape_ = tuple(int(s) for s in X.shape[1:])
         self.architecture_ = self._resolve_architecture()
         lo, hi = value_range(X)
@@ -311,6 +312,12 @@ class _BaseAutoencoder(
         for message, category in self._fit_diagnostics(rows, where):
             warnings.warn(message, category, stacklevel=user_stacklevel())
         return self
+
+    def _refuse_too_few(self, n: int) -> None:
+        raise DataError(
+            f"{type(self).__name__} needs at least 2 samples to fit, got {n} "
+            f"sample{'' if n == 1 else 's'}; pass more rows."
+        )
 
     def _checkpoint_params(self, X: np.ndarray) -> dict[str, Any]:
         """What a checkpoint must match to be resumed: estimator class, parameters, the shape
