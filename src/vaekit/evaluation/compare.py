@@ -403,7 +403,7 @@ def _describe_extractors(models: Mapping[str, Any]) -> dict[str, str]:
     for name, model in models.items():
         text = f"{model!r}, fit on the training split only"
         if hasattr(model, "n_epochs_"):
-            text += f" ({model.n_epochs_} epochs run)"
+            text += f" ({model.n_epochs_} epoch{'' if model.n_epochs_ == 1 else 's'} run)"
         described[name] = " ".join(text.split())  # long reprs wrap over several lines
     return described
 
