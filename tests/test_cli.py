@@ -965,3 +965,14 @@ def test_a_missing_value_is_named_by_file_row_and_column(tmp_path, run_dir):
     result = invoke("detect", run_dir, tmp_path / "d.npy", "--out", tmp_path / "s.csv")
     said = "d.npy has an infinite value (inf) in row 3 (counting from 0), feature 7"
     assert said in result.stderr
+
+
+def test_scoring_warnings_and_errors_name_the_file_not_x(tmp_path, run_dir):
+    """The estimators' messages call the data X; on the command line it is a file."""
+    rows = load_dataset("digits:test").X.reshape(450, -1)[:50].astype(np.float64)
+    rows[3, 5] = 1.5
+    np.save(tmp_path / "one_out.npy", rows)
+    result = invoke("detect", run_dir, tmp_path / "one_out.npy", "--out", tmp_path / "s.csv")
+    assert result.exit_code == 0, result.output
+    said = "warning: 1 of 50 rows of one_out.npy have values outside [0, 1] (one_out.npy ranges"
+    assert said in " ".join(result.stderr.split())

@@ -25,6 +25,7 @@ from .datasets import Dataset
 from .diagnostics import percent
 from .errors import ConfigError, DataError, user_stacklevel
 from .jobs import (
+    data_named,
     default_output,
     load_run_data,
     model_rows,
@@ -226,7 +227,8 @@ def detect_run(
     truth = None if anomaly_label is None else _true_anomalies(dataset, anomaly_label)
     created = writable_dir(out.parent if str(out.parent) else Path("."), "output folder")
     try:
-        scores = anomaly_scores(model, X, score, k=k, random_state=random_state)
+        with data_named(dataset.name):
+            scores = anomaly_scores(model, X, score, k=k, random_state=random_state)
         if np.isnan(scores).any():
             bad = np.flatnonzero(np.isnan(scores))
             raise DataError(

@@ -7,6 +7,7 @@ can call them directly. Each checks what a user can get wrong *before* any long 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -16,6 +17,7 @@ import tempfile
 import time
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,34 @@ RUN_OUTPUTS = {
     "interpolate": "interpolation",
     "traverse": "traversal",
 }
+
+
+# The estimators' messages call the data "X"; a command on a file says which file, in these
+# phrases only (advice such as "X / 255" stays Python).
+_X_PHRASES = ("rows of X ", "(X ranges over ", "X holds ", "Every row of X ")
+
+
+@contextlib.contextmanager
+def data_named(name: str) -> Iterator[None]:
+    """Within it, the estimators' warnings and DataErrors name data ``name`` instead of X."""
+
+    def named(text: str) -> str:
+        for phrase in _X_PHRASES:
+            text = text.replace(phrase, phrase.replace("X", name))
+        return text
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield
+            except DataError as exc:
+                raise DataError(named(str(exc))) from None
+    finally:
+        for warning in caught:  # again, once the recording is over, in the command's words
+            warnings.warn(
+                named(str(warning.message)), warning.category, stacklevel=user_stacklevel()
+            )
 
 
 def default_output(run: str | os.PathLike, command: str) -> Path:
@@ -329,11 +359,12 @@ def embed_run(
     try:
         for start in range(0, n, _EMBED_BATCH):
             rows = X[start : start + _EMBED_BATCH]
-            if with_logvar:
-                mu, logvar = model.encode(rows)
-                block = np.concatenate([mu, logvar], axis=1)
-            else:
-                block = model._mu(rows)
+            with data_named(dataset.name):
+                if with_logvar:
+                    mu, logvar = model.encode(rows)
+                    block = np.concatenate([mu, logvar], axis=1)
+                else:
+                    block = model._mu(rows)
             labels = None if dataset.y is None else dataset.y[start : start + _EMBED_BATCH]
             writer.write(
                 block, labels, None if files is None else files[start : start + _EMBED_BATCH]
