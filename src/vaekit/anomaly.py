@@ -291,11 +291,6 @@ def detect_run(
     return result
 
 
-def _rows_asked(contamination: float, n: int) -> int:
-    """The rows ``--contamination`` asks to flag among ``n``: its share, to the nearest row."""
-    return math.floor(contamination * n + 0.5)
-
-
 def _top_share_threshold(scores: np.ndarray, contamination: float, name: str) -> tuple[float, str]:
     """The threshold that flags (``score > threshold``) the top ``contamination`` share of
     ``scores`` by rank, and where it comes from, in words.
@@ -310,7 +305,7 @@ def _top_share_threshold(scores: np.ndarray, contamination: float, name: str) ->
     highest finite score.
     """
     n = len(scores)
-    count = _rows_asked(contamination, n)
+    count = math.floor(contamination * n + 0.5)  # the share of the rows, to the nearest one
     finite = scores[np.isfinite(scores)]
     highest_finite = float(finite.max()) if finite.size else np.finfo(np.float64).max
     source = f"the top {percent(contamination)} of DATA's scores (--contamination): {count} of {n}"
